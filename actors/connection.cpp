@@ -1,0 +1,268 @@
+#include "actors/connection.hpp"
+
+#include "actors/logging.hpp"
+
+namespace lanmesh {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+enum class phase {
+  handshake,   // waiting for HELLO (in) or WELCOME (out)
+  registering, // hello exchanged; the supervisor decides if this link stays
+  established,
+  closing,     // goodbye sent or received; draining until EOF
+};
+
+struct state {
+  connection_args args;
+  std::shared_ptr<spdlog::logger> log;
+  phase ph = phase::handshake;
+  node_id peer = 0;
+  std::string peer_addr; // the peer's listening address
+  link_counters counters;
+  clock::time_point last_rx = clock::now();
+  bool reported = false; // link_closed sent
+};
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
+          .count());
+}
+
+} // namespace
+
+std::string check_hello(const link_settings& s, const wire::hello& h) {
+  if (h.version != wire::version)
+    return "incompatible version " + std::to_string(h.version) + " (ours " +
+           std::to_string(wire::version) + ")";
+  if (h.cluster != s.cluster)
+    return "cluster mismatch: " + h.cluster + " (ours " + s.cluster + ")";
+  if (h.node == s.self)
+    return refuse_self;
+  if (h.listen_port == 0)
+    return "no listen port";
+  return {};
+}
+
+caf::behavior connection(caf::event_based_actor* self, connection_args args) {
+  auto st = std::make_shared<state>();
+  st->args = std::move(args);
+  st->log = logging::get("connection");
+  auto& a = st->args;
+  auto remote = a.session->remote();
+  auto remote_ip = remote.address().to_string();
+  auto tag = std::string(to_string(a.dir)) + " " + remote_ip + ":" +
+             std::to_string(remote.port());
+
+  auto send_frame = [st](net::shared_bytes bytes) {
+    st->counters.frames_out += 1;
+    st->counters.bytes_out += bytes->size();
+    st->args.session->send(std::move(bytes));
+  };
+  auto make = [](net::bytes b) { return std::make_shared<const net::bytes>(std::move(b)); };
+
+  // Tells the supervisor once that this link no longer carries traffic.
+  auto report = [self, st](std::string reason, std::string bad_frame = {}) {
+    if (st->reported)
+      return;
+    st->reported = true;
+    self->send(st->args.supervisor, link_closed{st->args.conn, reason, bad_frame});
+  };
+  // Sends `last` (goodbye/refuse), then drains until the peer closes.
+  auto close_gracefully = [self, st, report, tag](net::bytes last, std::string reason,
+                                                  std::string bad_frame = {}) {
+    if (st->ph == phase::closing)
+      return;
+    st->log->info("link {} peer {} closing: {}", tag, to_hex(st->peer), reason);
+    st->ph = phase::closing;
+    st->counters.frames_out += 1;
+    st->counters.bytes_out += last.size();
+    st->args.session->close_gracefully(std::make_shared<const net::bytes>(std::move(last)),
+                                       st->args.settings->linger);
+    report(std::move(reason), std::move(bad_frame));
+  };
+  // The session ended: report and die.
+  auto finish = [self, st, report](std::string reason) {
+    report(std::move(reason));
+    self->send(st->args.supervisor, final_atom::value, st->args.conn, st->counters);
+    self->quit();
+  };
+
+  // Session callbacks run on the I/O thread: they only post to this actor.
+  auto handle = caf::actor_cast<caf::actor>(self);
+  net::tcp_session::handlers h;
+  h.on_frame = [handle](wire::frame f, std::size_t n) {
+    caf::anon_send(handle, std::move(f), static_cast<std::uint64_t>(n));
+  };
+  h.on_bad_input = [handle](wire::decode_error e) {
+    caf::anon_send(handle, bad_input_atom::value, std::move(e));
+  };
+  h.on_closed = [handle](std::string reason) {
+    caf::anon_send(handle, closed_atom::value, std::move(reason));
+  };
+  a.session->start(std::move(h));
+  // If this actor is killed, its socket goes too (and with it the handlers
+  // that hold this actor: no reference cycle survives shutdown).
+  self->attach_functor([session = a.session] { session->abort("connection actor exited"); });
+
+  if (a.dir == direction::out) {
+    wire::hello hello;
+    hello.cluster = a.settings->cluster;
+    hello.node = a.settings->self;
+    hello.listen_port = a.settings->listen_port;
+    send_frame(make(wire::encode_hello(hello)));
+  }
+  self->delayed_send(self, a.settings->handshake_timeout, hs_timeout_atom::value);
+
+  // A handshake completed at the wire level: ask the supervisor if it stays.
+  auto offer = [self, st, tag, make, send_frame, close_gracefully](const wire::hello& h) {
+    st->peer = h.node;
+    auto ip = st->args.session->remote().address().to_string();
+    st->peer_addr = st->args.dir == direction::out ? st->args.dialed
+                                                   : ip + ":" + std::to_string(h.listen_port);
+    st->ph = phase::registering;
+    link_offer o{st->args.conn, h.node, st->args.dir, st->peer_addr};
+    self->request(st->args.supervisor, caf::infinite, register_atom::value, o)
+        .then([self, st, tag, make, send_frame, close_gracefully](bool accepted) {
+          if (st->ph != phase::registering)
+            return;
+          if (!accepted) {
+            close_gracefully(st->args.dir == direction::in ? wire::encode_refuse("duplicate")
+                                                           : wire::encode_goodbye("duplicate"),
+                             "duplicate");
+            return;
+          }
+          if (st->args.dir == direction::in) {
+            wire::hello w;
+            w.cluster = st->args.settings->cluster;
+            w.node = st->args.settings->self;
+            w.listen_port = st->args.settings->listen_port;
+            send_frame(make(wire::encode_hello(w, true)));
+          }
+          st->ph = phase::established;
+          st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer), st->peer_addr);
+          self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
+        });
+  };
+
+  // A frame that breaks the protocol's order: count it like a bad frame.
+  auto protocol_error = [self, st, tag, close_gracefully](const std::string& what) {
+    st->log->warn("link {} peer {}: protocol error: {}", tag, to_hex(st->peer), what);
+    close_gracefully(wire::encode_goodbye("protocol error: " + what),
+                     "bad frame: unexpected_frame", "unexpected_frame");
+  };
+
+  return {
+      [=](wire::frame& f, std::uint64_t size) {
+        st->counters.frames_in += 1;
+        st->counters.bytes_in += size;
+        st->last_rx = clock::now();
+        switch (f.type) {
+          case wire::frame_type::hello:
+          case wire::frame_type::welcome: {
+            bool expected = st->ph == phase::handshake &&
+                            (f.type == wire::frame_type::hello) ==
+                                (st->args.dir == direction::in);
+            if (!expected) {
+              if (st->ph != phase::closing)
+                protocol_error("unexpected hello/welcome");
+              return;
+            }
+            auto& h = std::get<wire::hello>(f.body);
+            if (auto why = check_hello(*st->args.settings, h); !why.empty()) {
+              st->peer = h.node;
+              close_gracefully(st->args.dir == direction::in ? wire::encode_refuse(why)
+                                                             : wire::encode_goodbye(why),
+                               "refused: " + why);
+              return;
+            }
+            offer(h);
+            return;
+          }
+          case wire::frame_type::refuse: {
+            auto& r = std::get<wire::refuse>(f.body);
+            st->log->warn("link {}: refused by peer: {}", tag, r.reason);
+            if (st->ph == phase::closing)
+              return;
+            st->ph = phase::closing; // the peer closes; we drain
+            report(r.reason == "duplicate" ? "duplicate" : "refused by peer: " + r.reason);
+            return;
+          }
+          case wire::frame_type::goodbye: {
+            auto& g = std::get<wire::goodbye>(f.body);
+            st->log->info("link {} peer {}: goodbye ({})", tag, to_hex(st->peer), g.reason);
+            auto reason = g.reason == "duplicate" ? std::string("duplicate")
+                                                   : std::string("goodbye");
+            close_gracefully(wire::encode_goodbye(reason), reason);
+            return;
+          }
+          case wire::frame_type::broadcast:
+            // Accepted once hellos were exchanged, even on a link that is being
+            // retired: every frame the peer wrote before its goodbye counts.
+            if (st->ph == phase::handshake) {
+              protocol_error("broadcast before handshake");
+              return;
+            }
+            self->send(st->args.router,
+                       inbound_broadcast{std::move(std::get<wire::broadcast>(f.body)), st->peer});
+            return;
+          case wire::frame_type::ping:
+            if (st->ph == phase::established || st->ph == phase::registering)
+              send_frame(make(wire::encode_pong(std::get<wire::ping>(f.body).nonce)));
+            return;
+          case wire::frame_type::pong:
+            return; // round-trip times arrive with the overlay work
+        }
+      },
+      [=](bad_input_atom, wire::decode_error& e) {
+        auto rule = wire::to_string(e.code);
+        st->log->warn("link {} peer {}: bad input ({}): {}", tag, to_hex(st->peer), rule,
+                      e.detail);
+        report(std::string("bad frame: ") + rule, rule);
+        // The session closes itself after a bad frame; closed_atom follows.
+      },
+      [=](closed_atom, std::string& reason) {
+        if (st->ph != phase::closing)
+          st->log->info("link {} peer {} closed: {}", tag, to_hex(st->peer), reason);
+        finish(reason == "closed by peer" || reason.find("reset") != std::string::npos
+                   ? std::string("reset")
+                   : reason);
+      },
+      [=](send_atom, const net::shared_bytes& bytes) {
+        if (st->ph == phase::established || st->ph == phase::registering)
+          send_frame(bytes);
+      },
+      [=](retire_atom, const std::string& reason) {
+        close_gracefully(wire::encode_goodbye(reason), reason);
+      },
+      [=](tick_atom) {
+        if (st->ph != phase::established)
+          return;
+        if (clock::now() - st->last_rx > st->args.settings->dead_after) {
+          st->log->warn("link {} peer {}: silent for {} ms, declared dead", tag,
+                        to_hex(st->peer), st->args.settings->dead_after.count());
+          st->ph = phase::closing;
+          report("timeout");
+          st->args.session->abort("timeout");
+          return;
+        }
+        send_frame(make(wire::encode_ping(now_ns())));
+        self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
+      },
+      [=](hs_timeout_atom) {
+        if (st->ph != phase::handshake)
+          return;
+        st->log->warn("link {}: no handshake within {} ms", tag,
+                      st->args.settings->handshake_timeout.count());
+        st->ph = phase::closing;
+        report("handshake timeout", "handshake_timeout");
+        st->args.session->abort("handshake timeout");
+      },
+      [=](caf::get_atom, stats_atom) { return st->counters; },
+  };
+}
+
+} // namespace lanmesh

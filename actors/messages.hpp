@@ -1,0 +1,223 @@
+#pragma once
+// The typed messages between lanmesh's actors, declared once.
+//
+//   io thread --(frame, bad input, closed)--> connection
+//   acceptor --(inbound session)--> supervisor --spawns/monitors--> connection
+//   connection --(register, link_closed)--> supervisor --(link up/replace/down)--> router
+//   connection --(broadcast from peer)--> router --(send)--> connection
+//   console <--(events)-- supervisor, router;  console --(broadcast, queries)--> router, supervisor
+
+#include <caf/all.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/proto/link_table.hpp"
+#include "actors/proto/node_id.hpp"
+#include "net/tcp_session.hpp"
+#include "net/wire.hpp"
+
+namespace lanmesh {
+
+// Atoms (at most 10 characters each in CAF 0.17).
+using bad_input_atom = caf::atom_constant<caf::atom("bad_input")>;
+using closed_atom = caf::atom_constant<caf::atom("closed")>;
+using send_atom = caf::atom_constant<caf::atom("send")>;
+using retire_atom = caf::atom_constant<caf::atom("retire")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using hs_timeout_atom = caf::atom_constant<caf::atom("hs_timeout")>;
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using link_up_atom = caf::atom_constant<caf::atom("link_up")>;
+using link_down_atom = caf::atom_constant<caf::atom("link_down")>;
+using replace_atom = caf::atom_constant<caf::atom("replace")>;
+using inbound_atom = caf::atom_constant<caf::atom("inbound")>;
+using dial_atom = caf::atom_constant<caf::atom("dial")>;
+using dialed_atom = caf::atom_constant<caf::atom("dialed")>;
+using broadcast_atom = caf::atom_constant<caf::atom("broadcast")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using peers_atom = caf::atom_constant<caf::atom("peers")>;
+using line_atom = caf::atom_constant<caf::atom("line")>;
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+using final_atom = caf::atom_constant<caf::atom("final")>;
+using wire_atom = caf::atom_constant<caf::atom("wire")>;
+
+/// The session (socket) of one link. Handles are never serialized: lanmesh
+/// actors only talk within one process.
+using session_ptr = std::shared_ptr<net::tcp_session>;
+
+/// Counters of one connection.
+struct link_counters {
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  link_counters& operator+=(const link_counters& o) {
+    frames_in += o.frames_in;
+    frames_out += o.frames_out;
+    bytes_in += o.bytes_in;
+    bytes_out += o.bytes_out;
+    return *this;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, link_counters& x) {
+  return f(caf::meta::type_name("link_counters"), x.frames_in, x.frames_out, x.bytes_in,
+           x.bytes_out);
+}
+
+/// A completed handshake, offered to the supervisor for its link table.
+struct link_offer {
+  conn_id conn = 0;
+  node_id peer = 0;
+  direction dir = direction::in;
+  std::string addr; // the peer's listening address "ip:port"
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, link_offer& x) {
+  return f(caf::meta::type_name("link_offer"), x.conn, x.peer, x.dir, x.addr);
+}
+
+/// A link that stopped carrying traffic, and why.
+struct link_closed {
+  conn_id conn = 0;
+  std::string reason;      // goodbye, reset, timeout, duplicate, bad frame, ...
+  std::string bad_frame;   // wire::error_code name if the peer broke a wire rule
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, link_closed& x) {
+  return f(caf::meta::type_name("link_closed"), x.conn, x.reason, x.bad_frame);
+}
+
+/// A broadcast that arrived from a peer.
+struct inbound_broadcast {
+  wire::broadcast msg;
+  node_id from = 0;
+};
+
+namespace wire {
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, broadcast& x) {
+  return f(caf::meta::type_name("broadcast"), x.origin, x.seq, x.hops, x.payload);
+}
+} // namespace wire
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, inbound_broadcast& x) {
+  return f(caf::meta::type_name("inbound_broadcast"), x.msg, x.from);
+}
+
+struct router_stats {
+  std::uint64_t sent = 0;       // local broadcasts originated
+  std::uint64_t delivered = 0;  // remote broadcasts delivered to the console
+  std::uint64_t duplicates = 0; // copies dropped by the seen-cache
+  std::uint64_t forwarded = 0;  // frames handed to links
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, router_stats& x) {
+  return f(caf::meta::type_name("router_stats"), x.sent, x.delivered, x.duplicates,
+           x.forwarded);
+}
+
+struct supervisor_stats {
+  link_counters traffic;
+  std::uint64_t links_in = 0;
+  std::uint64_t links_out = 0;
+  std::uint64_t bad_frames = 0;
+  std::uint64_t handshake_timeouts = 0;
+  std::uint64_t refused = 0;       // handshakes refused (cluster, self, version, duplicate)
+  std::uint64_t dials = 0;
+  std::uint64_t dial_failures = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> bad_by_rule;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, supervisor_stats& x) {
+  return f(caf::meta::type_name("supervisor_stats"), x.traffic, x.links_in, x.links_out,
+           x.bad_frames, x.handshake_timeouts, x.refused, x.dials, x.dial_failures,
+           x.bad_by_rule);
+}
+
+struct peer_info {
+  node_id peer = 0;
+  std::string addr;
+  direction dir = direction::in;
+  std::int64_t age_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
+  return f(caf::meta::type_name("peer_info"), x.peer, x.addr, x.dir, x.age_ms);
+}
+
+// Events for the console to print.
+struct ev_ready {
+  node_id node = 0;
+  std::uint16_t port = 0;
+  std::string cluster;
+};
+struct ev_peer_up {
+  node_id peer = 0;
+  std::string addr;
+  direction dir = direction::in;
+};
+struct ev_peer_down {
+  node_id peer = 0;
+  std::string reason;
+};
+struct ev_deliver {
+  node_id origin = 0;
+  std::uint64_t seq = 0;
+  std::uint16_t hops = 0;
+  std::string payload;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ev_ready& x) {
+  return f(caf::meta::type_name("ev_ready"), x.node, x.port, x.cluster);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ev_peer_up& x) {
+  return f(caf::meta::type_name("ev_peer_up"), x.peer, x.addr, x.dir);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ev_peer_down& x) {
+  return f(caf::meta::type_name("ev_peer_down"), x.peer, x.reason);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ev_deliver& x) {
+  return f(caf::meta::type_name("ev_deliver"), x.origin, x.seq, x.hops, x.payload);
+}
+
+/// A message id as shown to users: origin and sequence number in hex.
+inline std::string msg_id_string(node_id origin, std::uint64_t seq) {
+  return to_hex(origin) + to_hex(seq);
+}
+
+/// The router's fixed interface.
+using router_actor = caf::typed_actor<
+    caf::reacts_to<link_up_atom, node_id, caf::actor>,
+    caf::reacts_to<replace_atom, node_id, caf::actor, caf::actor>,
+    caf::reacts_to<link_down_atom, node_id, caf::actor>,
+    caf::replies_to<broadcast_atom, std::string>::with<std::string>,
+    caf::reacts_to<inbound_broadcast>,
+    caf::replies_to<caf::get_atom, stats_atom>::with<router_stats>>;
+
+/// The console's fixed interface: lines from stdin and events to print.
+/// Wired after spawn with (wire, router, supervisor), since they need it too.
+using console_actor =
+    caf::typed_actor<caf::reacts_to<wire_atom, router_actor, caf::actor>,
+                     caf::reacts_to<line_atom, std::string>, caf::reacts_to<ev_ready>,
+                     caf::reacts_to<ev_peer_up>, caf::reacts_to<ev_peer_down>,
+                     caf::reacts_to<ev_deliver>>;
+
+} // namespace lanmesh
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::session_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::net::shared_bytes)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::frame)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::decode_error)

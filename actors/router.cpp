@@ -1,0 +1,91 @@
+#include "actors/router.hpp"
+
+#include <random>
+#include <unordered_map>
+
+#include "actors/logging.hpp"
+#include "actors/proto/seen_cache.hpp"
+
+namespace lanmesh {
+
+namespace {
+
+struct state {
+  router_settings settings;
+  console_actor console;
+  seen_cache seen;
+  std::uint64_t next_seq;
+  std::unordered_map<node_id, caf::actor> links;
+  router_stats stats;
+  std::shared_ptr<spdlog::logger> log = logging::get("router");
+
+  state(router_settings s, console_actor c)
+      : settings(s),
+        console(std::move(c)),
+        seen(s.seen_max_entries, s.seen_max_age),
+        // Sequence numbers start at a random point: a node restarted with a
+        // fixed id must not reuse ids that peers still hold in their caches.
+        next_seq(std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32)) {}
+
+  void forward(const wire::broadcast& b, node_id except) {
+    auto bytes = std::make_shared<const net::bytes>(wire::encode_broadcast(b));
+    for (auto& [peer, conn] : links) {
+      if (peer == except || peer == b.origin)
+        continue;
+      caf::anon_send(conn, send_atom::value, bytes);
+      ++stats.forwarded;
+    }
+  }
+};
+
+} // namespace
+
+router_actor::behavior_type router(router_actor::pointer self, router_settings settings,
+                                   console_actor console) {
+  auto st = std::make_shared<state>(settings, std::move(console));
+  return {
+      [=](link_up_atom, node_id peer, caf::actor conn) {
+        st->links[peer] = std::move(conn);
+        st->log->debug("link to {} added ({} links)", to_hex(peer), st->links.size());
+      },
+      [=](replace_atom, node_id peer, caf::actor fresh, caf::actor old) {
+        st->links[peer] = std::move(fresh);
+        // Retired through the router: this message is ordered after every frame
+        // the router already gave `old`, so none of them is cut off.
+        caf::anon_send(old, retire_atom::value, std::string("duplicate"));
+        st->log->info("link to {} replaced (duplicate pair)", to_hex(peer));
+      },
+      [=](link_down_atom, node_id peer, caf::actor conn) {
+        auto it = st->links.find(peer);
+        if (it != st->links.end() && it->second == conn)
+          st->links.erase(it);
+      },
+      [=](broadcast_atom, std::string& payload) -> caf::result<std::string> {
+        if (payload.size() > st->settings.max_payload)
+          return caf::make_error(caf::sec::invalid_argument,
+                                 "payload of " + std::to_string(payload.size()) +
+                                     " bytes over node.max-payload " +
+                                     std::to_string(st->settings.max_payload));
+        wire::broadcast b{st->settings.self, st->next_seq++, 0, std::move(payload)};
+        st->seen.insert({b.origin, b.seq}, std::chrono::steady_clock::now());
+        ++st->stats.sent;
+        st->forward(b, 0);
+        return msg_id_string(b.origin, b.seq);
+      },
+      [=](inbound_broadcast& in) {
+        auto& b = in.msg;
+        if (b.origin == st->settings.self ||
+            !st->seen.insert({b.origin, b.seq}, std::chrono::steady_clock::now())) {
+          ++st->stats.duplicates;
+          return;
+        }
+        ++st->stats.delivered;
+        b.hops += 1;
+        st->forward(b, in.from);
+        self->send(st->console, ev_deliver{b.origin, b.seq, b.hops, std::move(b.payload)});
+      },
+      [=](caf::get_atom, stats_atom) { return st->stats; },
+  };
+}
+
+} // namespace lanmesh

@@ -1,0 +1,85 @@
+#pragma once
+// Node configuration: defaults, then the INI file (CAF 0.17's syntax:
+// `[group]`, `key=value`, strings in quotes, lists `["a","b"]`, `;` comments),
+// then `--group.key=value` from the command line. Every value is validated here,
+// because CAF 0.17 silently drops out-of-range numbers, ignores unknown keys and
+// rejects `--flag=false`. Plain C++, no CAF: tests drive it directly.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "actors/proto/node_id.hpp"
+
+namespace lanmesh {
+
+struct host_port {
+  std::string host; // numeric IPv4 address
+  std::uint16_t port = 0;
+  std::string to_string() const { return host + ":" + std::to_string(port); }
+  bool operator==(const host_port& o) const { return host == o.host && port == o.port; }
+};
+
+struct node_config {
+  // [node]
+  std::string cluster = "lanmesh";
+  std::optional<node_id> id;
+  std::string listen = "0.0.0.0";
+  std::uint16_t port = 0;
+  std::uint16_t port_first = 49152;
+  std::uint16_t port_last = 65535;
+  std::vector<host_port> peers;
+  std::size_t max_payload = 65536;
+  std::uint32_t handshake_timeout_ms = 3000;
+  std::uint32_t redial_min_ms = 100;
+  std::uint32_t redial_max_ms = 5000;
+  std::size_t seen_max_entries = 200000;
+  std::uint32_t seen_max_age_s = 300;
+  // [overlay]
+  std::uint32_t heartbeat_ms = 500;
+  std::uint32_t dead_after_ms = 2000;
+  // [discovery]
+  bool discovery_enabled = true;
+  std::string discovery_group = "239.255.77.77";
+  std::uint16_t discovery_port = 49152;
+  std::string discovery_interface = "127.0.0.1";
+  std::uint8_t discovery_ttl = 1;
+  // [console]
+  std::string console_output = "text";
+  // [log]
+  std::string log_level = "info";
+  std::string log_file; // empty: stderr
+  // Where the settings came from (for the log).
+  std::string config_file;
+};
+
+struct config_error {
+  std::string message; // one line, names key and value
+};
+
+struct help_requested {};
+
+using config_result = std::variant<config_error, node_config, help_requested>;
+
+/// Parses INI text (as read from `origin`) into `cfg`, validating each key.
+std::optional<config_error> apply_ini(node_config& cfg, const std::string& text,
+                                      const std::string& origin);
+
+/// Applies one `group.key` = raw value (as written in INI or on the CLI).
+std::optional<config_error> apply_setting(node_config& cfg, const std::string& key,
+                                          const std::string& raw);
+
+/// Full load: defaults, then the config file (`--config-file=PATH`, else the
+/// first of `default_paths` that exists), then command-line overrides.
+config_result load_config(const std::vector<std::string>& args,
+                          const std::vector<std::string>& default_paths);
+
+/// `--help` text listing every key.
+std::string config_help();
+
+/// Parses "host:port" (numeric IPv4, or "localhost"); nullopt if malformed.
+std::optional<host_port> parse_host_port(const std::string& text);
+
+} // namespace lanmesh

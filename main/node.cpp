@@ -1,0 +1,174 @@
+#include "main/node.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <caf/all.hpp>
+#include <cstdio>
+#include <thread>
+
+#include "actors/acceptor.hpp"
+#include "actors/connection.hpp"
+#include "actors/console.hpp"
+#include "actors/logging.hpp"
+#include "actors/router.hpp"
+#include "actors/supervisor.hpp"
+#include "net/io_thread.hpp"
+#include "net/tcp_listener.hpp"
+
+namespace lanmesh {
+
+namespace {
+
+// Reads stdin lines and hands them to the console. EOF ends the reading, not
+// the node, so `lanmesh </dev/null &` runs as a daemon. Polls so that it can be
+// joined at shutdown.
+class stdin_reader {
+public:
+  stdin_reader(console_actor console, std::size_t max_line)
+      : console_(std::move(console)), max_line_(max_line), thread_([this] { run(); }) {}
+  ~stdin_reader() {
+    stop_ = true;
+    thread_.join();
+  }
+
+private:
+  void run() {
+    std::string line;
+    bool overlong = false;
+    char buf[65536];
+    while (!stop_) {
+      pollfd p{STDIN_FILENO, POLLIN, 0};
+      int r = poll(&p, 1, 100);
+      if (r <= 0)
+        continue;
+      auto n = read(STDIN_FILENO, buf, sizeof(buf));
+      if (n <= 0)
+        return; // EOF or error: the node keeps running
+      for (ssize_t i = 0; i < n; ++i) {
+        if (buf[i] == '\n') {
+          caf::anon_send(console_, line_atom::value, std::move(line));
+          line.clear();
+          overlong = false;
+        } else if (line.size() <= max_line_) {
+          // One byte past the limit is kept so the console can refuse the line
+          // with its real cause; the rest is not buffered.
+          line.push_back(buf[i]);
+        } else {
+          overlong = true;
+        }
+      }
+      (void) overlong;
+    }
+  }
+
+  console_actor console_;
+  std::size_t max_line_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+} // namespace
+
+int run_node(const node_config& cfg) {
+  node_id self_id = cfg.id ? *cfg.id : random_node_id();
+  if (auto err = logging::init(cfg.log_level, cfg.log_file, to_hex(self_id)); !err.empty()) {
+    std::fprintf(stderr, "lanmesh: config: log.file = %s: %s\n", cfg.log_file.c_str(),
+                 err.c_str());
+    return 2;
+  }
+  auto log = logging::get("main");
+
+  // Signals are taken by sigwait in this thread only: block them before any
+  // other thread exists so every thread inherits the mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  net::io_thread io;
+  auto max_frame = wire::max_frame_for_payload(cfg.max_payload);
+  std::string bind_error;
+  auto listener = net::tcp_listener::bind(io.context(), cfg.listen, cfg.port, cfg.port_first,
+                                          cfg.port_last, max_frame, bind_error);
+  if (!listener) {
+    std::fprintf(stderr, "lanmesh: %s\n", bind_error.c_str());
+    return 1;
+  }
+  log->info("node {} cluster {} listening on {}:{} (config {})", to_hex(self_id), cfg.cluster,
+            cfg.listen, listener->port(), cfg.config_file.empty() ? "defaults" : cfg.config_file);
+  if (cfg.discovery_enabled)
+    log->info("discovery is not active yet; using node.peers only");
+
+  caf::actor_system_config sys_cfg;
+  sys_cfg.set("scheduler.max-threads", 2);
+  caf::actor_system sys{sys_cfg};
+
+  console_settings cs;
+  cs.self = self_id;
+  cs.jsonl = cfg.console_output == "jsonl";
+  cs.max_payload = cfg.max_payload;
+  cs.write_line = [](const std::string& line) {
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+  };
+  cs.write_error = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  cs.quit = [] { kill(getpid(), SIGTERM); };
+  auto console_a = sys.spawn(console, cs);
+
+  router_settings rs;
+  rs.self = self_id;
+  rs.max_payload = cfg.max_payload;
+  rs.seen_max_entries = cfg.seen_max_entries;
+  rs.seen_max_age = std::chrono::seconds(cfg.seen_max_age_s);
+  auto router_a = sys.spawn(router, rs, console_a);
+
+  auto link = std::make_shared<link_settings>();
+  link->self = self_id;
+  link->cluster = cfg.cluster;
+  link->listen_port = listener->port();
+  link->handshake_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
+  link->heartbeat = std::chrono::milliseconds(cfg.heartbeat_ms);
+  link->dead_after = std::chrono::milliseconds(cfg.dead_after_ms);
+  supervisor_settings ss;
+  ss.link = link;
+  ss.peers = cfg.peers;
+  ss.max_frame = max_frame;
+  ss.redial_min = std::chrono::milliseconds(cfg.redial_min_ms);
+  ss.redial_max = std::chrono::milliseconds(cfg.redial_max_ms);
+  auto supervisor_a = sys.spawn(supervisor, ss, &io.context(), router_a, console_a);
+  caf::anon_send(console_a, wire_atom::value, router_a, supervisor_a);
+  auto acceptor_a = sys.spawn(acceptor, listener, supervisor_a);
+  caf::anon_send(console_a, ev_ready{self_id, listener->port(), cfg.cluster});
+
+  int signo = 0;
+  {
+    stdin_reader input(console_a, cfg.max_payload);
+    sigwait(&sigs, &signo);
+    log->info("stopping ({})", signo == SIGINT ? "SIGINT" : "SIGTERM or /quit");
+  }
+
+  // Shutdown order: stop accepting, say goodbye on every link and wait for the
+  // links to close, then stop the actors and the I/O thread.
+  caf::anon_send_exit(acceptor_a, caf::exit_reason::user_shutdown);
+  {
+    caf::scoped_actor self{sys};
+    self->request(supervisor_a, std::chrono::seconds(2), shutdown_atom::value)
+        .receive([](bool) {},
+                 [&](caf::error& e) { log->warn("shutdown: {}", sys.render(e)); });
+  }
+  for (auto& a : {caf::actor_cast<caf::actor>(console_a), caf::actor_cast<caf::actor>(router_a),
+                  supervisor_a})
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  io.stop();
+  log->info("stopped");
+  spdlog::shutdown();
+  return 0;
+}
+
+} // namespace lanmesh

@@ -1,0 +1,185 @@
+#include "net/tcp_session.hpp"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+namespace lanmesh::net {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+std::shared_ptr<tcp_session> tcp_session::make(tcp::socket socket, std::size_t max_frame) {
+  return std::shared_ptr<tcp_session>(new tcp_session(std::move(socket), max_frame));
+}
+
+tcp_session::tcp_session(tcp::socket socket, std::size_t max_frame)
+    : socket_(std::move(socket)),
+      strand_(asio::make_strand(socket_.get_executor())),
+      linger_timer_(socket_.get_executor()),
+      reader_(max_frame) {
+  boost::system::error_code ec;
+  remote_ = socket_.remote_endpoint(ec);
+  socket_.set_option(tcp::no_delay(true), ec);
+}
+
+void tcp_session::start(handlers h) {
+  asio::dispatch(strand_, [self = shared_from_this(), h = std::move(h)]() mutable {
+    self->handlers_ = std::move(h);
+    self->do_read();
+  });
+}
+
+void tcp_session::do_read() {
+  socket_.async_read_some(
+      asio::buffer(read_buf_),
+      asio::bind_executor(strand_, [self = shared_from_this()](
+                                       boost::system::error_code ec, std::size_t n) {
+        if (self->finished_)
+          return;
+        if (ec) {
+          self->finish(ec == asio::error::eof ? "closed by peer" : ec.message());
+          return;
+        }
+        self->reader_.feed(self->read_buf_.data(), n);
+        for (;;) {
+          auto next = self->reader_.next();
+          if (auto* f = std::get_if<wire::frame>(&next)) {
+            if (self->handlers_.on_frame)
+              self->handlers_.on_frame(std::move(*f), self->reader_.last_size());
+            if (self->finished_)
+              return;
+            continue;
+          }
+          if (auto* e = std::get_if<wire::decode_error>(&next)) {
+            if (self->handlers_.on_bad_input)
+              self->handlers_.on_bad_input(*e);
+            self->finish(std::string("bad input: ") + e->detail);
+            return;
+          }
+          break; // need more bytes
+        }
+        self->do_read();
+      }));
+}
+
+void tcp_session::send(shared_bytes frame) {
+  asio::dispatch(strand_, [self = shared_from_this(), frame = std::move(frame)]() mutable {
+    if (self->closing_ || self->finished_)
+      return;
+    self->queued_bytes_ += frame->size();
+    if (self->queued_bytes_ > max_queued_bytes) {
+      self->finish("write queue over limit (peer too slow)");
+      return;
+    }
+    self->queue_.push_back(std::move(frame));
+    if (!self->writing_)
+      self->do_write();
+  });
+}
+
+void tcp_session::do_write() {
+  if (queue_.empty()) {
+    writing_ = false;
+    if (shutdown_after_write_) {
+      boost::system::error_code ec;
+      socket_.shutdown(tcp::socket::shutdown_send, ec);
+    }
+    return;
+  }
+  writing_ = true;
+  // Gather everything queued into one write: fewer syscalls under load.
+  std::vector<asio::const_buffer> bufs;
+  std::size_t count = std::min<std::size_t>(queue_.size(), 64);
+  bufs.reserve(count);
+  for (std::size_t i = 0; i < count; ++i)
+    bufs.emplace_back(asio::buffer(*queue_[i]));
+  asio::async_write(socket_, bufs,
+                    asio::bind_executor(strand_, [self = shared_from_this(), count](
+                                                     boost::system::error_code ec,
+                                                     std::size_t) {
+                      if (self->finished_)
+                        return;
+                      if (ec) {
+                        self->finish(ec.message());
+                        return;
+                      }
+                      for (std::size_t i = 0; i < count; ++i) {
+                        self->queued_bytes_ -= self->queue_.front()->size();
+                        self->queue_.pop_front();
+                      }
+                      self->do_write();
+                    }));
+}
+
+void tcp_session::close_gracefully(shared_bytes last, std::chrono::milliseconds linger) {
+  asio::dispatch(strand_, [self = shared_from_this(), last = std::move(last), linger] {
+    if (self->closing_ || self->finished_)
+      return;
+    if (last) {
+      self->queued_bytes_ += last->size();
+      self->queue_.push_back(last);
+    }
+    self->closing_ = true;
+    self->shutdown_after_write_ = true;
+    if (!self->writing_)
+      self->do_write();
+    self->linger_timer_.expires_after(linger);
+    self->linger_timer_.async_wait(asio::bind_executor(
+        self->strand_, [self](boost::system::error_code ec) {
+          if (!ec)
+            self->finish("closed (linger timeout)");
+        }));
+  });
+}
+
+void tcp_session::abort(std::string reason) {
+  asio::dispatch(strand_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
+    self->finish(std::move(reason));
+  });
+}
+
+void tcp_session::finish(std::string reason) {
+  if (finished_)
+    return;
+  finished_ = true;
+  closing_ = true;
+  boost::system::error_code ec;
+  linger_timer_.cancel();
+  socket_.close(ec);
+  queue_.clear();
+  queued_bytes_ = 0;
+  // Drop the handlers after the last call: they hold actor handles, and keeping
+  // them would tie the actor's lifetime to this session's.
+  auto h = std::move(handlers_);
+  handlers_ = {};
+  if (h.on_closed)
+    h.on_closed(std::move(reason));
+}
+
+void async_dial(asio::io_context& ioc, tcp::endpoint to, std::chrono::milliseconds timeout,
+                std::size_t max_frame,
+                std::function<void(std::shared_ptr<tcp_session>, std::string)> done) {
+  auto socket = std::make_shared<tcp::socket>(ioc);
+  auto timer = std::make_shared<asio::steady_timer>(ioc, timeout);
+  timer->async_wait([socket](boost::system::error_code ec) {
+    if (!ec) {
+      boost::system::error_code ignored;
+      socket->close(ignored);
+    }
+  });
+  socket->async_connect(to, [socket, timer, max_frame, done = std::move(done)](
+                                boost::system::error_code ec) {
+    bool timed_out = timer->expiry() <= asio::steady_timer::clock_type::now();
+    timer->cancel();
+    if (ec) {
+      done(nullptr, timed_out ? "connect timeout" : ec.message());
+      return;
+    }
+    done(tcp_session::make(std::move(*socket), max_frame), {});
+  });
+}
+
+} // namespace lanmesh::net

@@ -1,0 +1,85 @@
+#pragma once
+// One TCP link's socket: a strand and a write queue (the shape of Asio's chat
+// server), so writes never interleave and no lock is needed. It decodes frames
+// with wire::frame_reader and hands each one to a callback; it decides nothing
+// about peers. All callbacks run on the I/O thread and must only post.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/wire.hpp"
+
+namespace lanmesh::net {
+
+using bytes = std::vector<std::uint8_t>;
+using shared_bytes = std::shared_ptr<const bytes>;
+
+class tcp_session : public std::enable_shared_from_this<tcp_session> {
+public:
+  struct handlers {
+    /// A decoded frame and its size on the wire.
+    std::function<void(wire::frame, std::size_t)> on_frame;
+    /// The stream broke a wire rule; the session has closed itself.
+    std::function<void(wire::decode_error)> on_bad_input;
+    /// The link is gone (EOF, reset, error, or our own close); called once,
+    /// after which the session drops all handlers.
+    std::function<void(std::string reason)> on_closed;
+  };
+
+  /// The write queue may hold this many bytes before the link is judged too
+  /// slow and closed, so one stuck peer cannot exhaust memory.
+  static constexpr std::size_t max_queued_bytes = 64u << 20;
+
+  static std::shared_ptr<tcp_session> make(boost::asio::ip::tcp::socket socket,
+                                           std::size_t max_frame);
+
+  /// Begins reading. Thread-safe (posts to the strand).
+  void start(handlers h);
+
+  /// Queues one encoded frame. Thread-safe.
+  void send(shared_bytes frame);
+  void send(bytes frame) { send(std::make_shared<const bytes>(std::move(frame))); }
+
+  /// Sends `last` (a GOODBYE or REFUSE) after everything queued, shuts down the
+  /// sending side and keeps reading until the peer closes or `linger` passes,
+  /// so frames the peer sent before seeing our goodbye still arrive.
+  void close_gracefully(shared_bytes last, std::chrono::milliseconds linger);
+
+  /// Closes at once. Thread-safe.
+  void abort(std::string reason);
+
+  const boost::asio::ip::tcp::endpoint& remote() const { return remote_; }
+
+private:
+  tcp_session(boost::asio::ip::tcp::socket socket, std::size_t max_frame);
+  void do_read();
+  void do_write();
+  void finish(std::string reason);
+
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  boost::asio::steady_timer linger_timer_;
+  boost::asio::ip::tcp::endpoint remote_;
+  wire::frame_reader reader_;
+  handlers handlers_;
+  std::array<std::uint8_t, 65536> read_buf_;
+  std::deque<shared_bytes> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;   // no more frames accepted for sending
+  bool shutdown_after_write_ = false;
+  bool finished_ = false;
+};
+
+/// Dials `to` with a timeout; `done` gets a session (not started) or an error text.
+void async_dial(boost::asio::io_context& ioc, boost::asio::ip::tcp::endpoint to,
+                std::chrono::milliseconds timeout, std::size_t max_frame,
+                std::function<void(std::shared_ptr<tcp_session>, std::string)> done);
+
+} // namespace lanmesh::net

@@ -1,0 +1,144 @@
+#pragma once
+// lanmesh wire format (TCP links). Sans-IO: bytes in, frames out, no sockets.
+//
+// Every frame is `u32 length (big-endian) | u8 type | body`, where length
+// counts the type byte and the body. Phases of a link:
+//
+//   1. The dialer sends HELLO (magic, version, cluster, node id, listen port).
+//   2. The acceptor answers WELCOME (same body as HELLO) or REFUSE (reason)
+//      and closes. The dialer may still REFUSE a WELCOME (e.g. duplicate).
+//   3. Both sides exchange BROADCAST, PING and PONG frames.
+//   4. Either side sends GOODBYE (reason), stops writing and reads until EOF.
+//
+// Every length and count is checked against a limit before anything is
+// allocated. A decoding error is the first alternative of the result variant,
+// so a caller cannot forget that decoding fails.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace lanmesh::wire {
+
+constexpr std::uint32_t magic = 0x4c4d5348; // "LMSH"
+constexpr std::uint16_t version = 1;
+constexpr std::size_t header_size = 5;       // u32 length + u8 type
+constexpr std::size_t max_cluster_len = 64;  // bytes of the cluster name
+constexpr std::size_t max_reason_len = 256;  // bytes of a refuse/goodbye reason
+constexpr std::size_t broadcast_overhead = 8 + 8 + 2; // origin, seq, hops
+
+enum class frame_type : std::uint8_t {
+  hello = 1,
+  welcome = 2,
+  refuse = 3,
+  broadcast = 4,
+  ping = 5,
+  pong = 6,
+  goodbye = 7,
+};
+
+/// Body of HELLO and WELCOME.
+struct hello {
+  std::uint32_t magic = wire::magic;
+  std::uint16_t version = wire::version;
+  std::string cluster;
+  std::uint64_t node = 0;
+  std::uint16_t listen_port = 0;
+};
+
+struct refuse {
+  std::string reason;
+};
+
+struct goodbye {
+  std::string reason;
+};
+
+struct broadcast {
+  std::uint64_t origin = 0;
+  std::uint64_t seq = 0;
+  std::uint16_t hops = 0;
+  std::string payload; // any bytes
+};
+
+struct ping {
+  std::uint64_t nonce = 0;
+};
+
+struct pong {
+  std::uint64_t nonce = 0;
+};
+
+/// A decoded frame. HELLO and WELCOME share the `hello` body; `type` tells them apart.
+struct frame {
+  frame_type type;
+  std::variant<hello, refuse, broadcast, ping, pong, goodbye> body;
+};
+
+/// Why a byte stream was rejected. Each value is one rule; `/stats` counts them.
+enum class error_code : std::uint8_t {
+  zero_length,     // a frame must at least hold its type byte
+  length_over_limit,
+  unknown_type,
+  truncated_body,  // the body ends before its fields do
+  trailing_bytes,  // the body holds more than its fields
+  bad_magic,
+  string_too_long, // cluster or reason over its limit
+};
+
+const char* to_string(error_code code);
+
+struct decode_error {
+  error_code code;
+  std::string detail;
+};
+
+/// Result of decoding one complete frame body.
+using decode_result = std::variant<decode_error, frame>;
+
+/// Decodes the type byte and body of one frame (the length prefix already
+/// removed). The payload bound is enforced by the length check before this.
+decode_result decode(frame_type type, const std::uint8_t* body, std::size_t size);
+
+/// Incremental reader for a byte stream: feed bytes as they arrive, take frames
+/// out with next(). After the first error the reader stays failed.
+class frame_reader {
+public:
+  /// `max_frame` bounds the length field (type byte + body).
+  explicit frame_reader(std::size_t max_frame) : max_frame_(max_frame) {}
+
+  void feed(const std::uint8_t* data, std::size_t size);
+
+  /// Alternative 0: an error (the stream is bad); 1: a frame; 2: need more bytes.
+  struct need_more {};
+  std::variant<decode_error, frame, need_more> next();
+
+  /// Wire size (length prefix included) of the frame last returned by next().
+  std::size_t last_size() const { return last_size_; }
+
+  /// Bytes received but not yet consumed (bounded by max_frame + header).
+  std::size_t buffered() const { return buf_.size() - pos_; }
+
+private:
+  std::size_t max_frame_;
+  std::vector<std::uint8_t> buf_;
+  std::size_t pos_ = 0;
+  std::size_t last_size_ = 0;
+  std::optional<decode_error> failed_;
+};
+
+/// The largest frame length (type + body) a node with this payload limit accepts.
+std::size_t max_frame_for_payload(std::size_t max_payload);
+
+// Encoders: each returns one complete frame, length prefix included.
+std::vector<std::uint8_t> encode_hello(const hello& h, bool welcome = false);
+std::vector<std::uint8_t> encode_refuse(const std::string& reason);
+std::vector<std::uint8_t> encode_goodbye(const std::string& reason);
+std::vector<std::uint8_t> encode_broadcast(const broadcast& b);
+std::vector<std::uint8_t> encode_ping(std::uint64_t nonce);
+std::vector<std::uint8_t> encode_pong(std::uint64_t nonce);
+
+} // namespace lanmesh::wire
