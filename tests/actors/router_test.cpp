@@ -1,0 +1,215 @@
+// The router actor with fake links and a fake console: real scheduler,
+// scoped_actor, request/receive with timeouts (CAF's expect DSL does not mix
+// with GoogleTest).
+
+#include "actors/router.hpp"
+
+#include <gtest/gtest.h>
+
+#include <caf/all.hpp>
+
+namespace lanmesh {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Forwards every console event to `sink`, so the test can receive it.
+console_actor::behavior_type fake_console(console_actor::pointer, caf::actor sink) {
+  return {
+      [](wire_atom, router_actor, caf::actor) {},
+      [](line_atom, std::string) {},
+      [](ev_ready) {},
+      [](ev_peer_up) {},
+      [](ev_peer_down) {},
+      [sink](ev_deliver e) { caf::anon_send(sink, std::move(e)); },
+  };
+}
+
+// A fake link: decodes what the router sends it and reports to `sink` as
+// (link id, broadcast) or (link id, "retire:" reason).
+caf::behavior fake_link(caf::event_based_actor*, int id, caf::actor sink) {
+  return {
+      [=](send_atom, const net::shared_bytes& bytes) {
+        wire::frame_reader reader(1 << 20);
+        reader.feed(bytes->data(), bytes->size());
+        auto next = reader.next();
+        auto& f = std::get<wire::frame>(next);
+        caf::anon_send(sink, id, std::get<wire::broadcast>(f.body));
+      },
+      [=](retire_atom, const std::string& reason) {
+        caf::anon_send(sink, id, "retire:" + reason);
+      },
+  };
+}
+
+class router_test : public ::testing::Test {
+protected:
+  static constexpr node_id self_id = 0x100;
+  static constexpr node_id peer_a = 0xa, peer_b = 0xb, peer_c = 0xc;
+
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  router_actor router;
+  caf::actor link_a, link_b, link_c;
+
+  void SetUp() override {
+    auto sink = caf::actor_cast<caf::actor>(self);
+    router_settings rs;
+    rs.self = self_id;
+    rs.max_payload = 100;
+    rs.seen_max_entries = 1000;
+    router = sys.spawn(lanmesh::router, rs, sys.spawn(fake_console, sink));
+    link_a = sys.spawn(fake_link, 1, sink);
+    link_b = sys.spawn(fake_link, 2, sink);
+    link_c = sys.spawn(fake_link, 3, sink);
+    self->send(router, link_up_atom::value, peer_a, link_a);
+    self->send(router, link_up_atom::value, peer_b, link_b);
+    self->send(router, link_up_atom::value, peer_c, link_c);
+  }
+
+  void TearDown() override {
+    for (auto& a : {link_a, link_b, link_c})
+      self->send_exit(a, caf::exit_reason::user_shutdown);
+    self->send_exit(router, caf::exit_reason::user_shutdown);
+  }
+
+  // Collects `n` frames forwarded to links, keyed by link id.
+  std::multimap<int, wire::broadcast> forwarded(std::size_t n) {
+    std::multimap<int, wire::broadcast> out;
+    for (std::size_t i = 0; i < n; ++i)
+      self->receive([&](int id, wire::broadcast& b) { out.emplace(id, std::move(b)); },
+                    caf::after(2s) >> [&] { ADD_FAILURE() << "only " << i << " frames"; });
+    return out;
+  }
+
+  // Asserts nothing more arrives within a short window. (Absence cannot be
+  // awaited as an event; the window only bounds how long we look.)
+  void expect_quiet() {
+    self->receive([&](int id, wire::broadcast&) { ADD_FAILURE() << "extra frame to " << id; },
+                  [&](ev_deliver&) { ADD_FAILURE() << "extra delivery"; },
+                  caf::after(100ms) >> [] {});
+  }
+
+  router_stats stats() {
+    router_stats out;
+    self->request(router, 2s, caf::get_atom::value, stats_atom::value)
+        .receive([&](router_stats s) { out = s; },
+                 [&](caf::error& e) { FAIL() << sys.render(e); });
+    return out;
+  }
+};
+
+TEST_F(router_test, local_broadcast_goes_to_every_link_and_not_to_console) {
+  std::string id;
+  self->request(router, 2s, broadcast_atom::value, std::string("hi"))
+      .receive([&](std::string msg) { id = msg; },
+               [&](caf::error& e) { FAIL() << sys.render(e); });
+  EXPECT_EQ(id.substr(0, 16), to_hex(self_id));
+  auto got = forwarded(3);
+  ASSERT_EQ(got.size(), 3u);
+  for (int link : {1, 2, 3}) {
+    ASSERT_EQ(got.count(link), 1u);
+    auto& b = got.find(link)->second;
+    EXPECT_EQ(b.origin, self_id);
+    EXPECT_EQ(b.payload, "hi");
+    EXPECT_EQ(b.hops, 0);
+  }
+  expect_quiet();
+  EXPECT_EQ(stats().sent, 1u);
+}
+
+TEST_F(router_test, new_message_is_delivered_once_and_forwarded_except_back) {
+  wire::broadcast b{peer_c, 7, 0, "x"};
+  self->send(router, inbound_broadcast{b, peer_a});
+  self->receive(
+      [&](ev_deliver& e) {
+        EXPECT_EQ(e.origin, peer_c);
+        EXPECT_EQ(e.seq, 7u);
+        EXPECT_EQ(e.hops, 1);
+        EXPECT_EQ(e.payload, "x");
+      },
+      caf::after(2s) >> [] { FAIL() << "no delivery"; });
+  // Not back to A (it came from there), not to C (its origin): only B.
+  auto got = forwarded(1);
+  ASSERT_EQ(got.count(2), 1u);
+  EXPECT_EQ(got.find(2)->second.hops, 1);
+  expect_quiet();
+
+  // The same message again, from another link: dropped, counted.
+  self->send(router, inbound_broadcast{b, peer_b});
+  expect_quiet();
+  auto s = stats();
+  EXPECT_EQ(s.delivered, 1u);
+  EXPECT_EQ(s.duplicates, 1u);
+}
+
+TEST_F(router_test, own_message_coming_back_is_a_duplicate) {
+  self->send(router, inbound_broadcast{wire::broadcast{self_id, 1, 3, "loop"}, peer_a});
+  expect_quiet();
+  EXPECT_EQ(stats().duplicates, 1u);
+}
+
+TEST_F(router_test, link_down_stops_forwarding_to_that_link) {
+  self->send(router, link_down_atom::value, peer_b, link_b);
+  self->request(router, 2s, broadcast_atom::value, std::string("after"))
+      .receive([](std::string) {}, [&](caf::error& e) { FAIL() << sys.render(e); });
+  auto got = forwarded(2);
+  EXPECT_EQ(got.count(1), 1u);
+  EXPECT_EQ(got.count(2), 0u);
+  EXPECT_EQ(got.count(3), 1u);
+  expect_quiet();
+}
+
+TEST_F(router_test, link_down_of_a_replaced_connection_keeps_the_new_one) {
+  auto sink = caf::actor_cast<caf::actor>(self);
+  auto fresh = sys.spawn(fake_link, 4, sink);
+  self->send(router, replace_atom::value, peer_a, fresh, link_a);
+  self->receive(
+      [](int id, std::string& what) {
+        EXPECT_EQ(id, 1);
+        EXPECT_EQ(what, "retire:duplicate");
+      },
+      caf::after(2s) >> [] { FAIL() << "old link not retired"; });
+  // The retired connection closes later; that must not drop the new link.
+  self->send(router, link_down_atom::value, peer_a, link_a);
+  self->request(router, 2s, broadcast_atom::value, std::string("y"))
+      .receive([](std::string) {}, [&](caf::error& e) { FAIL() << sys.render(e); });
+  auto got = forwarded(3);
+  EXPECT_EQ(got.count(4), 1u);
+  EXPECT_EQ(got.count(1), 0u);
+  self->send_exit(fresh, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(router_test, retire_is_ordered_after_frames_already_forwarded) {
+  self->request(router, 2s, broadcast_atom::value, std::string("before"))
+      .receive([](std::string) {}, [&](caf::error& e) { FAIL() << sys.render(e); });
+  auto fresh = sys.spawn(fake_link, 4, caf::actor_cast<caf::actor>(self));
+  self->send(router, replace_atom::value, peer_a, fresh, link_a);
+  // Link 1 must see its frame before its retire message.
+  bool frame_seen = false;
+  for (int i = 0; i < 4; ++i)
+    self->receive(
+        [&](int id, wire::broadcast&) {
+          if (id == 1)
+            frame_seen = true;
+        },
+        [&](int id, std::string&) {
+          EXPECT_EQ(id, 1);
+          EXPECT_TRUE(frame_seen) << "retire overtook a forwarded frame";
+        },
+        caf::after(2s) >> [] { FAIL() << "missing message"; });
+  self->send_exit(fresh, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(router_test, payload_over_limit_is_refused_not_truncated) {
+  bool refused = false;
+  self->request(router, 2s, broadcast_atom::value, std::string(101, 'x'))
+      .receive([](std::string) {}, [&](caf::error&) { refused = true; });
+  EXPECT_TRUE(refused);
+  expect_quiet();
+  EXPECT_EQ(stats().sent, 0u);
+}
+
+} // namespace
+} // namespace lanmesh
