@@ -126,13 +126,13 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
     st->ph = phase::registering;
     link_offer o{st->args.conn, h.node, st->args.dir, st->peer_addr};
     self->request(st->args.supervisor, caf::infinite, register_atom::value, o)
-        .then([self, st, tag, make, send_frame, close_gracefully](bool accepted) {
+        .then([self, st, tag, make, send_frame, close_gracefully](const std::string& refusal) {
           if (st->ph != phase::registering)
             return;
-          if (!accepted) {
-            close_gracefully(st->args.dir == direction::in ? wire::encode_refuse("duplicate")
-                                                           : wire::encode_goodbye("duplicate"),
-                             "duplicate");
+          if (!refusal.empty()) { // "duplicate" or "full"
+            close_gracefully(st->args.dir == direction::in ? wire::encode_refuse(refusal)
+                                                           : wire::encode_goodbye(refusal),
+                             refusal);
             return;
           }
           if (st->args.dir == direction::in) {

@@ -11,6 +11,7 @@ struct state {
   console_settings settings;
   router_actor router;
   caf::actor supervisor;
+  caf::actor discovery;
   std::shared_ptr<spdlog::logger> log = logging::get("console");
 
   void out(const std::string& line) { settings.write_line(line); }
@@ -58,7 +59,8 @@ void print_peers(state& st, const std::vector<peer_info>& peers) {
            std::to_string(p.age_ms / 1000) + " s");
 }
 
-void print_stats(state& st, const router_stats& r, const supervisor_stats& s) {
+void print_stats(state& st, const router_stats& r, const supervisor_stats& s,
+                 const discovery_stats& d) {
   std::string rules = "{";
   for (auto& [rule, n] : s.bad_by_rule) {
     if (rules.size() > 1)
@@ -84,6 +86,11 @@ void print_stats(state& st, const router_stats& r, const supervisor_stats& s) {
       .unum("links_out", s.links_out)
       .unum("dials", s.dials)
       .unum("dial_failures", s.dial_failures)
+      .unum("discovery_sent", d.sent)
+      .unum("discovery_received", d.received)
+      .unum("discovery_bad", d.bad)
+      .unum("discovery_foreign", d.foreign)
+      .unum("discovery_candidates", d.candidates)
       .raw("bad_by_rule", rules);
   if (st.settings.jsonl) {
     st.out(o.done());
@@ -99,9 +106,10 @@ console_actor::behavior_type console(console_actor::pointer self, console_settin
   st->settings = std::move(settings);
   auto jsonl = st->settings.jsonl;
   return {
-      [=](wire_atom, router_actor router, caf::actor supervisor) {
+      [=](wire_atom, router_actor router, caf::actor supervisor, caf::actor discovery) {
         st->router = std::move(router);
         st->supervisor = std::move(supervisor);
+        st->discovery = std::move(discovery);
       },
       [=](line_atom, std::string& line) {
         if (line.empty())
@@ -119,8 +127,20 @@ console_actor::behavior_type console(console_actor::pointer self, console_settin
                     [=](const router_stats& r) {
                       self->request(st->supervisor, std::chrono::seconds(2),
                                     caf::get_atom::value, stats_atom::value)
-                          .then([=](const supervisor_stats& s) { print_stats(*st, r, s); },
-                                [=](caf::error& e) { st->error("/stats: " + to_string(e)); });
+                          .then(
+                              [=](const supervisor_stats& s) {
+                                if (!st->discovery) {
+                                  print_stats(*st, r, s, discovery_stats{});
+                                  return;
+                                }
+                                self->request(st->discovery, std::chrono::seconds(2),
+                                              caf::get_atom::value, stats_atom::value)
+                                    .then([=](const discovery_stats& d) { print_stats(*st, r, s, d); },
+                                          [=](caf::error& e) {
+                                            st->error("/stats: " + to_string(e));
+                                          });
+                              },
+                              [=](caf::error& e) { st->error("/stats: " + to_string(e)); });
                     },
                     [=](caf::error& e) { st->error("/stats: " + to_string(e)); });
           } else if (line == "/help") {

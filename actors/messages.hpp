@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/proto/discovery_logic.hpp"
 #include "actors/proto/link_table.hpp"
 #include "actors/proto/node_id.hpp"
 #include "net/tcp_session.hpp"
@@ -41,6 +42,10 @@ using line_atom = caf::atom_constant<caf::atom("line")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using final_atom = caf::atom_constant<caf::atom("final")>;
 using wire_atom = caf::atom_constant<caf::atom("wire")>;
+using datagram_atom = caf::atom_constant<caf::atom("datagram")>;
+using load_atom = caf::atom_constant<caf::atom("load")>;
+using candidates_atom = caf::atom_constant<caf::atom("candidates")>;
+using forget_atom = caf::atom_constant<caf::atom("forget")>;
 
 /// The session (socket) of one link. Handles are never serialized: lanmesh
 /// actors only talk within one process.
@@ -142,6 +147,27 @@ typename Inspector::result_type inspect(Inspector& f, supervisor_stats& x) {
            x.bad_by_rule);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, candidate& x) {
+  // `seen` is local bookkeeping of the discovery actor; it does not travel.
+  return f(caf::meta::type_name("candidate"), x.id, x.ip, x.port, x.links_in, x.links_out,
+           x.capacity);
+}
+
+struct discovery_stats {
+  std::uint64_t sent = 0;
+  std::uint64_t received = 0;
+  std::uint64_t bad = 0;     // garbage, truncated, oversized, wrong version
+  std::uint64_t foreign = 0; // another cluster on the same group and port
+  std::uint64_t candidates = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, discovery_stats& x) {
+  return f(caf::meta::type_name("discovery_stats"), x.sent, x.received, x.bad, x.foreign,
+           x.candidates);
+}
+
 struct peer_info {
   node_id peer = 0;
   std::string addr;
@@ -208,9 +234,10 @@ using router_actor = caf::typed_actor<
     caf::replies_to<caf::get_atom, stats_atom>::with<router_stats>>;
 
 /// The console's fixed interface: lines from stdin and events to print.
-/// Wired after spawn with (wire, router, supervisor), since they need it too.
+/// Wired after spawn with (wire, router, supervisor, discovery), since they
+/// need it too. The discovery handle is invalid when discovery is off.
 using console_actor =
-    caf::typed_actor<caf::reacts_to<wire_atom, router_actor, caf::actor>,
+    caf::typed_actor<caf::reacts_to<wire_atom, router_actor, caf::actor, caf::actor>,
                      caf::reacts_to<line_atom, std::string>, caf::reacts_to<ev_ready>,
                      caf::reacts_to<ev_peer_up>, caf::reacts_to<ev_peer_down>,
                      caf::reacts_to<ev_deliver>>;

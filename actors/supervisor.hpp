@@ -1,8 +1,10 @@
 #pragma once
 // The supervisor: owns the link table. Spawns and monitors one connection actor
 // per TCP link, decides which link to a peer stays, dials the configured peers
-// and re-dials them with backoff while they are not linked, tells the router
-// which links exist and the console when peers come and go.
+// and re-dials them with backoff while they are not linked, dials discovered
+// candidates (least loaded first) while below the target degree, refuses links
+// beyond the maximum degree, tells the router which links exist, discovery the
+// node's load, and the console when peers come and go.
 
 #include <boost/asio/io_context.hpp>
 #include <caf/all.hpp>
@@ -21,6 +23,8 @@ struct supervisor_settings {
   std::size_t max_frame = 0;
   std::chrono::milliseconds redial_min{100};
   std::chrono::milliseconds redial_max{5000};
+  std::size_t target_degree = 3;
+  std::size_t max_degree = 8;
 };
 
 caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings settings,

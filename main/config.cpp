@@ -229,6 +229,10 @@ const std::vector<key_spec>& keys() {
        uint_in(&node_config::seen_max_entries, 16, 100000000)},
       {"node.seen-max-age", "bound of the duplicate filter, in seconds",
        uint_in(&node_config::seen_max_age_s, 1, 86400)},
+      {"overlay.target-degree", "links a node dials until it has them (1-64)",
+       uint_in(&node_config::target_degree, 1, 64)},
+      {"overlay.max-degree", "most links a node accepts; a full node refuses more (1-256)",
+       uint_in(&node_config::max_degree, 1, 256)},
       {"overlay.heartbeat", "ms between heartbeats on an idle link",
        uint_in(&node_config::heartbeat_ms, 10, 60000)},
       {"overlay.dead-after", "ms of silence after which a link is declared dead",
@@ -252,6 +256,12 @@ const std::vector<key_spec>& keys() {
                       return std::nullopt;
                     })},
       {"discovery.ttl", "multicast TTL (1: this LAN only)", uint_in(&node_config::discovery_ttl, 1, 255)},
+      {"discovery.query-window", "ms a starting node listens for answers to its query",
+       uint_in(&node_config::discovery_query_window_ms, 1, 60000)},
+      {"discovery.announce-min", "first interval between announcements, in ms",
+       uint_in(&node_config::discovery_announce_min_ms, 10, 3600000)},
+      {"discovery.announce-max", "ceiling of the doubling announcement interval, in ms",
+       uint_in(&node_config::discovery_announce_max_ms, 10, 3600000)},
       {"console.output", "stdout format: text or jsonl",
        string_field(&node_config::console_output,
                     [](const std::string& v) { return one_of(v, {"text", "jsonl"}); })},
@@ -277,6 +287,14 @@ std::optional<config_error> check_combined(const node_config& c) {
   if (c.redial_min_ms > c.redial_max_ms)
     return config_error{"config: node.redial-min = " + std::to_string(c.redial_min_ms) +
                         ": larger than node.redial-max " + std::to_string(c.redial_max_ms)};
+  if (c.target_degree > c.max_degree)
+    return config_error{"config: overlay.target-degree = " + std::to_string(c.target_degree) +
+                        ": larger than overlay.max-degree " + std::to_string(c.max_degree)};
+  if (c.discovery_announce_min_ms > c.discovery_announce_max_ms)
+    return config_error{"config: discovery.announce-min = " +
+                        std::to_string(c.discovery_announce_min_ms) +
+                        ": larger than discovery.announce-max " +
+                        std::to_string(c.discovery_announce_max_ms)};
   if (c.dead_after_ms <= c.heartbeat_ms)
     return config_error{"config: overlay.dead-after = " + std::to_string(c.dead_after_ms) +
                         ": must exceed overlay.heartbeat " + std::to_string(c.heartbeat_ms)};

@@ -38,6 +38,8 @@ struct node_config {
   std::size_t seen_max_entries = 200000;
   std::uint32_t seen_max_age_s = 300;
   // [overlay]
+  std::uint16_t target_degree = 3;
+  std::uint16_t max_degree = 8;
   std::uint32_t heartbeat_ms = 500;
   std::uint32_t dead_after_ms = 2000;
   // [discovery]
@@ -46,6 +48,9 @@ struct node_config {
   std::uint16_t discovery_port = 49152;
   std::string discovery_interface = "127.0.0.1";
   std::uint8_t discovery_ttl = 1;
+  std::uint32_t discovery_query_window_ms = 150;
+  std::uint32_t discovery_announce_min_ms = 1000;
+  std::uint32_t discovery_announce_max_ms = 30000;
   // [console]
   std::string console_output = "text";
   // [log]

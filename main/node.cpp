@@ -12,11 +12,13 @@
 #include "actors/acceptor.hpp"
 #include "actors/connection.hpp"
 #include "actors/console.hpp"
+#include "actors/discovery.hpp"
 #include "actors/logging.hpp"
 #include "actors/router.hpp"
 #include "actors/supervisor.hpp"
 #include "net/io_thread.hpp"
 #include "net/tcp_listener.hpp"
+#include "net/udp_multicast.hpp"
 
 namespace lanmesh {
 
@@ -101,8 +103,18 @@ int run_node(const node_config& cfg) {
   }
   log->info("node {} cluster {} listening on {}:{} (config {})", to_hex(self_id), cfg.cluster,
             cfg.listen, listener->port(), cfg.config_file.empty() ? "defaults" : cfg.config_file);
-  if (cfg.discovery_enabled)
-    log->info("discovery is not active yet; using node.peers only");
+  std::shared_ptr<net::udp_multicast> mcast;
+  if (cfg.discovery_enabled) {
+    std::string err;
+    mcast = net::udp_multicast::open(io.context(), cfg.discovery_group, cfg.discovery_port,
+                                     cfg.discovery_interface, cfg.discovery_ttl, err);
+    if (!mcast) {
+      std::fprintf(stderr, "lanmesh: discovery on %s:%u via %s: %s\n",
+                   cfg.discovery_group.c_str(), unsigned{cfg.discovery_port},
+                   cfg.discovery_interface.c_str(), err.c_str());
+      return 1;
+    }
+  }
 
   caf::actor_system_config sys_cfg;
   sys_cfg.set("scheduler.max-threads", 2);
@@ -141,8 +153,25 @@ int run_node(const node_config& cfg) {
   ss.max_frame = max_frame;
   ss.redial_min = std::chrono::milliseconds(cfg.redial_min_ms);
   ss.redial_max = std::chrono::milliseconds(cfg.redial_max_ms);
+  ss.target_degree = cfg.target_degree;
+  ss.max_degree = cfg.max_degree;
   auto supervisor_a = sys.spawn(supervisor, ss, &io.context(), router_a, console_a);
-  caf::anon_send(console_a, wire_atom::value, router_a, supervisor_a);
+  caf::actor discovery_a;
+  if (mcast) {
+    discovery_params dp;
+    dp.self = self_id;
+    dp.cluster = cfg.cluster;
+    dp.tcp_port = listener->port();
+    dp.query_window = std::chrono::milliseconds(cfg.discovery_query_window_ms);
+    dp.announce_min = std::chrono::milliseconds(cfg.discovery_announce_min_ms);
+    dp.announce_max = std::chrono::milliseconds(cfg.discovery_announce_max_ms);
+    dp.candidate_max_age = 3 * dp.announce_max;
+    dp.seed = self_id ^ static_cast<std::uint64_t>(
+                            std::chrono::steady_clock::now().time_since_epoch().count());
+    discovery_a = sys.spawn(discovery, dp, mcast, supervisor_a);
+    caf::anon_send(supervisor_a, wire_atom::value, discovery_a);
+  }
+  caf::anon_send(console_a, wire_atom::value, router_a, supervisor_a, discovery_a);
   auto acceptor_a = sys.spawn(acceptor, listener, supervisor_a);
   caf::anon_send(console_a, ev_ready{self_id, listener->port(), cfg.cluster});
 
@@ -156,6 +185,8 @@ int run_node(const node_config& cfg) {
   // Shutdown order: stop accepting, say goodbye on every link and wait for the
   // links to close, then stop the actors and the I/O thread.
   caf::anon_send_exit(acceptor_a, caf::exit_reason::user_shutdown);
+  if (discovery_a)
+    caf::anon_send_exit(discovery_a, caf::exit_reason::user_shutdown);
   {
     caf::scoped_actor self{sys};
     self->request(supervisor_a, std::chrono::seconds(2), shutdown_atom::value)

@@ -16,7 +16,7 @@ using namespace std::chrono_literals;
 // Forwards every console event to `sink`, so the test can receive it.
 console_actor::behavior_type fake_console(console_actor::pointer, caf::actor sink) {
   return {
-      [](wire_atom, router_actor, caf::actor) {},
+      [](wire_atom, router_actor, caf::actor, caf::actor) {},
       [](line_atom, std::string) {},
       [](ev_ready) {},
       [](ev_peer_up) {},

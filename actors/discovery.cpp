@@ -1,0 +1,130 @@
+#include "actors/discovery.hpp"
+
+#include "actors/logging.hpp"
+
+namespace lanmesh {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+struct state {
+  discovery_logic logic;
+  std::shared_ptr<net::udp_multicast> socket;
+  caf::actor supervisor;
+  discovery_stats stats;
+  clock::time_point wakeup_at = clock::time_point::max();
+  bool window_reported = false;
+  std::shared_ptr<spdlog::logger> log = logging::get("discovery");
+
+  state(discovery_params p, std::shared_ptr<net::udp_multicast> s, caf::actor sup)
+      : logic(std::move(p)), socket(std::move(s)), supervisor(std::move(sup)) {}
+
+  void run(const std::vector<discovery_logic::command>& cmds) {
+    for (auto& c : cmds) {
+      stats.sent += 1;
+      if (auto* g = std::get_if<discovery_logic::send_group>(&c)) {
+        log->debug("send {} to group", wire::to_string(g->kind));
+        socket->send_group(g->bytes);
+      } else if (auto* t = std::get_if<discovery_logic::send_to>(&c)) {
+        log->debug("answer {}:{}", t->ip, t->port);
+        socket->send_to(t->ip, t->port, t->bytes);
+      }
+    }
+  }
+};
+
+} // namespace
+
+caf::behavior discovery(caf::event_based_actor* self, discovery_params params,
+                        std::shared_ptr<net::udp_multicast> socket, caf::actor supervisor) {
+  auto window = params.query_window;
+  auto st = std::make_shared<state>(std::move(params), std::move(socket), std::move(supervisor));
+  auto handle = caf::actor_cast<caf::actor>(self);
+  st->socket->start([handle](std::vector<std::uint8_t> bytes, std::string ip, std::uint16_t port) {
+    caf::anon_send(handle, datagram_atom::value, std::move(bytes), std::move(ip), port);
+  });
+  self->attach_functor([s = st->socket] { s->close(); });
+
+  // Keeps exactly one timer pending, for the logic's next wake-up.
+  auto arm = [self, st] {
+    auto next = st->logic.next_wakeup();
+    if (next == clock::time_point::max() || next >= st->wakeup_at)
+      return;
+    st->wakeup_at = next;
+    auto delay = std::max(next - clock::now(), clock::duration::zero());
+    self->delayed_send(self, delay, tick_atom::value);
+  };
+  // After the query window, the supervisor hears of every change.
+  auto report = [self, st](bool force) {
+    if (!force && !st->logic.take_changed())
+      return;
+    auto cands = st->logic.candidates(clock::now());
+    st->stats.candidates = st->logic.table_size();
+    self->send(st->supervisor, candidates_atom::value, std::move(cands));
+  };
+
+  st->run(st->logic.start(clock::now()));
+  self->delayed_send(self, window, tick_atom::value, true);
+  st->log->info("query sent; listening {} ms for answers", window.count());
+
+  return {
+      [=](datagram_atom, const std::vector<std::uint8_t>& bytes, const std::string& ip,
+          std::uint16_t port) {
+        auto v = st->logic.on_datagram(bytes.data(), bytes.size(), ip, port, clock::now());
+        switch (v) {
+          case discovery_logic::verdict::taken:
+            st->stats.received += 1;
+            break;
+          case discovery_logic::verdict::bad:
+            st->stats.bad += 1;
+            st->log->warn("dropped bad datagram of {} bytes from {}:{}", bytes.size(), ip, port);
+            break;
+          case discovery_logic::verdict::foreign:
+            st->stats.foreign += 1;
+            st->log->debug("dropped datagram of another cluster from {}:{}", ip, port);
+            break;
+          case discovery_logic::verdict::own:
+            break;
+        }
+        if (st->window_reported)
+          report(false);
+        arm();
+      },
+      [=](tick_atom, bool window_end) {
+        if (window_end && !st->window_reported) {
+          st->window_reported = true;
+          auto n = st->logic.candidates(clock::now()).size();
+          if (n == 0)
+            st->log->info("no answer within the query window: first node of the cluster");
+          else
+            st->log->info("{} candidate(s) answered", n);
+          st->logic.take_changed();
+          report(true);
+        }
+        arm();
+      },
+      [=](tick_atom) {
+        st->wakeup_at = clock::time_point::max();
+        st->run(st->logic.on_timer(clock::now()));
+        if (st->window_reported)
+          report(false);
+        arm();
+      },
+      [=](load_atom, std::uint16_t in, std::uint16_t out, std::uint16_t capacity) {
+        st->logic.set_load(link_load{in, out, capacity}, clock::now());
+        arm();
+      },
+      [=](forget_atom, node_id id) {
+        st->logic.forget(id);
+        if (st->window_reported)
+          report(false);
+      },
+      [=](caf::get_atom, stats_atom) {
+        st->stats.candidates = st->logic.table_size();
+        return st->stats;
+      },
+  };
+}
+
+} // namespace lanmesh

@@ -1,0 +1,129 @@
+#include "actors/proto/discovery_logic.hpp"
+
+#include <algorithm>
+
+namespace lanmesh {
+
+discovery_logic::discovery_logic(discovery_params p)
+    : p_(std::move(p)), rng_(p_.seed), interval_(p_.announce_min) {}
+
+std::vector<std::uint8_t> discovery_logic::encode(wire::announce_kind kind) const {
+  wire::announcement a;
+  a.kind = kind;
+  a.cluster = p_.cluster;
+  a.node = p_.self;
+  a.port = p_.tcp_port;
+  a.links_in = load_.links_in;
+  a.links_out = load_.links_out;
+  a.capacity = load_.capacity;
+  return wire::encode_announcement(a);
+}
+
+std::vector<discovery_logic::command> discovery_logic::start(clock::time_point now) {
+  window_end_ = now + p_.query_window;
+  // The first announcement follows the window: a lone first node makes itself
+  // known to whoever comes next without waiting for their query.
+  next_announce_ = window_end_;
+  return {send_group{encode(wire::announce_kind::query), wire::announce_kind::query}};
+}
+
+discovery_logic::verdict discovery_logic::on_datagram(const std::uint8_t* data,
+                                                      std::size_t size, const std::string& ip,
+                                                      std::uint16_t udp_port,
+                                                      clock::time_point now) {
+  auto decoded = wire::decode_announcement(data, size);
+  auto* a = std::get_if<wire::announcement>(&decoded);
+  if (!a || a->port == 0 || a->node == 0)
+    return verdict::bad;
+  if (a->cluster != p_.cluster)
+    return verdict::foreign;
+  if (a->node == p_.self)
+    return verdict::own; // multicast loops back to the sender
+  expire(now);
+  auto it = table_.find(a->node);
+  if (it == table_.end() && table_.size() >= p_.max_candidates) {
+    // Full table: the stalest entry makes room, so memory stays bounded.
+    auto oldest = std::min_element(table_.begin(), table_.end(), [](auto& x, auto& y) {
+      return x.second.seen < y.second.seen;
+    });
+    table_.erase(oldest);
+  }
+  auto& c = table_[a->node];
+  bool news = c.id == 0 || c.capacity != a->capacity || c.load() != a->links_in + a->links_out ||
+              c.ip != ip || c.port != a->port;
+  c = candidate{a->node, ip, a->port, a->links_in, a->links_out, a->capacity, now};
+  changed_ = changed_ || news;
+  if (a->kind == wire::announce_kind::query) {
+    if (load_.capacity > 0) {
+      std::uniform_int_distribution<std::int64_t> d(0, p_.answer_jitter.count());
+      answers_.push_back({ip, udp_port, now + std::chrono::milliseconds(d(rng_))});
+    }
+    // A newcomer: announce at the short interval again.
+    interval_ = p_.announce_min;
+    if (load_.capacity > 0)
+      next_announce_ = std::min(next_announce_, now + interval_);
+  }
+  return verdict::taken;
+}
+
+void discovery_logic::set_load(link_load load, clock::time_point now) {
+  bool freed = load_.capacity == 0 && load.capacity > 0;
+  load_ = load;
+  if (load_.capacity == 0) {
+    next_announce_ = clock::time_point::max(); // full: silent
+    answers_.clear();
+  } else if (freed || next_announce_ == clock::time_point::max()) {
+    interval_ = p_.announce_min;
+    next_announce_ = std::max(now, window_end_);
+  }
+}
+
+std::vector<discovery_logic::command> discovery_logic::on_timer(clock::time_point now) {
+  std::vector<command> out;
+  for (auto it = answers_.begin(); it != answers_.end();) {
+    if (it->at <= now) {
+      out.push_back(send_to{it->ip, it->port, encode(wire::announce_kind::answer)});
+      it = answers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (load_.capacity > 0 && next_announce_ <= now) {
+    out.push_back(send_group{encode(wire::announce_kind::announce), wire::announce_kind::announce});
+    next_announce_ = now + interval_;
+    interval_ = std::min(interval_ * 2, p_.announce_max);
+  }
+  return out;
+}
+
+discovery_logic::clock::time_point discovery_logic::next_wakeup() const {
+  auto t = load_.capacity > 0 ? next_announce_ : clock::time_point::max();
+  for (auto& a : answers_)
+    t = std::min(t, a.at);
+  return t;
+}
+
+void discovery_logic::expire(clock::time_point now) {
+  for (auto it = table_.begin(); it != table_.end();) {
+    if (now - it->second.seen > p_.candidate_max_age) {
+      it = table_.erase(it);
+      changed_ = true;
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::vector<candidate> discovery_logic::candidates(clock::time_point now) {
+  expire(now);
+  std::vector<candidate> out;
+  for (auto& [_, c] : table_)
+    if (c.capacity > 0)
+      out.push_back(c);
+  std::shuffle(out.begin(), out.end(), rng_);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const candidate& a, const candidate& b) { return a.load() < b.load(); });
+  return out;
+}
+
+} // namespace lanmesh

@@ -1,0 +1,138 @@
+#pragma once
+// What the discovery actor decides, as a plain state machine: events in
+// (start, datagram, load change, timer), commands out (datagrams to send). No
+// sockets, no actors, time passed in, so tests and simulators drive it directly.
+//
+// Behaviour:
+// - At start a node sends QUERY to the group and listens for a query window.
+//   Nodes with spare capacity ANSWER at once (after a small random jitter, so a
+//   big cluster does not answer in one burst), to the querier's own socket.
+// - A node hearing no one within the window is the first: it dials nobody.
+// - While it has capacity a node ANNOUNCEs to the group, with an interval that
+//   doubles up to a ceiling while nothing changes, and restarts short when
+//   capacity frees or a query arrives. A full node is silent.
+// - Every announcement, query and answer of the same cluster refreshes a
+//   bounded, expiring table of candidates with their load.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "actors/proto/node_id.hpp"
+#include "net/announce.hpp"
+
+namespace lanmesh {
+
+struct discovery_params {
+  node_id self = 0;
+  std::string cluster;
+  std::uint16_t tcp_port = 0;
+  std::chrono::milliseconds query_window{150};
+  std::chrono::milliseconds answer_jitter{20};
+  std::chrono::milliseconds announce_min{1000};
+  std::chrono::milliseconds announce_max{30000};
+  std::chrono::milliseconds candidate_max_age{90000};
+  std::size_t max_candidates = 256;
+  std::uint64_t seed = 1;
+};
+
+/// A node heard on the group, with the load it announced.
+struct candidate {
+  node_id id = 0;
+  std::string ip;
+  std::uint16_t port = 0; // TCP listen port
+  std::uint16_t links_in = 0;
+  std::uint16_t links_out = 0;
+  std::uint16_t capacity = 0;
+  std::chrono::steady_clock::time_point seen{};
+  std::string addr() const { return ip + ":" + std::to_string(port); }
+  std::uint32_t load() const { return std::uint32_t{links_in} + links_out; }
+};
+
+struct link_load {
+  std::uint16_t links_in = 0;
+  std::uint16_t links_out = 0;
+  std::uint16_t capacity = 0;
+  bool operator==(const link_load& o) const {
+    return links_in == o.links_in && links_out == o.links_out && capacity == o.capacity;
+  }
+};
+
+class discovery_logic {
+public:
+  using clock = std::chrono::steady_clock;
+
+  struct send_group {
+    std::vector<std::uint8_t> bytes;
+    wire::announce_kind kind;
+  };
+  struct send_to {
+    std::string ip;
+    std::uint16_t port;
+    std::vector<std::uint8_t> bytes;
+  };
+  using command = std::variant<send_group, send_to>;
+
+  /// What became of a datagram: taken, or dropped and why.
+  enum class verdict { taken, bad, foreign, own };
+
+  explicit discovery_logic(discovery_params p);
+
+  /// Sends the first QUERY and opens the query window.
+  std::vector<command> start(clock::time_point now);
+
+  /// A datagram from `ip`:`udp_port`. Updates candidates; may schedule an answer.
+  verdict on_datagram(const std::uint8_t* data, std::size_t size, const std::string& ip,
+                      std::uint16_t udp_port, clock::time_point now);
+
+  /// This node's links changed. Announces again soon if capacity freed up.
+  void set_load(link_load load, clock::time_point now);
+
+  /// Runs what is due at `now`: answers and announcements.
+  std::vector<command> on_timer(clock::time_point now);
+
+  /// When on_timer should run next.
+  clock::time_point next_wakeup() const;
+
+  /// True until the query window has passed.
+  bool querying(clock::time_point now) const { return now < window_end_; }
+
+  /// Candidates with capacity, least loaded first (ties in random order).
+  std::vector<candidate> candidates(clock::time_point now);
+
+  /// Drops a candidate (e.g. its dial failed).
+  void forget(node_id id) { changed_ = table_.erase(id) > 0 || changed_; }
+
+  /// True when the table changed since the last call (then resets the flag).
+  bool take_changed() { return std::exchange(changed_, false); }
+
+  std::size_t table_size() const { return table_.size(); }
+  std::chrono::milliseconds announce_interval() const { return interval_; }
+
+private:
+  std::vector<std::uint8_t> encode(wire::announce_kind kind) const;
+  void expire(clock::time_point now);
+
+  discovery_params p_;
+  std::mt19937_64 rng_;
+  link_load load_;
+  clock::time_point window_end_{};
+  clock::time_point next_announce_{clock::time_point::max()};
+  std::chrono::milliseconds interval_;
+  std::unordered_map<node_id, candidate> table_;
+  struct pending_answer {
+    std::string ip;
+    std::uint16_t port;
+    clock::time_point at;
+  };
+  std::vector<pending_answer> answers_;
+  bool changed_ = false;
+};
+
+} // namespace lanmesh

@@ -1,0 +1,200 @@
+// The discovery state machine, driven with explicit time: query window,
+// answers with jitter, announcement backoff, silence when full, candidate
+// table bounds and the least-loaded order.
+
+#include "actors/proto/discovery_logic.hpp"
+
+#include <gtest/gtest.h>
+
+namespace lanmesh {
+namespace {
+
+using namespace std::chrono_literals;
+using clock = discovery_logic::clock;
+
+discovery_params params(node_id self = 1) {
+  discovery_params p;
+  p.self = self;
+  p.cluster = "c";
+  p.tcp_port = 50000;
+  p.query_window = 100ms;
+  p.answer_jitter = 20ms;
+  p.announce_min = 1000ms;
+  p.announce_max = 8000ms;
+  p.candidate_max_age = 30000ms;
+  p.max_candidates = 4;
+  return p;
+}
+
+std::vector<std::uint8_t> datagram(wire::announce_kind kind, node_id node, std::uint16_t in,
+                                   std::uint16_t out, std::uint16_t cap,
+                                   std::string cluster = "c") {
+  wire::announcement a;
+  a.kind = kind;
+  a.cluster = std::move(cluster);
+  a.node = node;
+  a.port = static_cast<std::uint16_t>(50000 + node);
+  a.links_in = in;
+  a.links_out = out;
+  a.capacity = cap;
+  return wire::encode_announcement(a);
+}
+
+discovery_logic::verdict feed(discovery_logic& d, const std::vector<std::uint8_t>& b,
+                              clock::time_point now, std::uint16_t udp_port = 40000) {
+  return d.on_datagram(b.data(), b.size(), "127.0.0.1", udp_port, now);
+}
+
+std::size_t count_kind(const std::vector<discovery_logic::command>& cmds,
+                       wire::announce_kind kind) {
+  std::size_t n = 0;
+  for (auto& c : cmds) {
+    if (auto* g = std::get_if<discovery_logic::send_group>(&c); g && g->kind == kind)
+      ++n;
+  }
+  return n;
+}
+
+TEST(discovery_logic, start_sends_one_query_and_opens_the_window) {
+  discovery_logic d(params());
+  auto t0 = clock::now();
+  auto cmds = d.start(t0);
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(count_kind(cmds, wire::announce_kind::query), 1u);
+  EXPECT_TRUE(d.querying(t0 + 99ms));
+  EXPECT_FALSE(d.querying(t0 + 100ms));
+}
+
+TEST(discovery_logic, strangers_and_self_and_garbage_are_not_candidates) {
+  discovery_logic d(params(1));
+  auto t0 = clock::now();
+  d.start(t0);
+  EXPECT_EQ(feed(d, datagram(wire::announce_kind::announce, 2, 0, 0, 8, "other"), t0),
+            discovery_logic::verdict::foreign);
+  EXPECT_EQ(feed(d, datagram(wire::announce_kind::announce, 1, 0, 0, 8), t0),
+            discovery_logic::verdict::own);
+  std::vector<std::uint8_t> junk{1, 2, 3};
+  EXPECT_EQ(feed(d, junk, t0), discovery_logic::verdict::bad);
+  EXPECT_EQ(d.table_size(), 0u);
+  EXPECT_TRUE(d.candidates(t0).empty());
+}
+
+TEST(discovery_logic, query_is_answered_after_jitter_to_the_querier_only) {
+  discovery_logic d(params(1));
+  auto t0 = clock::now();
+  d.start(t0);
+  d.set_load({1, 1, 6}, t0);
+  feed(d, datagram(wire::announce_kind::query, 7, 0, 0, 8), t0 + 200ms, 41234);
+  EXPECT_LE(d.next_wakeup(), t0 + 220ms);
+  auto cmds = d.on_timer(t0 + 220ms);
+  std::size_t answers = 0;
+  for (auto& c : cmds) {
+    if (auto* to = std::get_if<discovery_logic::send_to>(&c)) {
+      ++answers;
+      EXPECT_EQ(to->port, 41234);
+      auto r = wire::decode_announcement(to->bytes.data(), to->bytes.size());
+      ASSERT_TRUE(std::holds_alternative<wire::announcement>(r));
+      EXPECT_EQ(std::get<wire::announcement>(r).kind, wire::announce_kind::answer);
+      EXPECT_EQ(std::get<wire::announcement>(r).capacity, 6);
+    }
+  }
+  EXPECT_EQ(answers, 1u);
+  // The querier is a candidate too.
+  EXPECT_EQ(d.table_size(), 1u);
+}
+
+TEST(discovery_logic, full_node_is_silent) {
+  discovery_logic d(params(1));
+  auto t0 = clock::now();
+  d.start(t0);
+  d.set_load({4, 4, 0}, t0);
+  feed(d, datagram(wire::announce_kind::query, 7, 0, 0, 8), t0 + 200ms);
+  EXPECT_EQ(d.next_wakeup(), clock::time_point::max());
+  for (auto t = t0; t < t0 + 60s; t += 500ms)
+    EXPECT_TRUE(d.on_timer(t).empty());
+}
+
+TEST(discovery_logic, announcements_back_off_to_the_ceiling_and_restart_on_query) {
+  discovery_logic d(params(1));
+  auto t0 = clock::now();
+  d.start(t0);
+  d.set_load({0, 0, 8}, t0);
+  std::vector<clock::time_point> sent;
+  for (auto t = t0; t < t0 + 40s; t += 10ms) {
+    if (count_kind(d.on_timer(t), wire::announce_kind::announce) > 0)
+      sent.push_back(t);
+  }
+  // First at the end of the window, then 1, 2, 4, 8, 8, 8 ... seconds apart.
+  ASSERT_GE(sent.size(), 6u);
+  EXPECT_EQ(sent[0], t0 + 100ms);
+  std::vector<std::chrono::milliseconds> gaps;
+  for (std::size_t i = 1; i < sent.size(); ++i)
+    gaps.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(sent[i] - sent[i - 1]));
+  EXPECT_EQ(gaps[0], 1000ms);
+  EXPECT_EQ(gaps[1], 2000ms);
+  EXPECT_EQ(gaps[2], 4000ms);
+  EXPECT_EQ(gaps[3], 8000ms);
+  EXPECT_EQ(gaps[4], 8000ms);
+  // A newcomer's query brings the interval back to the minimum.
+  auto tq = sent.back() + 100ms;
+  feed(d, datagram(wire::announce_kind::query, 9, 0, 0, 8), tq);
+  EXPECT_LE(d.next_wakeup(), tq + 1000ms);
+  EXPECT_EQ(d.announce_interval(), 1000ms);
+}
+
+TEST(discovery_logic, freed_capacity_restarts_announcing) {
+  discovery_logic d(params(1));
+  auto t0 = clock::now();
+  d.start(t0);
+  d.set_load({4, 4, 0}, t0);
+  EXPECT_TRUE(d.on_timer(t0 + 5s).empty());
+  d.set_load({4, 3, 1}, t0 + 5s);
+  EXPECT_EQ(count_kind(d.on_timer(t0 + 5s), wire::announce_kind::announce), 1u);
+}
+
+TEST(discovery_logic, candidates_least_loaded_first_and_never_full) {
+  discovery_logic d(params(1));
+  auto t0 = clock::now();
+  d.start(t0);
+  feed(d, datagram(wire::announce_kind::answer, 2, 3, 2, 3), t0);
+  feed(d, datagram(wire::announce_kind::answer, 3, 0, 1, 7), t0);
+  feed(d, datagram(wire::announce_kind::answer, 4, 4, 4, 0), t0);
+  feed(d, datagram(wire::announce_kind::answer, 5, 1, 1, 6), t0);
+  auto c = d.candidates(t0);
+  ASSERT_EQ(c.size(), 3u); // node 4 has no capacity
+  EXPECT_EQ(c[0].id, 3u);
+  EXPECT_EQ(c[1].id, 5u);
+  EXPECT_EQ(c[2].id, 2u);
+  EXPECT_EQ(c[0].addr(), "127.0.0.1:50003"); // address from the datagram's source
+}
+
+TEST(discovery_logic, table_is_bounded_and_entries_expire) {
+  discovery_logic d(params(1));
+  auto t0 = clock::now();
+  d.start(t0);
+  for (node_id n = 2; n < 20; ++n)
+    feed(d, datagram(wire::announce_kind::announce, n, 0, 0, 8),
+         t0 + std::chrono::milliseconds(n));
+  EXPECT_EQ(d.table_size(), 4u);
+  // The newest four remain.
+  auto ids = d.candidates(t0 + 20ms);
+  for (auto& c : ids)
+    EXPECT_GE(c.id, 16u);
+  EXPECT_TRUE(d.candidates(t0 + 31s).empty());
+  EXPECT_EQ(d.table_size(), 0u);
+}
+
+TEST(discovery_logic, forget_drops_a_candidate_and_marks_a_change) {
+  discovery_logic d(params(1));
+  auto t0 = clock::now();
+  d.start(t0);
+  feed(d, datagram(wire::announce_kind::answer, 2, 0, 0, 8), t0);
+  EXPECT_TRUE(d.take_changed());
+  EXPECT_FALSE(d.take_changed());
+  d.forget(2);
+  EXPECT_TRUE(d.take_changed());
+  EXPECT_TRUE(d.candidates(t0).empty());
+}
+
+} // namespace
+} // namespace lanmesh
