@@ -4,8 +4,9 @@
 
 namespace lanmesh {
 
-caf::behavior acceptor(caf::event_based_actor* self,
-                       std::shared_ptr<net::tcp_listener> listener, caf::actor supervisor) {
+caf::behavior acceptor(caf::event_based_actor *self,
+                       std::shared_ptr<net::tcp_listener> listener,
+                       caf::actor supervisor) {
   auto log = logging::get("acceptor");
   log->info("accepting TCP links on port {}", listener->port());
   listener->start([supervisor, log](session_ptr s) {

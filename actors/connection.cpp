@@ -12,7 +12,7 @@ enum class phase {
   handshake,   // waiting for HELLO (in) or WELCOME (out)
   registering, // hello exchanged; the supervisor decides if this link stays
   established,
-  closing,     // goodbye sent or received; draining until EOF
+  closing, // goodbye sent or received; draining until EOF
 };
 
 struct state {
@@ -27,14 +27,14 @@ struct state {
 };
 
 std::uint64_t now_ns() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
-          .count());
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        clock::now().time_since_epoch())
+                                        .count());
 }
 
 } // namespace
 
-std::string check_hello(const link_settings& s, const wire::hello& h) {
+std::string check_hello(const link_settings &s, const wire::hello &h) {
   if (h.version != wire::version)
     return "incompatible version " + std::to_string(h.version) + " (ours " +
            std::to_string(wire::version) + ")";
@@ -47,11 +47,11 @@ std::string check_hello(const link_settings& s, const wire::hello& h) {
   return {};
 }
 
-caf::behavior connection(caf::event_based_actor* self, connection_args args) {
+caf::behavior connection(caf::event_based_actor *self, connection_args args) {
   auto st = std::make_shared<state>();
   st->args = std::move(args);
   st->log = logging::get("connection");
-  auto& a = st->args;
+  auto &a = st->args;
   auto remote = a.session->remote();
   auto remote_ip = remote.address().to_string();
   auto tag = std::string(to_string(a.dir)) + " " + remote_ip + ":" +
@@ -62,7 +62,9 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
     st->counters.bytes_out += bytes->size();
     st->args.session->send(std::move(bytes));
   };
-  auto make = [](net::bytes b) { return std::make_shared<const net::bytes>(std::move(b)); };
+  auto make = [](net::bytes b) {
+    return std::make_shared<const net::bytes>(std::move(b));
+  };
 
   // Tells the supervisor once that this link no longer carries traffic.
   auto report = [self, st](std::string reason, std::string bad_frame = {}) {
@@ -80,8 +82,8 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
     st->ph = phase::closing;
     st->counters.frames_out += 1;
     st->counters.bytes_out += last.size();
-    st->args.session->close_gracefully(std::make_shared<const net::bytes>(std::move(last)),
-                                       st->args.settings->linger);
+    st->args.session->close_gracefully(
+        std::make_shared<const net::bytes>(std::move(last)), st->args.settings->linger);
     report(std::move(reason), std::move(bad_frame));
   };
   // The session ended: report and die.
@@ -106,7 +108,8 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
   a.session->start(std::move(h));
   // If this actor is killed, its socket goes too (and with it the handlers
   // that hold this actor: no reference cycle survives shutdown).
-  self->attach_functor([session = a.session] { session->abort("connection actor exited"); });
+  self->attach_functor(
+      [session = a.session] { session->abort("connection actor exited"); });
 
   if (a.dir == direction::out) {
     wire::hello hello;
@@ -118,20 +121,23 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
   self->delayed_send(self, a.settings->handshake_timeout, hs_timeout_atom::value);
 
   // A handshake completed at the wire level: ask the supervisor if it stays.
-  auto offer = [self, st, tag, make, send_frame, close_gracefully](const wire::hello& h) {
+  auto offer = [self, st, tag, make, send_frame, close_gracefully](const wire::hello &h) {
     st->peer = h.node;
     auto ip = st->args.session->remote().address().to_string();
-    st->peer_addr = st->args.dir == direction::out ? st->args.dialed
-                                                   : ip + ":" + std::to_string(h.listen_port);
+    st->peer_addr = st->args.dir == direction::out
+                        ? st->args.dialed
+                        : ip + ":" + std::to_string(h.listen_port);
     st->ph = phase::registering;
     link_offer o{st->args.conn, h.node, st->args.dir, st->peer_addr};
     self->request(st->args.supervisor, caf::infinite, register_atom::value, o)
-        .then([self, st, tag, make, send_frame, close_gracefully](const std::string& refusal) {
+        .then([self, st, tag, make, send_frame,
+               close_gracefully](const std::string &refusal) {
           if (st->ph != phase::registering)
             return;
           if (!refusal.empty()) { // "duplicate" or "full"
-            close_gracefully(st->args.dir == direction::in ? wire::encode_refuse(refusal)
-                                                           : wire::encode_goodbye(refusal),
+            close_gracefully(st->args.dir == direction::in
+                                 ? wire::encode_refuse(refusal)
+                                 : wire::encode_goodbye(refusal),
                              refusal);
             return;
           }
@@ -143,99 +149,101 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
             send_frame(make(wire::encode_hello(w, true)));
           }
           st->ph = phase::established;
-          st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer), st->peer_addr);
+          st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer),
+                        st->peer_addr);
           self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
         });
   };
 
   // A frame that breaks the protocol's order: count it like a bad frame.
-  auto protocol_error = [self, st, tag, close_gracefully](const std::string& what) {
+  auto protocol_error = [self, st, tag, close_gracefully](const std::string &what) {
     st->log->warn("link {} peer {}: protocol error: {}", tag, to_hex(st->peer), what);
     close_gracefully(wire::encode_goodbye("protocol error: " + what),
                      "bad frame: unexpected_frame", "unexpected_frame");
   };
 
   return {
-      [=](wire::frame& f, std::uint64_t size) {
+      [=](wire::frame &f, std::uint64_t size) {
         st->counters.frames_in += 1;
         st->counters.bytes_in += size;
         st->last_rx = clock::now();
         switch (f.type) {
-          case wire::frame_type::hello:
-          case wire::frame_type::welcome: {
-            bool expected = st->ph == phase::handshake &&
-                            (f.type == wire::frame_type::hello) ==
-                                (st->args.dir == direction::in);
-            if (!expected) {
-              if (st->ph != phase::closing)
-                protocol_error("unexpected hello/welcome");
-              return;
-            }
-            auto& h = std::get<wire::hello>(f.body);
-            if (auto why = check_hello(*st->args.settings, h); !why.empty()) {
-              st->peer = h.node;
-              close_gracefully(st->args.dir == direction::in ? wire::encode_refuse(why)
-                                                             : wire::encode_goodbye(why),
-                               "refused: " + why);
-              return;
-            }
-            offer(h);
+        case wire::frame_type::hello:
+        case wire::frame_type::welcome: {
+          bool expected =
+              st->ph == phase::handshake &&
+              (f.type == wire::frame_type::hello) == (st->args.dir == direction::in);
+          if (!expected) {
+            if (st->ph != phase::closing)
+              protocol_error("unexpected hello/welcome");
             return;
           }
-          case wire::frame_type::refuse: {
-            auto& r = std::get<wire::refuse>(f.body);
-            st->log->warn("link {}: refused by peer: {}", tag, r.reason);
-            if (st->ph == phase::closing)
-              return;
-            st->ph = phase::closing; // the peer closes; we drain
-            report(r.reason == "duplicate" ? "duplicate" : "refused by peer: " + r.reason);
+          auto &h = std::get<wire::hello>(f.body);
+          if (auto why = check_hello(*st->args.settings, h); !why.empty()) {
+            st->peer = h.node;
+            close_gracefully(st->args.dir == direction::in ? wire::encode_refuse(why)
+                                                           : wire::encode_goodbye(why),
+                             "refused: " + why);
             return;
           }
-          case wire::frame_type::goodbye: {
-            auto& g = std::get<wire::goodbye>(f.body);
-            st->log->info("link {} peer {}: goodbye ({})", tag, to_hex(st->peer), g.reason);
-            auto reason = g.reason == "duplicate" ? std::string("duplicate")
-                                                   : std::string("goodbye");
-            close_gracefully(wire::encode_goodbye(reason), reason);
+          offer(h);
+          return;
+        }
+        case wire::frame_type::refuse: {
+          auto &r = std::get<wire::refuse>(f.body);
+          st->log->warn("link {}: refused by peer: {}", tag, r.reason);
+          if (st->ph == phase::closing)
+            return;
+          st->ph = phase::closing; // the peer closes; we drain
+          report(r.reason == "duplicate" ? "duplicate" : "refused by peer: " + r.reason);
+          return;
+        }
+        case wire::frame_type::goodbye: {
+          auto &g = std::get<wire::goodbye>(f.body);
+          st->log->info("link {} peer {}: goodbye ({})", tag, to_hex(st->peer), g.reason);
+          auto reason =
+              g.reason == "duplicate" ? std::string("duplicate") : std::string("goodbye");
+          close_gracefully(wire::encode_goodbye(reason), reason);
+          return;
+        }
+        case wire::frame_type::broadcast:
+          // Accepted once hellos were exchanged, even on a link that is being
+          // retired: every frame the peer wrote before its goodbye counts.
+          if (st->ph == phase::handshake) {
+            protocol_error("broadcast before handshake");
             return;
           }
-          case wire::frame_type::broadcast:
-            // Accepted once hellos were exchanged, even on a link that is being
-            // retired: every frame the peer wrote before its goodbye counts.
-            if (st->ph == phase::handshake) {
-              protocol_error("broadcast before handshake");
-              return;
-            }
-            self->send(st->args.router,
-                       inbound_broadcast{std::move(std::get<wire::broadcast>(f.body)), st->peer});
-            return;
-          case wire::frame_type::ping:
-            if (st->ph == phase::established || st->ph == phase::registering)
-              send_frame(make(wire::encode_pong(std::get<wire::ping>(f.body).nonce)));
-            return;
-          case wire::frame_type::pong:
-            return; // round-trip times arrive with the overlay work
+          self->send(
+              st->args.router,
+              inbound_broadcast{std::move(std::get<wire::broadcast>(f.body)), st->peer});
+          return;
+        case wire::frame_type::ping:
+          if (st->ph == phase::established || st->ph == phase::registering)
+            send_frame(make(wire::encode_pong(std::get<wire::ping>(f.body).nonce)));
+          return;
+        case wire::frame_type::pong:
+          return; // round-trip times arrive with the overlay work
         }
       },
-      [=](bad_input_atom, wire::decode_error& e) {
+      [=](bad_input_atom, wire::decode_error &e) {
         auto rule = wire::to_string(e.code);
         st->log->warn("link {} peer {}: bad input ({}): {}", tag, to_hex(st->peer), rule,
                       e.detail);
         report(std::string("bad frame: ") + rule, rule);
         // The session closes itself after a bad frame; closed_atom follows.
       },
-      [=](closed_atom, std::string& reason) {
+      [=](closed_atom, std::string &reason) {
         if (st->ph != phase::closing)
           st->log->info("link {} peer {} closed: {}", tag, to_hex(st->peer), reason);
         finish(reason == "closed by peer" || reason.find("reset") != std::string::npos
                    ? std::string("reset")
                    : reason);
       },
-      [=](send_atom, const net::shared_bytes& bytes) {
+      [=](send_atom, const net::shared_bytes &bytes) {
         if (st->ph == phase::established || st->ph == phase::registering)
           send_frame(bytes);
       },
-      [=](retire_atom, const std::string& reason) {
+      [=](retire_atom, const std::string &reason) {
         close_gracefully(wire::encode_goodbye(reason), reason);
       },
       [=](tick_atom) {

@@ -4,21 +4,43 @@ namespace lanmesh::json {
 
 namespace {
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid.
-std::size_t utf8_len(const std::string& s, std::size_t i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-  if (n == 0 || i + n > s.size())
+// Length of the well-formed UTF-8 sequence starting at s[i], or 0 if it is not
+// one (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
+std::size_t utf8_len(const std::string &s, std::size_t i) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  auto c = b(0);
+  if (c < 0x80)
+    return 1;
+  std::size_t n;
+  unsigned char lo = 0x80, hi = 0xbf; // allowed range of the second byte
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0)
+      lo = 0xa0; // overlong
+    if (c == 0xed)
+      hi = 0x9f; // surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0)
+      lo = 0x90; // overlong
+    if (c == 0xf4)
+      hi = 0x8f; // above U+10FFFF
+  } else {
     return 0;
-  for (std::size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80)
+  }
+  if (i + n > s.size() || b(1) < lo || b(1) > hi)
+    return 0;
+  for (std::size_t k = 2; k < n; ++k)
+    if ((b(k) & 0xc0) != 0x80)
       return 0;
   return n;
 }
 
 } // namespace
 
-std::string quote(const std::string& s) {
+std::string quote(const std::string &s) {
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
   out.reserve(s.size() + 2);
@@ -32,19 +54,29 @@ std::string quote(const std::string& s) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          out += "\\u00";
-          out.push_back(hex[c >> 4]);
-          out.push_back(hex[c & 0xf]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    default:
+      if (c < 0x20 || c >= 0x7f) {
+        out += "\\u00";
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 0xf]);
+      } else {
+        out.push_back(static_cast<char>(c));
+      }
     }
     ++i;
   }
@@ -52,32 +84,32 @@ std::string quote(const std::string& s) {
   return out;
 }
 
-void object::key(const char* k) {
+void object::key(const char *k) {
   if (out_.size() > 1)
     out_.push_back(',');
   out_ += quote(k);
   out_.push_back(':');
 }
 
-object& object::str(const char* k, const std::string& value) {
+object &object::str(const char *k, const std::string &value) {
   key(k);
   out_ += quote(value);
   return *this;
 }
 
-object& object::num(const char* k, std::int64_t value) {
+object &object::num(const char *k, std::int64_t value) {
   key(k);
   out_ += std::to_string(value);
   return *this;
 }
 
-object& object::unum(const char* k, std::uint64_t value) {
+object &object::unum(const char *k, std::uint64_t value) {
   key(k);
   out_ += std::to_string(value);
   return *this;
 }
 
-object& object::raw(const char* k, const std::string& json) {
+object &object::raw(const char *k, const std::string &json) {
   key(k);
   out_ += json;
   return *this;

@@ -20,16 +20,15 @@ struct state {
   std::shared_ptr<spdlog::logger> log = logging::get("router");
 
   state(router_settings s, console_actor c)
-      : settings(s),
-        console(std::move(c)),
-        seen(s.seen_max_entries, s.seen_max_age),
+      : settings(s), console(std::move(c)), seen(s.seen_max_entries, s.seen_max_age),
         // Sequence numbers start at a random point: a node restarted with a
         // fixed id must not reuse ids that peers still hold in their caches.
-        next_seq(std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32)) {}
+        next_seq(std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32)) {
+  }
 
-  void forward(const wire::broadcast& b, node_id except) {
+  void forward(const wire::broadcast &b, node_id except) {
     auto bytes = std::make_shared<const net::bytes>(wire::encode_broadcast(b));
-    for (auto& [peer, conn] : links) {
+    for (auto &[peer, conn] : links) {
       if (peer == except || peer == b.origin)
         continue;
       caf::anon_send(conn, send_atom::value, bytes);
@@ -60,7 +59,7 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
         if (it != st->links.end() && it->second == conn)
           st->links.erase(it);
       },
-      [=](broadcast_atom, std::string& payload) -> caf::result<std::string> {
+      [=](broadcast_atom, std::string &payload) -> caf::result<std::string> {
         if (payload.size() > st->settings.max_payload)
           return caf::make_error(caf::sec::invalid_argument,
                                  "payload of " + std::to_string(payload.size()) +
@@ -72,8 +71,8 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
         st->forward(b, 0);
         return msg_id_string(b.origin, b.seq);
       },
-      [=](inbound_broadcast& in) {
-        auto& b = in.msg;
+      [=](inbound_broadcast &in) {
+        auto &b = in.msg;
         if (b.origin == st->settings.self ||
             !st->seen.insert({b.origin, b.seq}, std::chrono::steady_clock::now())) {
           ++st->stats.duplicates;
@@ -82,7 +81,8 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
         ++st->stats.delivered;
         b.hops += 1;
         st->forward(b, in.from);
-        self->send(st->console, ev_deliver{b.origin, b.seq, b.hops, std::move(b.payload)});
+        self->send(st->console,
+                   ev_deliver{b.origin, b.seq, b.hops, std::move(b.payload)});
       },
       [=](caf::get_atom, stats_atom) { return st->stats; },
   };

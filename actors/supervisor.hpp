@@ -20,15 +20,15 @@ namespace lanmesh {
 struct supervisor_settings {
   std::shared_ptr<const link_settings> link;
   std::vector<host_port> peers;
-  std::size_t max_frame = 0;
+  std::size_t max_payload = 65536;
   std::chrono::milliseconds redial_min{100};
   std::chrono::milliseconds redial_max{5000};
   std::size_t target_degree = 3;
   std::size_t max_degree = 8;
 };
 
-caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings settings,
-                         boost::asio::io_context* ioc, router_actor router,
+caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings settings,
+                         boost::asio::io_context *ioc, router_actor router,
                          console_actor console);
 
 } // namespace lanmesh

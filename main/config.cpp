@@ -10,7 +10,7 @@ namespace lanmesh {
 
 namespace {
 
-std::string trim(const std::string& s) {
+std::string trim(const std::string &s) {
   auto b = s.find_first_not_of(" \t\r");
   if (b == std::string::npos)
     return {};
@@ -18,12 +18,12 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-config_error bad(const std::string& key, const std::string& raw, const std::string& why) {
+config_error bad(const std::string &key, const std::string &raw, const std::string &why) {
   return {"config: " + key + " = " + raw + ": " + why};
 }
 
 // A quoted string with \" and \\ escapes, or a bare word. nullopt if malformed.
-std::optional<std::string> parse_string(const std::string& raw) {
+std::optional<std::string> parse_string(const std::string &raw) {
   auto s = trim(raw);
   if (s.empty() || s.front() != '"')
     return s;
@@ -44,7 +44,7 @@ std::optional<std::string> parse_string(const std::string& raw) {
 }
 
 // `["a","b"]`, `[a,b]` (the shell strips quotes on the CLI) or `a,b`.
-std::optional<std::vector<std::string>> parse_list(const std::string& raw) {
+std::optional<std::vector<std::string>> parse_list(const std::string &raw) {
   auto s = trim(raw);
   if (!s.empty() && s.front() == '[') {
     if (s.back() != ']')
@@ -74,7 +74,7 @@ std::optional<std::vector<std::string>> parse_list(const std::string& raw) {
   return out;
 }
 
-std::optional<std::uint64_t> parse_uint(const std::string& raw) {
+std::optional<std::uint64_t> parse_uint(const std::string &raw) {
   auto s = trim(raw);
   if (s.empty() || s.size() > 19)
     return std::nullopt;
@@ -87,24 +87,24 @@ std::optional<std::uint64_t> parse_uint(const std::string& raw) {
   return v;
 }
 
-bool is_ipv4(const std::string& s) {
+bool is_ipv4(const std::string &s) {
   in_addr a{};
   return inet_pton(AF_INET, s.c_str(), &a) == 1;
 }
 
-using setter = std::function<std::optional<config_error>(node_config&, const std::string& key,
-                                                         const std::string& raw)>;
+using setter = std::function<std::optional<config_error>(
+    node_config &, const std::string &key, const std::string &raw)>;
 
 struct key_spec {
-  const char* key;
-  const char* help;
+  const char *key;
+  const char *help;
   setter set;
 };
 
 template <class T>
 setter uint_in(T node_config::*field, std::uint64_t lo, std::uint64_t hi) {
-  return [=](node_config& c, const std::string& k,
-             const std::string& raw) -> std::optional<config_error> {
+  return [=](node_config &c, const std::string &k,
+             const std::string &raw) -> std::optional<config_error> {
     auto v = parse_uint(raw);
     if (!v)
       return bad(k, raw, "not a whole number");
@@ -115,10 +115,11 @@ setter uint_in(T node_config::*field, std::uint64_t lo, std::uint64_t hi) {
   };
 }
 
-setter string_field(std::string node_config::*field,
-                    std::function<std::optional<std::string>(const std::string&)> check) {
-  return [=](node_config& c, const std::string& k,
-             const std::string& raw) -> std::optional<config_error> {
+setter
+string_field(std::string node_config::*field,
+             std::function<std::optional<std::string>(const std::string &)> check) {
+  return [=](node_config &c, const std::string &k,
+             const std::string &raw) -> std::optional<config_error> {
     auto v = parse_string(raw);
     if (!v)
       return bad(k, raw, "malformed string");
@@ -130,8 +131,8 @@ setter string_field(std::string node_config::*field,
 }
 
 setter bool_field(bool node_config::*field) {
-  return [=](node_config& c, const std::string& k,
-             const std::string& raw) -> std::optional<config_error> {
+  return [=](node_config &c, const std::string &k,
+             const std::string &raw) -> std::optional<config_error> {
     auto v = parse_string(raw);
     if (v && *v == "true")
       c.*field = true;
@@ -143,28 +144,29 @@ setter bool_field(bool node_config::*field) {
   };
 }
 
-std::optional<std::string> one_of(const std::string& v, std::vector<std::string> allowed) {
-  for (auto& a : allowed)
+std::optional<std::string> one_of(const std::string &v,
+                                  std::vector<std::string> allowed) {
+  for (auto &a : allowed)
     if (v == a)
       return std::nullopt;
   std::string list;
-  for (auto& a : allowed)
+  for (auto &a : allowed)
     list += (list.empty() ? "" : ", ") + a;
   return "expected one of " + list;
 }
 
-const std::vector<key_spec>& keys() {
+const std::vector<key_spec> &keys() {
   static const std::vector<key_spec> table = {
       {"node.cluster", "cluster name; nodes only link within one cluster (1-64 bytes)",
        string_field(&node_config::cluster,
-                    [](const std::string& v) -> std::optional<std::string> {
+                    [](const std::string &v) -> std::optional<std::string> {
                       if (v.empty() || v.size() > 64)
                         return std::string("must be 1 to 64 bytes");
                       return std::nullopt;
                     })},
       {"node.id", "fixed node id (1-16 hex digits, not zero); empty: random",
-       [](node_config& c, const std::string& k,
-          const std::string& raw) -> std::optional<config_error> {
+       [](node_config &c, const std::string &k,
+          const std::string &raw) -> std::optional<config_error> {
          auto v = parse_string(raw);
          if (!v)
            return bad(k, raw, "malformed string");
@@ -180,7 +182,7 @@ const std::vector<key_spec>& keys() {
        }},
       {"node.listen", "IPv4 address to listen on for TCP links",
        string_field(&node_config::listen,
-                    [](const std::string& v) -> std::optional<std::string> {
+                    [](const std::string &v) -> std::optional<std::string> {
                       if (!is_ipv4(v))
                         return std::string("not an IPv4 address");
                       return std::nullopt;
@@ -188,8 +190,8 @@ const std::vector<key_spec>& keys() {
       {"node.port", "TCP listen port; 0: first free port in node.port-range",
        uint_in(&node_config::port, 0, 65535)},
       {"node.port-range", "ports tried when node.port is 0, as \"FIRST-LAST\"",
-       [](node_config& c, const std::string& k,
-          const std::string& raw) -> std::optional<config_error> {
+       [](node_config &c, const std::string &k,
+          const std::string &raw) -> std::optional<config_error> {
          auto v = parse_string(raw);
          auto dash = v ? v->find('-') : std::string::npos;
          if (dash == std::string::npos)
@@ -202,17 +204,19 @@ const std::vector<key_spec>& keys() {
          c.port_last = static_cast<std::uint16_t>(*hi);
          return std::nullopt;
        }},
-      {"node.peers", "list of \"host:port\" to dial at start and re-dial while not linked",
-       [](node_config& c, const std::string& k,
-          const std::string& raw) -> std::optional<config_error> {
+      {"node.peers",
+       "list of \"host:port\" to dial at start and re-dial while not linked",
+       [](node_config &c, const std::string &k,
+          const std::string &raw) -> std::optional<config_error> {
          auto items = parse_list(raw);
          if (!items)
            return bad(k, raw, "expected a list like [\"127.0.0.1:50001\"]");
          std::vector<host_port> peers;
-         for (auto& item : *items) {
+         for (auto &item : *items) {
            auto hp = parse_host_port(item);
            if (!hp)
-             return bad(k, raw, "malformed peer address " + item + " (expected IPv4:PORT)");
+             return bad(k, raw,
+                        "malformed peer address " + item + " (expected IPv4:PORT)");
            peers.push_back(*hp);
          }
          c.peers = std::move(peers);
@@ -224,38 +228,43 @@ const std::vector<key_spec>& keys() {
        uint_in(&node_config::handshake_timeout_ms, 10, 600000)},
       {"node.redial-min", "first re-dial delay in ms (doubles per failure)",
        uint_in(&node_config::redial_min_ms, 1, 600000)},
-      {"node.redial-max", "longest re-dial delay in ms", uint_in(&node_config::redial_max_ms, 1, 3600000)},
+      {"node.redial-max", "longest re-dial delay in ms",
+       uint_in(&node_config::redial_max_ms, 1, 3600000)},
       {"node.seen-max-entries", "bound of the duplicate filter, in messages",
        uint_in(&node_config::seen_max_entries, 16, 100000000)},
       {"node.seen-max-age", "bound of the duplicate filter, in seconds",
        uint_in(&node_config::seen_max_age_s, 1, 86400)},
       {"overlay.target-degree", "links a node dials until it has them (1-64)",
        uint_in(&node_config::target_degree, 1, 64)},
-      {"overlay.max-degree", "most links a node accepts; a full node refuses more (1-256)",
+      {"overlay.max-degree",
+       "most links a node accepts; a full node refuses more (1-256)",
        uint_in(&node_config::max_degree, 1, 256)},
       {"overlay.heartbeat", "ms between heartbeats on an idle link",
        uint_in(&node_config::heartbeat_ms, 10, 60000)},
       {"overlay.dead-after", "ms of silence after which a link is declared dead",
        uint_in(&node_config::dead_after_ms, 20, 600000)},
-      {"discovery.enabled", "find peers by UDP multicast", bool_field(&node_config::discovery_enabled)},
+      {"discovery.enabled", "find peers by UDP multicast",
+       bool_field(&node_config::discovery_enabled)},
       {"discovery.group", "IPv4 multicast group",
        string_field(&node_config::discovery_group,
-                    [](const std::string& v) -> std::optional<std::string> {
+                    [](const std::string &v) -> std::optional<std::string> {
                       in_addr a{};
                       if (inet_pton(AF_INET, v.c_str(), &a) != 1 ||
                           (ntohl(a.s_addr) >> 28) != 0xe)
                         return std::string("not an IPv4 multicast address (224.0.0.0/4)");
                       return std::nullopt;
                     })},
-      {"discovery.port", "UDP port of the multicast group", uint_in(&node_config::discovery_port, 1, 65535)},
+      {"discovery.port", "UDP port of the multicast group",
+       uint_in(&node_config::discovery_port, 1, 65535)},
       {"discovery.interface", "IPv4 address of the interface to multicast on",
        string_field(&node_config::discovery_interface,
-                    [](const std::string& v) -> std::optional<std::string> {
+                    [](const std::string &v) -> std::optional<std::string> {
                       if (!is_ipv4(v))
                         return std::string("not an IPv4 address");
                       return std::nullopt;
                     })},
-      {"discovery.ttl", "multicast TTL (1: this LAN only)", uint_in(&node_config::discovery_ttl, 1, 255)},
+      {"discovery.ttl", "multicast TTL (1: this LAN only)",
+       uint_in(&node_config::discovery_ttl, 1, 255)},
       {"discovery.query-window", "ms a starting node listens for answers to its query",
        uint_in(&node_config::discovery_query_window_ms, 1, 60000)},
       {"discovery.announce-min", "first interval between announcements, in ms",
@@ -264,46 +273,55 @@ const std::vector<key_spec>& keys() {
        uint_in(&node_config::discovery_announce_max_ms, 10, 3600000)},
       {"console.output", "stdout format: text or jsonl",
        string_field(&node_config::console_output,
-                    [](const std::string& v) { return one_of(v, {"text", "jsonl"}); })},
+                    [](const std::string &v) {
+                      return one_of(v, {"text", "jsonl"});
+                    })},
       {"log.level", "trace, debug, info, warn, error or off",
-       string_field(&node_config::log_level, [](const std::string& v) {
-         return one_of(v, {"trace", "debug", "info", "warn", "error", "off"});
-       })},
+       string_field(
+           &node_config::log_level,
+           [](const std::string &v) {
+             return one_of(v, {"trace", "debug", "info", "warn", "error", "off"});
+           })},
       {"log.file", "log file path; empty: stderr (logs never go to stdout)",
        string_field(&node_config::log_file,
-                    [](const std::string&) -> std::optional<std::string> { return std::nullopt; })},
+                    [](const std::string &) -> std::optional<std::string> {
+                      return std::nullopt;
+                    })},
   };
   return table;
 }
 
-const key_spec* find_key(const std::string& key) {
-  for (auto& k : keys())
+const key_spec *find_key(const std::string &key) {
+  for (auto &k : keys())
     if (key == k.key)
       return &k;
   return nullptr;
 }
 
-std::optional<config_error> check_combined(const node_config& c) {
+std::optional<config_error> check_combined(const node_config &c) {
   if (c.redial_min_ms > c.redial_max_ms)
     return config_error{"config: node.redial-min = " + std::to_string(c.redial_min_ms) +
-                        ": larger than node.redial-max " + std::to_string(c.redial_max_ms)};
+                        ": larger than node.redial-max " +
+                        std::to_string(c.redial_max_ms)};
   if (c.target_degree > c.max_degree)
-    return config_error{"config: overlay.target-degree = " + std::to_string(c.target_degree) +
-                        ": larger than overlay.max-degree " + std::to_string(c.max_degree)};
+    return config_error{
+        "config: overlay.target-degree = " + std::to_string(c.target_degree) +
+        ": larger than overlay.max-degree " + std::to_string(c.max_degree)};
   if (c.discovery_announce_min_ms > c.discovery_announce_max_ms)
     return config_error{"config: discovery.announce-min = " +
                         std::to_string(c.discovery_announce_min_ms) +
                         ": larger than discovery.announce-max " +
                         std::to_string(c.discovery_announce_max_ms)};
   if (c.dead_after_ms <= c.heartbeat_ms)
-    return config_error{"config: overlay.dead-after = " + std::to_string(c.dead_after_ms) +
-                        ": must exceed overlay.heartbeat " + std::to_string(c.heartbeat_ms)};
+    return config_error{
+        "config: overlay.dead-after = " + std::to_string(c.dead_after_ms) +
+        ": must exceed overlay.heartbeat " + std::to_string(c.heartbeat_ms)};
   return std::nullopt;
 }
 
 } // namespace
 
-std::optional<host_port> parse_host_port(const std::string& text) {
+std::optional<host_port> parse_host_port(const std::string &text) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0)
     return std::nullopt;
@@ -316,16 +334,16 @@ std::optional<host_port> parse_host_port(const std::string& text) {
   return host_port{host, static_cast<std::uint16_t>(*port)};
 }
 
-std::optional<config_error> apply_setting(node_config& cfg, const std::string& key,
-                                          const std::string& raw) {
-  auto* spec = find_key(key);
+std::optional<config_error> apply_setting(node_config &cfg, const std::string &key,
+                                          const std::string &raw) {
+  auto *spec = find_key(key);
   if (!spec)
     return config_error{"config: " + key + " = " + raw + ": unknown key"};
   return spec->set(cfg, key, raw);
 }
 
-std::optional<config_error> apply_ini(node_config& cfg, const std::string& text,
-                                      const std::string& origin) {
+std::optional<config_error> apply_ini(node_config &cfg, const std::string &text,
+                                      const std::string &origin) {
   std::istringstream in(text);
   std::string line, group;
   int lineno = 0;
@@ -334,7 +352,11 @@ std::optional<config_error> apply_ini(node_config& cfg, const std::string& text,
     // Strip a `;` comment that is not inside quotes.
     bool quoted = false;
     for (std::size_t i = 0; i < line.size(); ++i) {
-      if (line[i] == '"' && (i == 0 || line[i - 1] != '\\'))
+      if (quoted && line[i] == '\\') {
+        ++i; // an escaped character, possibly a quote or a backslash
+        continue;
+      }
+      if (line[i] == '"')
         quoted = !quoted;
       if (line[i] == ';' && !quoted) {
         line.resize(i);
@@ -346,29 +368,30 @@ std::optional<config_error> apply_ini(node_config& cfg, const std::string& text,
       continue;
     if (line.front() == '[') {
       if (line.back() != ']' || line.size() < 3)
-        return config_error{"config: " + origin + ":" + std::to_string(lineno) + ": " + line +
-                            ": malformed group header"};
+        return config_error{"config: " + origin + ":" + std::to_string(lineno) + ": " +
+                            line + ": malformed group header"};
       group = trim(line.substr(1, line.size() - 2));
       continue;
     }
     auto eq = line.find('=');
     if (eq == std::string::npos || group.empty())
-      return config_error{"config: " + origin + ":" + std::to_string(lineno) + ": " + line +
-                          ": expected key=value inside a [group]"};
+      return config_error{"config: " + origin + ":" + std::to_string(lineno) + ": " +
+                          line + ": expected key=value inside a [group]"};
     auto key = group + "." + trim(line.substr(0, eq));
     if (auto e = apply_setting(cfg, key, trim(line.substr(eq + 1))))
-      return config_error{e->message + " (" + origin + ":" + std::to_string(lineno) + ")"};
+      return config_error{e->message + " (" + origin + ":" + std::to_string(lineno) +
+                          ")"};
   }
   return std::nullopt;
 }
 
-config_result load_config(const std::vector<std::string>& args,
-                          const std::vector<std::string>& default_paths) {
+config_result load_config(const std::vector<std::string> &args,
+                          const std::vector<std::string> &default_paths) {
   node_config cfg;
   std::string path;
   bool explicit_path = false;
   std::vector<std::pair<std::string, std::string>> overrides;
-  for (auto& a : args) {
+  for (auto &a : args) {
     if (a == "--help" || a == "-h")
       return help_requested{};
     if (a.rfind("--", 0) != 0)
@@ -386,7 +409,7 @@ config_result load_config(const std::vector<std::string>& args,
     }
   }
   if (!explicit_path) {
-    for (auto& p : default_paths) {
+    for (auto &p : default_paths) {
       if (std::ifstream(p).good()) {
         path = p;
         break;
@@ -403,7 +426,7 @@ config_result load_config(const std::vector<std::string>& args,
       return *e;
     cfg.config_file = path;
   }
-  for (auto& [key, value] : overrides)
+  for (auto &[key, value] : overrides)
     if (auto e = apply_setting(cfg, key, value))
       return *e;
   if (auto e = check_combined(cfg))
@@ -415,7 +438,7 @@ std::string config_help() {
   std::string out = "usage: lanmesh [--config-file=PATH] [--group.key=value ...]\n\n"
                     "Reads config/caf-application.conf unless --config-file is given;\n"
                     "command-line values override the file. Keys:\n";
-  for (auto& k : keys())
+  for (auto &k : keys())
     out += "  --" + std::string(k.key) + "=...\n      " + k.help + "\n";
   return out;
 }

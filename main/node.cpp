@@ -62,7 +62,7 @@ private:
           overlong = true;
         }
       }
-      (void) overlong;
+      (void)overlong;
     }
   }
 
@@ -74,9 +74,10 @@ private:
 
 } // namespace
 
-int run_node(const node_config& cfg) {
+int run_node(const node_config &cfg) {
   node_id self_id = cfg.id ? *cfg.id : random_node_id();
-  if (auto err = logging::init(cfg.log_level, cfg.log_file, to_hex(self_id)); !err.empty()) {
+  if (auto err = logging::init(cfg.log_level, cfg.log_file, to_hex(self_id));
+      !err.empty()) {
     std::fprintf(stderr, "lanmesh: config: log.file = %s: %s\n", cfg.log_file.c_str(),
                  err.c_str());
     return 2;
@@ -93,21 +94,23 @@ int run_node(const node_config& cfg) {
   signal(SIGPIPE, SIG_IGN);
 
   net::io_thread io;
-  auto max_frame = wire::max_frame_for_payload(cfg.max_payload);
   std::string bind_error;
-  auto listener = net::tcp_listener::bind(io.context(), cfg.listen, cfg.port, cfg.port_first,
-                                          cfg.port_last, max_frame, bind_error);
+  auto listener =
+      net::tcp_listener::bind(io.context(), cfg.listen, cfg.port, cfg.port_first,
+                              cfg.port_last, cfg.max_payload, bind_error);
   if (!listener) {
     std::fprintf(stderr, "lanmesh: %s\n", bind_error.c_str());
     return 1;
   }
-  log->info("node {} cluster {} listening on {}:{} (config {})", to_hex(self_id), cfg.cluster,
-            cfg.listen, listener->port(), cfg.config_file.empty() ? "defaults" : cfg.config_file);
+  log->info("node {} cluster {} listening on {}:{} (config {})", to_hex(self_id),
+            cfg.cluster, cfg.listen, listener->port(),
+            cfg.config_file.empty() ? "defaults" : cfg.config_file);
   std::shared_ptr<net::udp_multicast> mcast;
   if (cfg.discovery_enabled) {
     std::string err;
-    mcast = net::udp_multicast::open(io.context(), cfg.discovery_group, cfg.discovery_port,
-                                     cfg.discovery_interface, cfg.discovery_ttl, err);
+    mcast =
+        net::udp_multicast::open(io.context(), cfg.discovery_group, cfg.discovery_port,
+                                 cfg.discovery_interface, cfg.discovery_ttl, err);
     if (!mcast) {
       std::fprintf(stderr, "lanmesh: discovery on %s:%u via %s: %s\n",
                    cfg.discovery_group.c_str(), unsigned{cfg.discovery_port},
@@ -124,12 +127,14 @@ int run_node(const node_config& cfg) {
   cs.self = self_id;
   cs.jsonl = cfg.console_output == "jsonl";
   cs.max_payload = cfg.max_payload;
-  cs.write_line = [](const std::string& line) {
+  cs.write_line = [](const std::string &line) {
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fputc('\n', stdout);
     std::fflush(stdout);
   };
-  cs.write_error = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  cs.write_error = [](const std::string &line) {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  };
   cs.quit = [] { kill(getpid(), SIGTERM); };
   auto console_a = sys.spawn(console, cs);
 
@@ -150,7 +155,7 @@ int run_node(const node_config& cfg) {
   supervisor_settings ss;
   ss.link = link;
   ss.peers = cfg.peers;
-  ss.max_frame = max_frame;
+  ss.max_payload = cfg.max_payload;
   ss.redial_min = std::chrono::milliseconds(cfg.redial_min_ms);
   ss.redial_max = std::chrono::milliseconds(cfg.redial_max_ms);
   ss.target_degree = cfg.target_degree;
@@ -191,10 +196,10 @@ int run_node(const node_config& cfg) {
     caf::scoped_actor self{sys};
     self->request(supervisor_a, std::chrono::seconds(2), shutdown_atom::value)
         .receive([](bool) {},
-                 [&](caf::error& e) { log->warn("shutdown: {}", sys.render(e)); });
+                 [&](caf::error &e) { log->warn("shutdown: {}", sys.render(e)); });
   }
-  for (auto& a : {caf::actor_cast<caf::actor>(console_a), caf::actor_cast<caf::actor>(router_a),
-                  supervisor_a})
+  for (auto &a : {caf::actor_cast<caf::actor>(console_a),
+                  caf::actor_cast<caf::actor>(router_a), supervisor_a})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   io.stop();
   log->info("stopped");

@@ -7,21 +7,20 @@ namespace lanmesh::net {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-tcp_listener::tcp_listener(asio::io_context& ioc, std::size_t max_frame)
-    : acceptor_(ioc), max_frame_(max_frame) {}
+tcp_listener::tcp_listener(asio::io_context &ioc, std::size_t max_payload)
+    : acceptor_(ioc), max_payload_(max_payload) {}
 
-std::shared_ptr<tcp_listener> tcp_listener::bind(asio::io_context& ioc,
-                                                 const std::string& address,
-                                                 std::uint16_t port, std::uint16_t first,
-                                                 std::uint16_t last, std::size_t max_frame,
-                                                 std::string& error) {
+std::shared_ptr<tcp_listener>
+tcp_listener::bind(asio::io_context &ioc, const std::string &address, std::uint16_t port,
+                   std::uint16_t first, std::uint16_t last, std::size_t max_payload,
+                   std::string &error) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(address, ec);
   if (ec) {
     error = "bad listen address " + address;
     return nullptr;
   }
-  std::shared_ptr<tcp_listener> l(new tcp_listener(ioc, max_frame));
+  std::shared_ptr<tcp_listener> l(new tcp_listener(ioc, max_payload));
   std::uint32_t lo = port != 0 ? port : first;
   std::uint32_t hi = port != 0 ? port : last;
   for (std::uint32_t p = lo; p <= hi; ++p) {
@@ -42,9 +41,10 @@ std::shared_ptr<tcp_listener> tcp_listener::bind(asio::io_context& ioc,
     boost::system::error_code ignored;
     l->acceptor_.close(ignored);
   }
-  error = port != 0 ? "cannot listen on " + address + ":" + std::to_string(port) + ": " +
-                          ec.message()
-                    : "no free port in " + std::to_string(first) + "-" + std::to_string(last);
+  error = port != 0
+              ? "cannot listen on " + address + ":" + std::to_string(port) + ": " +
+                    ec.message()
+              : "no free port in " + std::to_string(first) + "-" + std::to_string(last);
   return nullptr;
 }
 
@@ -56,14 +56,14 @@ void tcp_listener::start(on_accept cb) {
 }
 
 void tcp_listener::do_accept() {
-  acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec,
-                                                     tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !self->acceptor_.is_open())
-      return;
-    if (!ec && self->cb_)
-      self->cb_(tcp_session::make(std::move(socket), self->max_frame_));
-    self->do_accept(); // a failed accept (e.g. out of fds) does not stop the listener
-  });
+  acceptor_.async_accept(
+      [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !self->acceptor_.is_open())
+          return;
+        if (!ec && self->cb_)
+          self->cb_(tcp_session::make(std::move(socket), self->max_payload_));
+        self->do_accept(); // a failed accept (e.g. out of fds) does not stop the listener
+      });
 }
 
 void tcp_listener::close() {

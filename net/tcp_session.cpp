@@ -11,15 +11,16 @@ namespace lanmesh::net {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-std::shared_ptr<tcp_session> tcp_session::make(tcp::socket socket, std::size_t max_frame) {
-  return std::shared_ptr<tcp_session>(new tcp_session(std::move(socket), max_frame));
+std::shared_ptr<tcp_session> tcp_session::make(tcp::socket socket,
+                                               std::size_t max_payload) {
+  return std::shared_ptr<tcp_session>(new tcp_session(std::move(socket), max_payload));
 }
 
-tcp_session::tcp_session(tcp::socket socket, std::size_t max_frame)
-    : socket_(std::move(socket)),
-      strand_(asio::make_strand(socket_.get_executor())),
+tcp_session::tcp_session(tcp::socket socket, std::size_t max_payload)
+    : socket_(std::move(socket)), strand_(asio::make_strand(socket_.get_executor())),
       linger_timer_(socket_.get_executor()),
-      reader_(max_frame) {
+      reader_(wire::max_frame_for_payload(max_payload),
+              wire::broadcast_frame_limit(max_payload)) {
   boost::system::error_code ec;
   remote_ = socket_.remote_endpoint(ec);
   socket_.set_option(tcp::no_delay(true), ec);
@@ -46,14 +47,14 @@ void tcp_session::do_read() {
         self->reader_.feed(self->read_buf_.data(), n);
         for (;;) {
           auto next = self->reader_.next();
-          if (auto* f = std::get_if<wire::frame>(&next)) {
+          if (auto *f = std::get_if<wire::frame>(&next)) {
             if (self->handlers_.on_frame)
               self->handlers_.on_frame(std::move(*f), self->reader_.last_size());
             if (self->finished_)
               return;
             continue;
           }
-          if (auto* e = std::get_if<wire::decode_error>(&next)) {
+          if (auto *e = std::get_if<wire::decode_error>(&next)) {
             if (self->handlers_.on_bad_input)
               self->handlers_.on_bad_input(*e);
             self->finish(std::string("bad input: ") + e->detail);
@@ -66,18 +67,19 @@ void tcp_session::do_read() {
 }
 
 void tcp_session::send(shared_bytes frame) {
-  asio::dispatch(strand_, [self = shared_from_this(), frame = std::move(frame)]() mutable {
-    if (self->closing_ || self->finished_)
-      return;
-    self->queued_bytes_ += frame->size();
-    if (self->queued_bytes_ > max_queued_bytes) {
-      self->finish("write queue over limit (peer too slow)");
-      return;
-    }
-    self->queue_.push_back(std::move(frame));
-    if (!self->writing_)
-      self->do_write();
-  });
+  asio::dispatch(strand_,
+                 [self = shared_from_this(), frame = std::move(frame)]() mutable {
+                   if (self->closing_ || self->finished_)
+                     return;
+                   self->queued_bytes_ += frame->size();
+                   if (self->queued_bytes_ > max_queued_bytes) {
+                     self->finish("write queue over limit (peer too slow)");
+                     return;
+                   }
+                   self->queue_.push_back(std::move(frame));
+                   if (!self->writing_)
+                     self->do_write();
+                 });
 }
 
 void tcp_session::do_write() {
@@ -96,22 +98,22 @@ void tcp_session::do_write() {
   bufs.reserve(count);
   for (std::size_t i = 0; i < count; ++i)
     bufs.emplace_back(asio::buffer(*queue_[i]));
-  asio::async_write(socket_, bufs,
-                    asio::bind_executor(strand_, [self = shared_from_this(), count](
-                                                     boost::system::error_code ec,
-                                                     std::size_t) {
-                      if (self->finished_)
-                        return;
-                      if (ec) {
-                        self->finish(ec.message());
-                        return;
-                      }
-                      for (std::size_t i = 0; i < count; ++i) {
-                        self->queued_bytes_ -= self->queue_.front()->size();
-                        self->queue_.pop_front();
-                      }
-                      self->do_write();
-                    }));
+  asio::async_write(
+      socket_, bufs,
+      asio::bind_executor(strand_, [self = shared_from_this(),
+                                    count](boost::system::error_code ec, std::size_t) {
+        if (self->finished_)
+          return;
+        if (ec) {
+          self->finish(ec.message());
+          return;
+        }
+        for (std::size_t i = 0; i < count; ++i) {
+          self->queued_bytes_ -= self->queue_.front()->size();
+          self->queue_.pop_front();
+        }
+        self->do_write();
+      }));
 }
 
 void tcp_session::close_gracefully(shared_bytes last, std::chrono::milliseconds linger) {
@@ -127,8 +129,8 @@ void tcp_session::close_gracefully(shared_bytes last, std::chrono::milliseconds 
     if (!self->writing_)
       self->do_write();
     self->linger_timer_.expires_after(linger);
-    self->linger_timer_.async_wait(asio::bind_executor(
-        self->strand_, [self](boost::system::error_code ec) {
+    self->linger_timer_.async_wait(
+        asio::bind_executor(self->strand_, [self](boost::system::error_code ec) {
           if (!ec)
             self->finish("closed (linger timeout)");
         }));
@@ -136,9 +138,10 @@ void tcp_session::close_gracefully(shared_bytes last, std::chrono::milliseconds 
 }
 
 void tcp_session::abort(std::string reason) {
-  asio::dispatch(strand_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
-    self->finish(std::move(reason));
-  });
+  asio::dispatch(strand_,
+                 [self = shared_from_this(), reason = std::move(reason)]() mutable {
+                   self->finish(std::move(reason));
+                 });
 }
 
 void tcp_session::finish(std::string reason) {
@@ -159,8 +162,8 @@ void tcp_session::finish(std::string reason) {
     h.on_closed(std::move(reason));
 }
 
-void async_dial(asio::io_context& ioc, tcp::endpoint to, std::chrono::milliseconds timeout,
-                std::size_t max_frame,
+void async_dial(asio::io_context &ioc, tcp::endpoint to,
+                std::chrono::milliseconds timeout, std::size_t max_payload,
                 std::function<void(std::shared_ptr<tcp_session>, std::string)> done) {
   auto socket = std::make_shared<tcp::socket>(ioc);
   auto timer = std::make_shared<asio::steady_timer>(ioc, timeout);
@@ -170,15 +173,15 @@ void async_dial(asio::io_context& ioc, tcp::endpoint to, std::chrono::millisecon
       socket->close(ignored);
     }
   });
-  socket->async_connect(to, [socket, timer, max_frame, done = std::move(done)](
-                                boost::system::error_code ec) {
+  socket->async_connect(to, [socket, timer, max_payload,
+                             done = std::move(done)](boost::system::error_code ec) {
     bool timed_out = timer->expiry() <= asio::steady_timer::clock_type::now();
     timer->cancel();
     if (ec) {
       done(nullptr, timed_out ? "connect timeout" : ec.message());
       return;
     }
-    done(tcp_session::make(std::move(*socket), max_frame), {});
+    done(tcp_session::make(std::move(*socket), max_payload), {});
   });
 }
 

@@ -37,7 +37,7 @@ public:
   static constexpr std::size_t max_queued_bytes = 64u << 20;
 
   static std::shared_ptr<tcp_session> make(boost::asio::ip::tcp::socket socket,
-                                           std::size_t max_frame);
+                                           std::size_t max_payload);
 
   /// Begins reading. Thread-safe (posts to the strand).
   void start(handlers h);
@@ -54,10 +54,10 @@ public:
   /// Closes at once. Thread-safe.
   void abort(std::string reason);
 
-  const boost::asio::ip::tcp::endpoint& remote() const { return remote_; }
+  const boost::asio::ip::tcp::endpoint &remote() const { return remote_; }
 
 private:
-  tcp_session(boost::asio::ip::tcp::socket socket, std::size_t max_frame);
+  tcp_session(boost::asio::ip::tcp::socket socket, std::size_t max_payload);
   void do_read();
   void do_write();
   void finish(std::string reason);
@@ -72,14 +72,14 @@ private:
   std::deque<shared_bytes> queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
-  bool closing_ = false;   // no more frames accepted for sending
+  bool closing_ = false; // no more frames accepted for sending
   bool shutdown_after_write_ = false;
   bool finished_ = false;
 };
 
 /// Dials `to` with a timeout; `done` gets a session (not started) or an error text.
-void async_dial(boost::asio::io_context& ioc, boost::asio::ip::tcp::endpoint to,
-                std::chrono::milliseconds timeout, std::size_t max_frame,
+void async_dial(boost::asio::io_context &ioc, boost::asio::ip::tcp::endpoint to,
+                std::chrono::milliseconds timeout, std::size_t max_payload,
                 std::function<void(std::shared_ptr<tcp_session>, std::string)> done);
 
 } // namespace lanmesh::net

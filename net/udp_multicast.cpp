@@ -16,15 +16,13 @@ namespace {
 constexpr std::size_t receive_buffer = 2048;
 } // namespace
 
-udp_multicast::udp_multicast(asio::io_context& ioc)
+udp_multicast::udp_multicast(asio::io_context &ioc)
     : group_socket_(ioc), send_socket_(ioc), group_buf_(receive_buffer),
       send_buf_(receive_buffer) {}
 
-std::shared_ptr<udp_multicast> udp_multicast::open(asio::io_context& ioc,
-                                                   const std::string& group,
-                                                   std::uint16_t port,
-                                                   const std::string& interface, int ttl,
-                                                   std::string& error) {
+std::shared_ptr<udp_multicast>
+udp_multicast::open(asio::io_context &ioc, const std::string &group, std::uint16_t port,
+                    const std::string &interface, int ttl, std::string &error) {
   std::shared_ptr<udp_multicast> m(new udp_multicast(ioc));
   boost::system::error_code ec;
   auto group_addr = asio::ip::make_address_v4(group, ec);
@@ -34,7 +32,7 @@ std::shared_ptr<udp_multicast> udp_multicast::open(asio::io_context& ioc,
     return nullptr;
   }
   m->group_ = udp::endpoint(group_addr, port);
-  auto fail = [&](const char* what) {
+  auto fail = [&](const char *what) {
     error = std::string(what) + ": " + ec.message();
     return nullptr;
   };
@@ -47,7 +45,8 @@ std::shared_ptr<udp_multicast> udp_multicast::open(asio::io_context& ioc,
   if (ec)
     return fail("bind multicast port");
   int off = 0;
-  setsockopt(m->group_socket_.native_handle(), IPPROTO_IP, IP_MULTICAST_ALL, &off, sizeof(off));
+  setsockopt(m->group_socket_.native_handle(), IPPROTO_IP, IP_MULTICAST_ALL, &off,
+             sizeof(off));
   m->group_socket_.set_option(asio::ip::multicast::join_group(group_addr, iface), ec);
   if (ec)
     return fail("join multicast group");
@@ -67,43 +66,46 @@ std::shared_ptr<udp_multicast> udp_multicast::open(asio::io_context& ioc,
 }
 
 void udp_multicast::start(on_datagram cb) {
-  asio::post(group_socket_.get_executor(), [self = shared_from_this(), cb = std::move(cb)] {
-    self->cb_ = cb;
-    self->receive(self->group_socket_, self->group_buf_, self->group_from_);
-    self->receive(self->send_socket_, self->send_buf_, self->send_from_);
-  });
+  asio::post(group_socket_.get_executor(),
+             [self = shared_from_this(), cb = std::move(cb)] {
+               self->cb_ = cb;
+               self->receive(self->group_socket_, self->group_buf_, self->group_from_);
+               self->receive(self->send_socket_, self->send_buf_, self->send_from_);
+             });
 }
 
-void udp_multicast::receive(udp::socket& s, std::vector<std::uint8_t>& buf,
-                            udp::endpoint& from) {
+void udp_multicast::receive(udp::socket &s, std::vector<std::uint8_t> &buf,
+                            udp::endpoint &from) {
   s.async_receive_from(asio::buffer(buf), from,
-                       [self = shared_from_this(), &s, &buf, &from](
-                           boost::system::error_code ec, std::size_t n) {
+                       [self = shared_from_this(), &s, &buf,
+                        &from](boost::system::error_code ec, std::size_t n) {
                          if (ec == asio::error::operation_aborted || !s.is_open())
                            return;
                          if (!ec && self->cb_)
-                           self->cb_(std::vector<std::uint8_t>(buf.begin(), buf.begin() + n),
-                                     from.address().to_string(), from.port());
+                           self->cb_(
+                               std::vector<std::uint8_t>(buf.begin(), buf.begin() + n),
+                               from.address().to_string(), from.port());
                          self->receive(s, buf, from);
                        });
 }
 
 void udp_multicast::send_group(std::vector<std::uint8_t> bytes) {
-  asio::post(send_socket_.get_executor(), [self = shared_from_this(), b = std::move(bytes)] {
-    boost::system::error_code ec;
-    self->send_socket_.send_to(asio::buffer(b), self->group_, 0, ec);
-  });
+  asio::post(send_socket_.get_executor(),
+             [self = shared_from_this(), b = std::move(bytes)] {
+               boost::system::error_code ec;
+               self->send_socket_.send_to(asio::buffer(b), self->group_, 0, ec);
+             });
 }
 
-void udp_multicast::send_to(const std::string& ip, std::uint16_t port,
+void udp_multicast::send_to(const std::string &ip, std::uint16_t port,
                             std::vector<std::uint8_t> bytes) {
-  asio::post(send_socket_.get_executor(),
-             [self = shared_from_this(), ip, port, b = std::move(bytes)] {
-               boost::system::error_code ec;
-               auto addr = asio::ip::make_address(ip, ec);
-               if (!ec)
-                 self->send_socket_.send_to(asio::buffer(b), udp::endpoint(addr, port), 0, ec);
-             });
+  asio::post(send_socket_.get_executor(), [self = shared_from_this(), ip, port,
+                                           b = std::move(bytes)] {
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(ip, ec);
+    if (!ec)
+      self->send_socket_.send_to(asio::buffer(b), udp::endpoint(addr, port), 0, ec);
+  });
 }
 
 void udp_multicast::close() {

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <variant>
@@ -25,9 +26,9 @@ namespace lanmesh::wire {
 
 constexpr std::uint32_t magic = 0x4c4d5348; // "LMSH"
 constexpr std::uint16_t version = 1;
-constexpr std::size_t header_size = 5;       // u32 length + u8 type
-constexpr std::size_t max_cluster_len = 64;  // bytes of the cluster name
-constexpr std::size_t max_reason_len = 256;  // bytes of a refuse/goodbye reason
+constexpr std::size_t header_size = 5;                // u32 length + u8 type
+constexpr std::size_t max_cluster_len = 64;           // bytes of the cluster name
+constexpr std::size_t max_reason_len = 256;           // bytes of a refuse/goodbye reason
 constexpr std::size_t broadcast_overhead = 8 + 8 + 2; // origin, seq, hops
 
 enum class frame_type : std::uint8_t {
@@ -80,16 +81,16 @@ struct frame {
 
 /// Why a byte stream was rejected. Each value is one rule; `/stats` counts them.
 enum class error_code : std::uint8_t {
-  zero_length,     // a frame must at least hold its type byte
+  zero_length, // a frame must at least hold its type byte
   length_over_limit,
   unknown_type,
-  truncated_body,  // the body ends before its fields do
-  trailing_bytes,  // the body holds more than its fields
+  truncated_body, // the body ends before its fields do
+  trailing_bytes, // the body holds more than its fields
   bad_magic,
   string_too_long, // cluster or reason over its limit
 };
 
-const char* to_string(error_code code);
+const char *to_string(error_code code);
 
 struct decode_error {
   error_code code;
@@ -101,16 +102,18 @@ using decode_result = std::variant<decode_error, frame>;
 
 /// Decodes the type byte and body of one frame (the length prefix already
 /// removed). The payload bound is enforced by the length check before this.
-decode_result decode(frame_type type, const std::uint8_t* body, std::size_t size);
+decode_result decode(frame_type type, const std::uint8_t *body, std::size_t size);
 
 /// Incremental reader for a byte stream: feed bytes as they arrive, take frames
 /// out with next(). After the first error the reader stays failed.
 class frame_reader {
 public:
-  /// `max_frame` bounds the length field (type byte + body).
-  explicit frame_reader(std::size_t max_frame) : max_frame_(max_frame) {}
+  /// `max_frame` bounds the length field (type byte + body) of any frame;
+  /// `max_broadcast` that of BROADCAST frames, checked once the type is known.
+  explicit frame_reader(std::size_t max_frame, std::size_t max_broadcast = SIZE_MAX)
+      : max_frame_(max_frame), max_broadcast_(max_broadcast) {}
 
-  void feed(const std::uint8_t* data, std::size_t size);
+  void feed(const std::uint8_t *data, std::size_t size);
 
   /// Alternative 0: an error (the stream is bad); 1: a frame; 2: need more bytes.
   struct need_more {};
@@ -124,20 +127,27 @@ public:
 
 private:
   std::size_t max_frame_;
+  std::size_t max_broadcast_;
   std::vector<std::uint8_t> buf_;
   std::size_t pos_ = 0;
   std::size_t last_size_ = 0;
   std::optional<decode_error> failed_;
 };
 
-/// The largest frame length (type + body) a node with this payload limit accepts.
+/// The largest frame length (type + body) a node with this payload limit
+/// accepts: a full broadcast, or the largest control frame if that is larger.
 std::size_t max_frame_for_payload(std::size_t max_payload);
 
+/// The largest BROADCAST frame length for this payload limit.
+constexpr std::size_t broadcast_frame_limit(std::size_t max_payload) {
+  return 1 + broadcast_overhead + max_payload;
+}
+
 // Encoders: each returns one complete frame, length prefix included.
-std::vector<std::uint8_t> encode_hello(const hello& h, bool welcome = false);
-std::vector<std::uint8_t> encode_refuse(const std::string& reason);
-std::vector<std::uint8_t> encode_goodbye(const std::string& reason);
-std::vector<std::uint8_t> encode_broadcast(const broadcast& b);
+std::vector<std::uint8_t> encode_hello(const hello &h, bool welcome = false);
+std::vector<std::uint8_t> encode_refuse(const std::string &reason);
+std::vector<std::uint8_t> encode_goodbye(const std::string &reason);
+std::vector<std::uint8_t> encode_broadcast(const broadcast &b);
 std::vector<std::uint8_t> encode_ping(std::uint64_t nonce);
 std::vector<std::uint8_t> encode_pong(std::uint64_t nonce);
 

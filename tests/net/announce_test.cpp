@@ -19,7 +19,7 @@ announcement sample() {
   return a;
 }
 
-announce_error error_of(const std::vector<std::uint8_t>& bytes) {
+announce_error error_of(const std::vector<std::uint8_t> &bytes) {
   auto r = decode_announcement(bytes.data(), bytes.size());
   EXPECT_TRUE(std::holds_alternative<announce_error>(r));
   return std::holds_alternative<announce_error>(r) ? std::get<announce_error>(r)
@@ -27,13 +27,14 @@ announce_error error_of(const std::vector<std::uint8_t>& bytes) {
 }
 
 TEST(announce, round_trip_of_every_kind) {
-  for (auto kind : {announce_kind::announce, announce_kind::query, announce_kind::answer}) {
+  for (auto kind :
+       {announce_kind::announce, announce_kind::query, announce_kind::answer}) {
     auto a = sample();
     a.kind = kind;
     auto bytes = encode_announcement(a);
     auto r = decode_announcement(bytes.data(), bytes.size());
     ASSERT_TRUE(std::holds_alternative<announcement>(r)) << to_string(kind);
-    auto& b = std::get<announcement>(r);
+    auto &b = std::get<announcement>(r);
     EXPECT_EQ(b.kind, kind);
     EXPECT_EQ(b.cluster, a.cluster);
     EXPECT_EQ(b.node, a.node);
@@ -61,9 +62,11 @@ TEST(announce, oversized_is_rejected_unread) {
 TEST(announce, every_truncation_is_rejected) {
   auto bytes = encode_announcement(sample());
   for (std::size_t n = 0; n < bytes.size(); ++n) {
-    std::vector<std::uint8_t> cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+    std::vector<std::uint8_t> cut(bytes.begin(),
+                                  bytes.begin() + static_cast<std::ptrdiff_t>(n));
     auto r = decode_announcement(cut.data(), cut.size());
-    ASSERT_TRUE(std::holds_alternative<announce_error>(r)) << "prefix of " << n << " bytes";
+    ASSERT_TRUE(std::holds_alternative<announce_error>(r))
+        << "prefix of " << n << " bytes";
     EXPECT_EQ(std::get<announce_error>(r), announce_error::truncated) << n;
   }
 }

@@ -708,8 +708,8 @@ TEST(WireLimit, MaxFrameForPayloadAcceptsExactlyNBytes) {
 
     broadcast over{1, 2, 3, std::string(n + 1, 'p')};
     auto wire = encode_broadcast(over);
-    frame_reader rd(max);
-    rd.feed(wire.data(), 4); // the length prefix alone is enough to reject
+    frame_reader rd(max, broadcast_frame_limit(n));
+    rd.feed(wire.data(), header_size); // the header alone is enough to reject
     auto r = rd.next();
     ASSERT_TRUE(std::holds_alternative<decode_error>(r)) << n;
     EXPECT_EQ(std::get<decode_error>(r).code, error_code::length_over_limit) << n;
@@ -731,18 +731,16 @@ TEST(WireLimit, DefaultPayloadLimitFitsEveryControlFrame) {
   auto max = max_frame_for_payload(65536); // node.max-payload default
   EXPECT_LE(largest_hello_frame(), max);
   EXPECT_LE(largest_reason_frame(), max);
-  EXPECT_EQ(max_frame_for_payload(0), 1 + broadcast_overhead);
+  EXPECT_EQ(broadcast_frame_limit(0), 1 + broadcast_overhead);
 }
 
 TEST(WireLimit, SmallPayloadLimitStillFitsEveryControlFrame) {
-  // BUG (net/wire.cpp:229, max_frame_for_payload): it returns 1 + 18 + max_payload,
-  // which main/node.cpp uses as the frame_reader limit. config accepts
-  // node.max-payload down to 1, giving a limit of 20 bytes, but a HELLO/WELCOME
+  // Regression test for a fixed bug (net/wire.cpp:229, max_frame_for_payload): it returns
+  // 1 + 18 + max_payload, which main/node.cpp uses as the frame_reader limit. config
+  // accepts node.max-payload down to 1, giving a limit of 20 bytes, but a HELLO/WELCOME
   // is 18 + cluster bytes (25 for "lanmesh", 82 for a 64-byte cluster) and a
   // REFUSE/GOODBYE up to 259: such a node rejects every handshake with
   // length_over_limit. Expected: the limit is at least the largest control frame.
-  GTEST_SKIP() << "known bug: max_frame_for_payload(n) too small for control frames "
-                  "when n < 240";
   for (std::size_t n : {1, 16, 63}) {
     auto max = max_frame_for_payload(n);
     EXPECT_LE(largest_hello_frame(), max) << "max-payload " << n;
