@@ -4,7 +4,7 @@
 
 namespace lanmesh {
 
-caf::behavior acceptor(caf::event_based_actor *self,
+caf::behavior acceptor(caf::event_based_actor* self,
                        std::shared_ptr<net::tcp_listener> listener,
                        caf::actor supervisor) {
   auto log = logging::get("acceptor");

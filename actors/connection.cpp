@@ -12,6 +12,7 @@ enum class phase {
   handshake,   // waiting for HELLO (in) or WELCOME (out)
   registering, // hello exchanged; the supervisor decides if this link stays
   established,
+  standby, // lost a duplicate tie-break; silent until the peer retires it
   closing, // goodbye sent or received; draining until EOF
 };
 
@@ -34,7 +35,7 @@ std::uint64_t now_ns() {
 
 } // namespace
 
-std::string check_hello(const link_settings &s, const wire::hello &h) {
+std::string check_hello(const link_settings& s, const wire::hello& h) {
   if (h.version != wire::version)
     return "incompatible version " + std::to_string(h.version) + " (ours " +
            std::to_string(wire::version) + ")";
@@ -47,11 +48,11 @@ std::string check_hello(const link_settings &s, const wire::hello &h) {
   return {};
 }
 
-caf::behavior connection(caf::event_based_actor *self, connection_args args) {
+caf::behavior connection(caf::event_based_actor* self, connection_args args) {
   auto st = std::make_shared<state>();
   st->args = std::move(args);
   st->log = logging::get("connection");
-  auto &a = st->args;
+  auto& a = st->args;
   auto remote = a.session->remote();
   auto remote_ip = remote.address().to_string();
   auto tag = std::string(to_string(a.dir)) + " " + remote_ip + ":" +
@@ -121,7 +122,7 @@ caf::behavior connection(caf::event_based_actor *self, connection_args args) {
   self->delayed_send(self, a.settings->handshake_timeout, hs_timeout_atom::value);
 
   // A handshake completed at the wire level: ask the supervisor if it stays.
-  auto offer = [self, st, tag, make, send_frame, close_gracefully](const wire::hello &h) {
+  auto offer = [self, st, tag, make, send_frame, close_gracefully](const wire::hello& h) {
     st->peer = h.node;
     auto ip = st->args.session->remote().address().to_string();
     st->peer_addr = st->args.dir == direction::out
@@ -131,9 +132,13 @@ caf::behavior connection(caf::event_based_actor *self, connection_args args) {
     link_offer o{st->args.conn, h.node, st->args.dir, st->peer_addr};
     self->request(st->args.supervisor, caf::infinite, register_atom::value, o)
         .then([self, st, tag, make, send_frame,
-               close_gracefully](const std::string &refusal) {
+               close_gracefully](const std::string& refusal) {
           if (st->ph != phase::registering)
             return;
+          if (refusal == "standby") {
+            self->send(self, standby_atom::value);
+            return;
+          }
           if (!refusal.empty()) { // "duplicate" or "full"
             close_gracefully(st->args.dir == direction::in
                                  ? wire::encode_refuse(refusal)
@@ -156,14 +161,14 @@ caf::behavior connection(caf::event_based_actor *self, connection_args args) {
   };
 
   // A frame that breaks the protocol's order: count it like a bad frame.
-  auto protocol_error = [self, st, tag, close_gracefully](const std::string &what) {
+  auto protocol_error = [self, st, tag, close_gracefully](const std::string& what) {
     st->log->warn("link {} peer {}: protocol error: {}", tag, to_hex(st->peer), what);
     close_gracefully(wire::encode_goodbye("protocol error: " + what),
                      "bad frame: unexpected_frame", "unexpected_frame");
   };
 
   return {
-      [=](wire::frame &f, std::uint64_t size) {
+      [=](wire::frame& f, std::uint64_t size) {
         st->counters.frames_in += 1;
         st->counters.bytes_in += size;
         st->last_rx = clock::now();
@@ -178,7 +183,7 @@ caf::behavior connection(caf::event_based_actor *self, connection_args args) {
               protocol_error("unexpected hello/welcome");
             return;
           }
-          auto &h = std::get<wire::hello>(f.body);
+          auto& h = std::get<wire::hello>(f.body);
           if (auto why = check_hello(*st->args.settings, h); !why.empty()) {
             st->peer = h.node;
             close_gracefully(st->args.dir == direction::in ? wire::encode_refuse(why)
@@ -190,7 +195,7 @@ caf::behavior connection(caf::event_based_actor *self, connection_args args) {
           return;
         }
         case wire::frame_type::refuse: {
-          auto &r = std::get<wire::refuse>(f.body);
+          auto& r = std::get<wire::refuse>(f.body);
           st->log->warn("link {}: refused by peer: {}", tag, r.reason);
           if (st->ph == phase::closing)
             return;
@@ -199,7 +204,7 @@ caf::behavior connection(caf::event_based_actor *self, connection_args args) {
           return;
         }
         case wire::frame_type::goodbye: {
-          auto &g = std::get<wire::goodbye>(f.body);
+          auto& g = std::get<wire::goodbye>(f.body);
           st->log->info("link {} peer {}: goodbye ({})", tag, to_hex(st->peer), g.reason);
           auto reason =
               g.reason == "duplicate" ? std::string("duplicate") : std::string("goodbye");
@@ -225,25 +230,38 @@ caf::behavior connection(caf::event_based_actor *self, connection_args args) {
           return; // round-trip times arrive with the overlay work
         }
       },
-      [=](bad_input_atom, wire::decode_error &e) {
+      [=](bad_input_atom, wire::decode_error& e) {
         auto rule = wire::to_string(e.code);
         st->log->warn("link {} peer {}: bad input ({}): {}", tag, to_hex(st->peer), rule,
                       e.detail);
         report(std::string("bad frame: ") + rule, rule);
         // The session closes itself after a bad frame; closed_atom follows.
       },
-      [=](closed_atom, std::string &reason) {
+      [=](closed_atom, std::string& reason) {
         if (st->ph != phase::closing)
           st->log->info("link {} peer {} closed: {}", tag, to_hex(st->peer), reason);
         finish(reason == "closed by peer" || reason.find("reset") != std::string::npos
                    ? std::string("reset")
                    : reason);
       },
-      [=](send_atom, const net::shared_bytes &bytes) {
+      [=](send_atom, const net::shared_bytes& bytes) {
         if (st->ph == phase::established || st->ph == phase::registering)
           send_frame(bytes);
       },
-      [=](retire_atom, const std::string &reason) {
+      [=](standby_atom) {
+        if (st->ph == phase::closing || st->ph == phase::standby)
+          return;
+        st->ph = phase::standby;
+        st->log->info("link {} peer {}: duplicate, standing by for the peer's goodbye",
+                      tag, to_hex(st->peer));
+        self->delayed_send(self, st->args.settings->handshake_timeout,
+                           standby_atom::value, caf::timeout_atom::value);
+      },
+      [=](standby_atom, caf::timeout_atom) {
+        if (st->ph == phase::standby)
+          close_gracefully(wire::encode_goodbye("duplicate"), "duplicate");
+      },
+      [=](retire_atom, const std::string& reason) {
         close_gracefully(wire::encode_goodbye(reason), reason);
       },
       [=](tick_atom) {

@@ -35,12 +35,12 @@ struct connection_args {
 };
 
 /// The reason a node gives when a peer's hello carries its own id.
-constexpr const char *refuse_self = "self: link to own node";
+constexpr const char* refuse_self = "self: link to own node";
 
 /// Why a handshake is refused, or empty if `h` may link with us.
-std::string check_hello(const link_settings &s, const wire::hello &h);
+std::string check_hello(const link_settings& s, const wire::hello& h);
 
-caf::behavior connection(caf::event_based_actor *self, connection_args args);
+caf::behavior connection(caf::event_based_actor* self, connection_args args);
 
 } // namespace lanmesh
 

@@ -14,9 +14,9 @@ struct state {
   caf::actor discovery;
   std::shared_ptr<spdlog::logger> log = logging::get("console");
 
-  void out(const std::string &line) { settings.write_line(line); }
+  void out(const std::string& line) { settings.write_line(line); }
 
-  void error(const std::string &message) {
+  void error(const std::string& message) {
     log->warn("{}", message);
     if (settings.jsonl)
       out(json::object().str("event", "error").str("message", message).done());
@@ -25,17 +25,17 @@ struct state {
   }
 };
 
-const char *help_text = "Type a line to broadcast it to every node. Commands:\n"
+const char* help_text = "Type a line to broadcast it to every node. Commands:\n"
                         "  /peers   links of this node\n"
                         "  /stats   counters of this node\n"
                         "  /help    this text\n"
                         "  /quit    say goodbye to all peers and exit\n"
                         "  //text   broadcast \"/text\"";
 
-void print_peers(state &st, const std::vector<peer_info> &peers) {
+void print_peers(state& st, const std::vector<peer_info>& peers) {
   if (st.settings.jsonl) {
     std::string list = "[";
-    for (auto &p : peers) {
+    for (auto& p : peers) {
       if (list.size() > 1)
         list += ",";
       list += json::object()
@@ -53,15 +53,15 @@ void print_peers(state &st, const std::vector<peer_info> &peers) {
     return;
   }
   st.out("* " + std::to_string(peers.size()) + " peer(s)");
-  for (auto &p : peers)
+  for (auto& p : peers)
     st.out("*   " + to_hex(p.peer) + "  " + p.addr + "  " + to_string(p.dir) + "  up " +
            std::to_string(p.age_ms / 1000) + " s");
 }
 
-void print_stats(state &st, const router_stats &r, const supervisor_stats &s,
-                 const discovery_stats &d) {
+void print_stats(state& st, const router_stats& r, const supervisor_stats& s,
+                 const discovery_stats& d) {
   std::string rules = "{";
-  for (auto &[rule, n] : s.bad_by_rule) {
+  for (auto& [rule, n] : s.bad_by_rule) {
     if (rules.size() > 1)
       rules += ",";
     rules += json::quote(rule) + ":" + std::to_string(n);
@@ -111,7 +111,7 @@ console_actor::behavior_type console(console_actor::pointer self,
         st->supervisor = std::move(supervisor);
         st->discovery = std::move(discovery);
       },
-      [=](line_atom, std::string &line) {
+      [=](line_atom, std::string& line) {
         if (line.empty())
           return;
         if (line[0] == '/' && (line.size() < 2 || line[1] != '/')) {
@@ -119,17 +119,17 @@ console_actor::behavior_type console(console_actor::pointer self,
             self->request(st->supervisor, std::chrono::seconds(2), caf::get_atom::value,
                           peers_atom::value)
                 .then(
-                    [=](const std::vector<peer_info> &peers) { print_peers(*st, peers); },
-                    [=](caf::error &e) { st->error("/peers: " + to_string(e)); });
+                    [=](const std::vector<peer_info>& peers) { print_peers(*st, peers); },
+                    [=](caf::error& e) { st->error("/peers: " + to_string(e)); });
           } else if (line == "/stats") {
             self->request(st->router, std::chrono::seconds(2), caf::get_atom::value,
                           stats_atom::value)
                 .then(
-                    [=](const router_stats &r) {
+                    [=](const router_stats& r) {
                       self->request(st->supervisor, std::chrono::seconds(2),
                                     caf::get_atom::value, stats_atom::value)
                           .then(
-                              [=](const supervisor_stats &s) {
+                              [=](const supervisor_stats& s) {
                                 if (!st->discovery) {
                                   print_stats(*st, r, s, discovery_stats{});
                                   return;
@@ -137,18 +137,18 @@ console_actor::behavior_type console(console_actor::pointer self,
                                 self->request(st->discovery, std::chrono::seconds(2),
                                               caf::get_atom::value, stats_atom::value)
                                     .then(
-                                        [=](const discovery_stats &d) {
+                                        [=](const discovery_stats& d) {
                                           print_stats(*st, r, s, d);
                                         },
-                                        [=](caf::error &e) {
+                                        [=](caf::error& e) {
                                           st->error("/stats: " + to_string(e));
                                         });
                               },
-                              [=](caf::error &e) {
+                              [=](caf::error& e) {
                                 st->error("/stats: " + to_string(e));
                               });
                     },
-                    [=](caf::error &e) { st->error("/stats: " + to_string(e)); });
+                    [=](caf::error& e) { st->error("/stats: " + to_string(e)); });
           } else if (line == "/help") {
             if (jsonl)
               st->out(json::object().str("event", "help").str("text", help_text).done());
@@ -171,14 +171,14 @@ console_actor::behavior_type console(console_actor::pointer self,
         }
         self->request(st->router, caf::infinite, broadcast_atom::value, std::move(line))
             .then(
-                [=](const std::string &msg_id) {
+                [=](const std::string& msg_id) {
                   if (jsonl)
                     st->out(
                         json::object().str("event", "sent").str("msg", msg_id).done());
                 },
-                [=](caf::error &e) { st->error("broadcast: " + to_string(e)); });
+                [=](caf::error& e) { st->error("broadcast: " + to_string(e)); });
       },
-      [=](const ev_ready &e) {
+      [=](const ev_ready& e) {
         if (jsonl)
           st->out(json::object()
                       .str("event", "ready")
@@ -191,7 +191,7 @@ console_actor::behavior_type console(console_actor::pointer self,
                   std::to_string(e.port) + ", cluster " + e.cluster +
                   " (/help for commands)");
       },
-      [=](const ev_peer_up &e) {
+      [=](const ev_peer_up& e) {
         if (jsonl)
           st->out(json::object()
                       .str("event", "peer_up")
@@ -203,7 +203,7 @@ console_actor::behavior_type console(console_actor::pointer self,
           st->out("* peer up: " + to_hex(e.peer) + " " + e.addr + " (" +
                   to_string(e.dir) + ")");
       },
-      [=](const ev_peer_down &e) {
+      [=](const ev_peer_down& e) {
         if (jsonl)
           st->out(json::object()
                       .str("event", "peer_down")
@@ -213,7 +213,7 @@ console_actor::behavior_type console(console_actor::pointer self,
         else
           st->out("* peer down: " + to_hex(e.peer) + " (" + e.reason + ")");
       },
-      [=](const ev_deliver &e) {
+      [=](const ev_deliver& e) {
         if (jsonl)
           st->out(json::object()
                       .str("event", "deliver")

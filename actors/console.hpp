@@ -15,9 +15,9 @@ struct console_settings {
   node_id self = 0;
   bool jsonl = false;
   std::size_t max_payload = 65536;
-  std::function<void(const std::string &)> write_line;  // one line, no newline
-  std::function<void(const std::string &)> write_error; // text-mode errors (stderr)
-  std::function<void()> quit;                           // `/quit`
+  std::function<void(const std::string&)> write_line;  // one line, no newline
+  std::function<void(const std::string&)> write_error; // text-mode errors (stderr)
+  std::function<void()> quit;                          // `/quit`
 };
 
 console_actor::behavior_type console(console_actor::pointer self,

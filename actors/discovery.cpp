@@ -20,13 +20,13 @@ struct state {
   state(discovery_params p, std::shared_ptr<net::udp_multicast> s, caf::actor sup)
       : logic(std::move(p)), socket(std::move(s)), supervisor(std::move(sup)) {}
 
-  void run(const std::vector<discovery_logic::command> &cmds) {
-    for (auto &c : cmds) {
+  void run(const std::vector<discovery_logic::command>& cmds) {
+    for (auto& c : cmds) {
       stats.sent += 1;
-      if (auto *g = std::get_if<discovery_logic::send_group>(&c)) {
+      if (auto* g = std::get_if<discovery_logic::send_group>(&c)) {
         log->debug("send {} to group", wire::to_string(g->kind));
         socket->send_group(g->bytes);
-      } else if (auto *t = std::get_if<discovery_logic::send_to>(&c)) {
+      } else if (auto* t = std::get_if<discovery_logic::send_to>(&c)) {
         log->debug("answer {}:{}", t->ip, t->port);
         socket->send_to(t->ip, t->port, t->bytes);
       }
@@ -36,7 +36,7 @@ struct state {
 
 } // namespace
 
-caf::behavior discovery(caf::event_based_actor *self, discovery_params params,
+caf::behavior discovery(caf::event_based_actor* self, discovery_params params,
                         std::shared_ptr<net::udp_multicast> socket,
                         caf::actor supervisor) {
   auto window = params.query_window;
@@ -72,7 +72,7 @@ caf::behavior discovery(caf::event_based_actor *self, discovery_params params,
   st->log->info("query sent; listening {} ms for answers", window.count());
 
   return {
-      [=](datagram_atom, const std::vector<std::uint8_t> &bytes, const std::string &ip,
+      [=](datagram_atom, const std::vector<std::uint8_t>& bytes, const std::string& ip,
           std::uint16_t port) {
         auto v =
             st->logic.on_datagram(bytes.data(), bytes.size(), ip, port, clock::now());

@@ -13,7 +13,7 @@
 
 namespace lanmesh {
 
-caf::behavior discovery(caf::event_based_actor *self, discovery_params params,
+caf::behavior discovery(caf::event_based_actor* self, discovery_params params,
                         std::shared_ptr<net::udp_multicast> socket,
                         caf::actor supervisor);
 

@@ -6,7 +6,7 @@ namespace {
 
 // Length of the well-formed UTF-8 sequence starting at s[i], or 0 if it is not
 // one (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
-std::size_t utf8_len(const std::string &s, std::size_t i) {
+std::size_t utf8_len(const std::string& s, std::size_t i) {
   auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
   auto c = b(0);
   if (c < 0x80)
@@ -40,7 +40,7 @@ std::size_t utf8_len(const std::string &s, std::size_t i) {
 
 } // namespace
 
-std::string quote(const std::string &s) {
+std::string quote(const std::string& s) {
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
   out.reserve(s.size() + 2);
@@ -84,32 +84,32 @@ std::string quote(const std::string &s) {
   return out;
 }
 
-void object::key(const char *k) {
+void object::key(const char* k) {
   if (out_.size() > 1)
     out_.push_back(',');
   out_ += quote(k);
   out_.push_back(':');
 }
 
-object &object::str(const char *k, const std::string &value) {
+object& object::str(const char* k, const std::string& value) {
   key(k);
   out_ += quote(value);
   return *this;
 }
 
-object &object::num(const char *k, std::int64_t value) {
+object& object::num(const char* k, std::int64_t value) {
   key(k);
   out_ += std::to_string(value);
   return *this;
 }
 
-object &object::unum(const char *k, std::uint64_t value) {
+object& object::unum(const char* k, std::uint64_t value) {
   key(k);
   out_ += std::to_string(value);
   return *this;
 }
 
-object &object::raw(const char *k, const std::string &json) {
+object& object::raw(const char* k, const std::string& json) {
   key(k);
   out_ += json;
   return *this;

@@ -13,27 +13,27 @@ struct settings {
   std::string pattern = "%Y-%m-%d %H:%M:%S.%e %l [%n] %v";
 };
 
-settings &current() {
+settings& current() {
   static settings s;
   return s;
 }
 
 } // namespace
 
-std::string init(const std::string &level, const std::string &file,
-                 const std::string &node) {
-  auto &s = current();
+std::string init(const std::string& level, const std::string& file,
+                 const std::string& node) {
+  auto& s = current();
   if (!file.empty()) {
     try {
       s.sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file);
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
       return e.what();
     }
   }
   s.level = spdlog::level::from_str(level);
   s.pattern = "%Y-%m-%d %H:%M:%S.%e %l " + node + " [%n] %v";
   s.sink->set_pattern(s.pattern);
-  for (const char *name : {"main", "acceptor", "connection", "router", "supervisor",
+  for (const char* name : {"main", "acceptor", "connection", "router", "supervisor",
                            "console", "discovery"}) {
     auto l = get(name);
     l->sinks().assign(1, s.sink);
@@ -42,16 +42,16 @@ std::string init(const std::string &level, const std::string &file,
   return {};
 }
 
-std::shared_ptr<spdlog::logger> get(const std::string &name) {
+std::shared_ptr<spdlog::logger> get(const std::string& name) {
   if (auto l = spdlog::get(name))
     return l;
-  auto &s = current();
+  auto& s = current();
   auto l = std::make_shared<spdlog::logger>(name, s.sink);
   l->set_level(s.level);
   l->flush_on(spdlog::level::info);
   try {
     spdlog::register_logger(l);
-  } catch (const spdlog::spdlog_ex &) {
+  } catch (const spdlog::spdlog_ex&) {
     return spdlog::get(name); // another thread registered it first
   }
   return l;

@@ -27,6 +27,7 @@ using bad_input_atom = caf::atom_constant<caf::atom("bad_input")>;
 using closed_atom = caf::atom_constant<caf::atom("closed")>;
 using send_atom = caf::atom_constant<caf::atom("send")>;
 using retire_atom = caf::atom_constant<caf::atom("retire")>;
+using standby_atom = caf::atom_constant<caf::atom("standby")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using hs_timeout_atom = caf::atom_constant<caf::atom("hs_timeout")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
@@ -58,7 +59,7 @@ struct link_counters {
   std::uint64_t frames_out = 0;
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
-  link_counters &operator+=(const link_counters &o) {
+  link_counters& operator+=(const link_counters& o) {
     frames_in += o.frames_in;
     frames_out += o.frames_out;
     bytes_in += o.bytes_in;
@@ -68,7 +69,7 @@ struct link_counters {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, link_counters &x) {
+typename Inspector::result_type inspect(Inspector& f, link_counters& x) {
   return f(caf::meta::type_name("link_counters"), x.frames_in, x.frames_out, x.bytes_in,
            x.bytes_out);
 }
@@ -82,7 +83,7 @@ struct link_offer {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, link_offer &x) {
+typename Inspector::result_type inspect(Inspector& f, link_offer& x) {
   return f(caf::meta::type_name("link_offer"), x.conn, x.peer, x.dir, x.addr);
 }
 
@@ -94,7 +95,7 @@ struct link_closed {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, link_closed &x) {
+typename Inspector::result_type inspect(Inspector& f, link_closed& x) {
   return f(caf::meta::type_name("link_closed"), x.conn, x.reason, x.bad_frame);
 }
 
@@ -106,13 +107,13 @@ struct inbound_broadcast {
 
 namespace wire {
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, broadcast &x) {
+typename Inspector::result_type inspect(Inspector& f, broadcast& x) {
   return f(caf::meta::type_name("broadcast"), x.origin, x.seq, x.hops, x.payload);
 }
 } // namespace wire
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, inbound_broadcast &x) {
+typename Inspector::result_type inspect(Inspector& f, inbound_broadcast& x) {
   return f(caf::meta::type_name("inbound_broadcast"), x.msg, x.from);
 }
 
@@ -124,7 +125,7 @@ struct router_stats {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, router_stats &x) {
+typename Inspector::result_type inspect(Inspector& f, router_stats& x) {
   return f(caf::meta::type_name("router_stats"), x.sent, x.delivered, x.duplicates,
            x.forwarded);
 }
@@ -142,14 +143,14 @@ struct supervisor_stats {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, supervisor_stats &x) {
+typename Inspector::result_type inspect(Inspector& f, supervisor_stats& x) {
   return f(caf::meta::type_name("supervisor_stats"), x.traffic, x.links_in, x.links_out,
            x.bad_frames, x.handshake_timeouts, x.refused, x.dials, x.dial_failures,
            x.bad_by_rule);
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, candidate &x) {
+typename Inspector::result_type inspect(Inspector& f, candidate& x) {
   // `seen` is local bookkeeping of the discovery actor; it does not travel.
   return f(caf::meta::type_name("candidate"), x.id, x.ip, x.port, x.links_in, x.links_out,
            x.capacity);
@@ -164,7 +165,7 @@ struct discovery_stats {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, discovery_stats &x) {
+typename Inspector::result_type inspect(Inspector& f, discovery_stats& x) {
   return f(caf::meta::type_name("discovery_stats"), x.sent, x.received, x.bad, x.foreign,
            x.candidates);
 }
@@ -177,7 +178,7 @@ struct peer_info {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, peer_info &x) {
+typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
   return f(caf::meta::type_name("peer_info"), x.peer, x.addr, x.dir, x.age_ms);
 }
 
@@ -204,19 +205,19 @@ struct ev_deliver {
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, ev_ready &x) {
+typename Inspector::result_type inspect(Inspector& f, ev_ready& x) {
   return f(caf::meta::type_name("ev_ready"), x.node, x.port, x.cluster);
 }
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, ev_peer_up &x) {
+typename Inspector::result_type inspect(Inspector& f, ev_peer_up& x) {
   return f(caf::meta::type_name("ev_peer_up"), x.peer, x.addr, x.dir);
 }
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, ev_peer_down &x) {
+typename Inspector::result_type inspect(Inspector& f, ev_peer_down& x) {
   return f(caf::meta::type_name("ev_peer_down"), x.peer, x.reason);
 }
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector &f, ev_deliver &x) {
+typename Inspector::result_type inspect(Inspector& f, ev_deliver& x) {
   return f(caf::meta::type_name("ev_deliver"), x.origin, x.seq, x.hops, x.payload);
 }
 
@@ -228,7 +229,7 @@ inline std::string msg_id_string(node_id origin, std::uint64_t seq) {
 /// The router's fixed interface.
 using router_actor =
     caf::typed_actor<caf::reacts_to<link_up_atom, node_id, caf::actor>,
-                     caf::reacts_to<replace_atom, node_id, caf::actor, caf::actor>,
+                     caf::reacts_to<replace_atom, node_id, caf::actor, caf::actor, bool>,
                      caf::reacts_to<link_down_atom, node_id, caf::actor>,
                      caf::replies_to<broadcast_atom, std::string>::with<std::string>,
                      caf::reacts_to<inbound_broadcast>,

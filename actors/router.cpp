@@ -26,9 +26,9 @@ struct state {
         next_seq(std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32)) {
   }
 
-  void forward(const wire::broadcast &b, node_id except) {
+  void forward(const wire::broadcast& b, node_id except) {
     auto bytes = std::make_shared<const net::bytes>(wire::encode_broadcast(b));
-    for (auto &[peer, conn] : links) {
+    for (auto& [peer, conn] : links) {
       if (peer == except || peer == b.origin)
         continue;
       caf::anon_send(conn, send_atom::value, bytes);
@@ -47,11 +47,17 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
         st->links[peer] = std::move(conn);
         st->log->debug("link to {} added ({} links)", to_hex(peer), st->links.size());
       },
-      [=](replace_atom, node_id peer, caf::actor fresh, caf::actor old) {
+      [=](replace_atom, node_id peer, caf::actor fresh, caf::actor old, bool retire_old) {
         st->links[peer] = std::move(fresh);
-        // Retired through the router: this message is ordered after every frame
-        // the router already gave `old`, so none of them is cut off.
-        caf::anon_send(old, retire_atom::value, std::string("duplicate"));
+        // Sent by the router: this message is ordered after every frame the
+        // router already gave `old`, so none of them is cut off. The node that
+        // dialed the winning link retires the loser; the other side only stops
+        // sending on it and waits for that goodbye, so neither side is ever
+        // without a link to the peer.
+        if (retire_old)
+          caf::anon_send(old, retire_atom::value, std::string("duplicate"));
+        else
+          caf::anon_send(old, standby_atom::value);
         st->log->info("link to {} replaced (duplicate pair)", to_hex(peer));
       },
       [=](link_down_atom, node_id peer, caf::actor conn) {
@@ -59,7 +65,7 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
         if (it != st->links.end() && it->second == conn)
           st->links.erase(it);
       },
-      [=](broadcast_atom, std::string &payload) -> caf::result<std::string> {
+      [=](broadcast_atom, std::string& payload) -> caf::result<std::string> {
         if (payload.size() > st->settings.max_payload)
           return caf::make_error(caf::sec::invalid_argument,
                                  "payload of " + std::to_string(payload.size()) +
@@ -71,8 +77,8 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
         st->forward(b, 0);
         return msg_id_string(b.origin, b.seq);
       },
-      [=](inbound_broadcast &in) {
-        auto &b = in.msg;
+      [=](inbound_broadcast& in) {
+        auto& b = in.msg;
         if (b.origin == st->settings.self ||
             !st->seen.insert({b.origin, b.seq}, std::chrono::steady_clock::now())) {
           ++st->stats.duplicates;

@@ -39,7 +39,7 @@ struct dial_target {
 
 struct state {
   supervisor_settings settings;
-  boost::asio::io_context *ioc;
+  boost::asio::io_context* ioc;
   router_actor router;
   console_actor console;
   caf::actor discovery;
@@ -56,12 +56,12 @@ struct state {
   std::map<std::string, std::uint64_t> bad_by_rule;
   std::shared_ptr<spdlog::logger> log = logging::get("supervisor");
 
-  state(supervisor_settings s, boost::asio::io_context *io, router_actor r,
+  state(supervisor_settings s, boost::asio::io_context* io, router_actor r,
         console_actor c, caf::actor d)
       : settings(std::move(s)), ioc(io), router(std::move(r)), console(std::move(c)),
         discovery(std::move(d)), table(settings.link->self) {}
 
-  bool target_linked(const dial_target &t) const {
+  bool target_linked(const dial_target& t) const {
     return t.peer != 0 && table.linked(t.peer);
   }
 
@@ -74,12 +74,12 @@ struct state {
 
 } // namespace
 
-caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings settings,
-                         boost::asio::io_context *ioc, router_actor router,
+caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings settings,
+                         boost::asio::io_context* ioc, router_actor router,
                          console_actor console) {
   auto st = std::make_shared<state>(std::move(settings), ioc, std::move(router),
                                     std::move(console), caf::actor{});
-  for (auto &p : st->settings.peers)
+  for (auto& p : st->settings.peers)
     st->targets.push_back(dial_target{p});
 
   auto spawn_connection = [self, st](session_ptr session, direction dir,
@@ -105,7 +105,7 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
   };
 
   // Dials `addr`; the result comes back as a `dialed` message.
-  auto dial = [self, st](const std::string &addr, int target, node_id expected) {
+  auto dial = [self, st](const std::string& addr, int target, node_id expected) {
     auto hp = parse_host_port(addr);
     if (!hp)
       return;
@@ -136,7 +136,7 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
       return;
     auto now = clock::now();
     auto have = st->table.size() + st->dialing.size();
-    for (auto &c : st->candidates) {
+    for (auto& c : st->candidates) {
       if (have >= st->settings.target_degree)
         break;
       auto addr = c.addr();
@@ -155,7 +155,7 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
 
   // Schedules the next dial of configured target `i` after its backoff.
   auto schedule_redial = [self, st](std::size_t i) {
-    auto &t = st->targets[i];
+    auto& t = st->targets[i];
     if (st->stopping || t.is_self || t.in_flight || st->target_linked(t))
       return;
     t.backoff = t.backoff.count() == 0 ? st->settings.redial_min
@@ -165,8 +165,8 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
   };
 
   // A discovered candidate could not be linked: rest it and tell discovery.
-  auto candidate_failed = [self, st](const std::string &addr, node_id id,
-                                     const std::string &why) {
+  auto candidate_failed = [self, st](const std::string& addr, node_id id,
+                                     const std::string& why) {
     st->dialing.erase(addr);
     if (id == 0)
       return;
@@ -184,7 +184,7 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
   };
 
   auto handle_closed = [self, st, schedule_redial, candidate_failed, dial_candidates,
-                        report_load](const link_closed &c) {
+                        report_load](const link_closed& c) {
     auto it = st->conns.find(c.conn);
     if (!c.bad_frame.empty()) {
       st->bad_by_rule[c.bad_frame] += 1;
@@ -205,12 +205,12 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
       report_load();
     }
     if (it != st->conns.end()) {
-      auto &rec = it->second;
+      auto& rec = it->second;
       if (rec.expected != 0 && st->dialing.count(rec.dialed))
         candidate_failed(rec.dialed, rec.expected, c.reason);
       if (rec.target >= 0) {
         auto i = static_cast<std::size_t>(rec.target);
-        auto &t = st->targets[i];
+        auto& t = st->targets[i];
         t.in_flight = false;
         rec.target = -1;
         if (c.reason == std::string("refused by peer: ") + refuse_self) {
@@ -227,8 +227,8 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
     dial_candidates();
   };
 
-  self->set_down_handler([st, handle_closed, finish_shutdown_if_done](caf::down_msg &dm) {
-    for (auto &[id, rec] : st->conns) {
+  self->set_down_handler([st, handle_closed, finish_shutdown_if_done](caf::down_msg& dm) {
+    for (auto& [id, rec] : st->conns) {
       if (rec.actor.address() == dm.source) {
         auto conn = id;
         // Normally `final` came first; a crash skips it.
@@ -249,7 +249,7 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
         st->discovery = std::move(discovery);
         report_load();
       },
-      [=](inbound_atom, session_ptr &session) {
+      [=](inbound_atom, session_ptr& session) {
         if (st->stopping) {
           session->abort("node stopping");
           return;
@@ -257,15 +257,15 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
         spawn_connection(std::move(session), direction::in, {}, -1, 0);
       },
       [=](dial_atom, std::uint64_t i) {
-        auto &t = st->targets[i];
+        auto& t = st->targets[i];
         if (st->stopping || t.is_self || t.in_flight || st->target_linked(t))
           return;
         t.in_flight = true;
         st->log->info("dialing configured peer {}", t.addr.to_string());
         dial(t.addr.to_string(), static_cast<int>(i), 0);
       },
-      [=](dialed_atom, const std::string &addr, int target, node_id expected,
-          session_ptr &session, const std::string &err) {
+      [=](dialed_atom, const std::string& addr, int target, node_id expected,
+          session_ptr& session, const std::string& err) {
         if (!session) {
           st->stats.dial_failures += 1;
           st->log->info("dial {} failed: {}", addr, err);
@@ -284,13 +284,13 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
         }
         spawn_connection(std::move(session), direction::out, addr, target, expected);
       },
-      [=](register_atom, const link_offer &o) -> std::string {
+      [=](register_atom, const link_offer& o) -> std::string {
         auto it = st->conns.find(o.conn);
         if (it == st->conns.end() || st->stopping)
           return "node stopping";
-        auto &rec = it->second;
+        auto& rec = it->second;
         rec.addr = o.addr;
-        for (auto &t : st->targets) {
+        for (auto& t : st->targets) {
           if (t.addr.to_string() == o.addr) {
             t.peer = o.peer;
             t.backoff = std::chrono::milliseconds(0);
@@ -321,7 +321,7 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
           if (old != st->conns.end()) {
             rec.since = old->second.since;
             self->send(st->router, replace_atom::value, o.peer, rec.actor,
-                       old->second.actor);
+                       old->second.actor, o.dir == direction::out);
           }
           report_load();
           return {};
@@ -331,24 +331,29 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
                         to_string(o.dir));
           if (rec.expected != 0)
             st->dialing.erase(rec.dialed); // linked already: not a failure
+          // We dialed this loser; the peer dialed the winner and retires the
+          // loser once it registers the winner. Until then the loser may still
+          // be the peer's only link to us: keep it open, silent.
+          if (o.dir == direction::out && st->table.find(o.peer)->dir == direction::in)
+            return "standby";
           return "duplicate";
         }
         return "duplicate";
       },
-      [=](const link_closed &c) { handle_closed(c); },
-      [=](final_atom, conn_id conn, const link_counters &counters) {
+      [=](const link_closed& c) { handle_closed(c); },
+      [=](final_atom, conn_id conn, const link_counters& counters) {
         st->stats.traffic += counters;
         st->conns.erase(conn);
         finish_shutdown_if_done();
       },
-      [=](candidates_atom, std::vector<candidate> &cands) {
+      [=](candidates_atom, std::vector<candidate>& cands) {
         st->candidates = std::move(cands);
         dial_candidates();
       },
       [=](caf::get_atom, peers_atom) {
         std::vector<peer_info> out;
         auto now = clock::now();
-        for (auto &[peer, e] : st->table.links()) {
+        for (auto& [peer, e] : st->table.links()) {
           auto it = st->conns.find(e.conn);
           if (it == st->conns.end())
             continue;
@@ -363,23 +368,23 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
         auto acc = std::make_shared<supervisor_stats>(st->stats);
         acc->links_in = st->table.count(direction::in);
         acc->links_out = st->table.count(direction::out);
-        for (auto &[rule, n] : st->bad_by_rule)
+        for (auto& [rule, n] : st->bad_by_rule)
           acc->bad_by_rule.emplace_back(rule, n);
         auto pending = std::make_shared<std::size_t>(st->conns.size());
         if (*pending == 0) {
           rp.deliver(*acc);
           return rp;
         }
-        for (auto &[_, rec] : st->conns) {
+        for (auto& [_, rec] : st->conns) {
           self->request(rec.actor, std::chrono::seconds(1), caf::get_atom::value,
                         stats_atom::value)
               .then(
-                  [=](const link_counters &c) mutable {
+                  [=](const link_counters& c) mutable {
                     acc->traffic += c;
                     if (--*pending == 0)
                       rp.deliver(*acc);
                   },
-                  [=](caf::error &) mutable {
+                  [=](caf::error&) mutable {
                     if (--*pending == 0)
                       rp.deliver(*acc);
                   });
@@ -391,7 +396,7 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
         // deadline, when the remaining connection actors are killed.
         st->stopping = true;
         st->shutdown_rp = self->make_response_promise<bool>();
-        for (auto &[_, rec] : st->conns)
+        for (auto& [_, rec] : st->conns)
           self->send(rec.actor, retire_atom::value, std::string("goodbye"));
         auto rp = *st->shutdown_rp;
         finish_shutdown_if_done();
@@ -401,7 +406,7 @@ caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings setti
         return rp;
       },
       [=](shutdown_atom, caf::timeout_atom) {
-        for (auto &[_, rec] : st->conns)
+        for (auto& [_, rec] : st->conns)
           self->send_exit(rec.actor, caf::exit_reason::user_shutdown);
         if (st->shutdown_rp) {
           st->shutdown_rp->deliver(true);

@@ -27,8 +27,8 @@ struct supervisor_settings {
   std::size_t max_degree = 8;
 };
 
-caf::behavior supervisor(caf::event_based_actor *self, supervisor_settings settings,
-                         boost::asio::io_context *ioc, router_actor router,
+caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings settings,
+                         boost::asio::io_context* ioc, router_actor router,
                          console_actor console);
 
 } // namespace lanmesh

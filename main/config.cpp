@@ -10,7 +10,7 @@ namespace lanmesh {
 
 namespace {
 
-std::string trim(const std::string &s) {
+std::string trim(const std::string& s) {
   auto b = s.find_first_not_of(" \t\r");
   if (b == std::string::npos)
     return {};
@@ -18,12 +18,12 @@ std::string trim(const std::string &s) {
   return s.substr(b, e - b + 1);
 }
 
-config_error bad(const std::string &key, const std::string &raw, const std::string &why) {
+config_error bad(const std::string& key, const std::string& raw, const std::string& why) {
   return {"config: " + key + " = " + raw + ": " + why};
 }
 
 // A quoted string with \" and \\ escapes, or a bare word. nullopt if malformed.
-std::optional<std::string> parse_string(const std::string &raw) {
+std::optional<std::string> parse_string(const std::string& raw) {
   auto s = trim(raw);
   if (s.empty() || s.front() != '"')
     return s;
@@ -44,7 +44,7 @@ std::optional<std::string> parse_string(const std::string &raw) {
 }
 
 // `["a","b"]`, `[a,b]` (the shell strips quotes on the CLI) or `a,b`.
-std::optional<std::vector<std::string>> parse_list(const std::string &raw) {
+std::optional<std::vector<std::string>> parse_list(const std::string& raw) {
   auto s = trim(raw);
   if (!s.empty() && s.front() == '[') {
     if (s.back() != ']')
@@ -74,7 +74,7 @@ std::optional<std::vector<std::string>> parse_list(const std::string &raw) {
   return out;
 }
 
-std::optional<std::uint64_t> parse_uint(const std::string &raw) {
+std::optional<std::uint64_t> parse_uint(const std::string& raw) {
   auto s = trim(raw);
   if (s.empty() || s.size() > 19)
     return std::nullopt;
@@ -87,24 +87,24 @@ std::optional<std::uint64_t> parse_uint(const std::string &raw) {
   return v;
 }
 
-bool is_ipv4(const std::string &s) {
+bool is_ipv4(const std::string& s) {
   in_addr a{};
   return inet_pton(AF_INET, s.c_str(), &a) == 1;
 }
 
 using setter = std::function<std::optional<config_error>(
-    node_config &, const std::string &key, const std::string &raw)>;
+    node_config&, const std::string& key, const std::string& raw)>;
 
 struct key_spec {
-  const char *key;
-  const char *help;
+  const char* key;
+  const char* help;
   setter set;
 };
 
 template <class T>
 setter uint_in(T node_config::*field, std::uint64_t lo, std::uint64_t hi) {
-  return [=](node_config &c, const std::string &k,
-             const std::string &raw) -> std::optional<config_error> {
+  return [=](node_config& c, const std::string& k,
+             const std::string& raw) -> std::optional<config_error> {
     auto v = parse_uint(raw);
     if (!v)
       return bad(k, raw, "not a whole number");
@@ -115,11 +115,10 @@ setter uint_in(T node_config::*field, std::uint64_t lo, std::uint64_t hi) {
   };
 }
 
-setter
-string_field(std::string node_config::*field,
-             std::function<std::optional<std::string>(const std::string &)> check) {
-  return [=](node_config &c, const std::string &k,
-             const std::string &raw) -> std::optional<config_error> {
+setter string_field(std::string node_config::*field,
+                    std::function<std::optional<std::string>(const std::string&)> check) {
+  return [=](node_config& c, const std::string& k,
+             const std::string& raw) -> std::optional<config_error> {
     auto v = parse_string(raw);
     if (!v)
       return bad(k, raw, "malformed string");
@@ -131,8 +130,8 @@ string_field(std::string node_config::*field,
 }
 
 setter bool_field(bool node_config::*field) {
-  return [=](node_config &c, const std::string &k,
-             const std::string &raw) -> std::optional<config_error> {
+  return [=](node_config& c, const std::string& k,
+             const std::string& raw) -> std::optional<config_error> {
     auto v = parse_string(raw);
     if (v && *v == "true")
       c.*field = true;
@@ -144,29 +143,29 @@ setter bool_field(bool node_config::*field) {
   };
 }
 
-std::optional<std::string> one_of(const std::string &v,
+std::optional<std::string> one_of(const std::string& v,
                                   std::vector<std::string> allowed) {
-  for (auto &a : allowed)
+  for (auto& a : allowed)
     if (v == a)
       return std::nullopt;
   std::string list;
-  for (auto &a : allowed)
+  for (auto& a : allowed)
     list += (list.empty() ? "" : ", ") + a;
   return "expected one of " + list;
 }
 
-const std::vector<key_spec> &keys() {
+const std::vector<key_spec>& keys() {
   static const std::vector<key_spec> table = {
       {"node.cluster", "cluster name; nodes only link within one cluster (1-64 bytes)",
        string_field(&node_config::cluster,
-                    [](const std::string &v) -> std::optional<std::string> {
+                    [](const std::string& v) -> std::optional<std::string> {
                       if (v.empty() || v.size() > 64)
                         return std::string("must be 1 to 64 bytes");
                       return std::nullopt;
                     })},
       {"node.id", "fixed node id (1-16 hex digits, not zero); empty: random",
-       [](node_config &c, const std::string &k,
-          const std::string &raw) -> std::optional<config_error> {
+       [](node_config& c, const std::string& k,
+          const std::string& raw) -> std::optional<config_error> {
          auto v = parse_string(raw);
          if (!v)
            return bad(k, raw, "malformed string");
@@ -182,7 +181,7 @@ const std::vector<key_spec> &keys() {
        }},
       {"node.listen", "IPv4 address to listen on for TCP links",
        string_field(&node_config::listen,
-                    [](const std::string &v) -> std::optional<std::string> {
+                    [](const std::string& v) -> std::optional<std::string> {
                       if (!is_ipv4(v))
                         return std::string("not an IPv4 address");
                       return std::nullopt;
@@ -190,8 +189,8 @@ const std::vector<key_spec> &keys() {
       {"node.port", "TCP listen port; 0: first free port in node.port-range",
        uint_in(&node_config::port, 0, 65535)},
       {"node.port-range", "ports tried when node.port is 0, as \"FIRST-LAST\"",
-       [](node_config &c, const std::string &k,
-          const std::string &raw) -> std::optional<config_error> {
+       [](node_config& c, const std::string& k,
+          const std::string& raw) -> std::optional<config_error> {
          auto v = parse_string(raw);
          auto dash = v ? v->find('-') : std::string::npos;
          if (dash == std::string::npos)
@@ -206,13 +205,13 @@ const std::vector<key_spec> &keys() {
        }},
       {"node.peers",
        "list of \"host:port\" to dial at start and re-dial while not linked",
-       [](node_config &c, const std::string &k,
-          const std::string &raw) -> std::optional<config_error> {
+       [](node_config& c, const std::string& k,
+          const std::string& raw) -> std::optional<config_error> {
          auto items = parse_list(raw);
          if (!items)
            return bad(k, raw, "expected a list like [\"127.0.0.1:50001\"]");
          std::vector<host_port> peers;
-         for (auto &item : *items) {
+         for (auto& item : *items) {
            auto hp = parse_host_port(item);
            if (!hp)
              return bad(k, raw,
@@ -247,7 +246,7 @@ const std::vector<key_spec> &keys() {
        bool_field(&node_config::discovery_enabled)},
       {"discovery.group", "IPv4 multicast group",
        string_field(&node_config::discovery_group,
-                    [](const std::string &v) -> std::optional<std::string> {
+                    [](const std::string& v) -> std::optional<std::string> {
                       in_addr a{};
                       if (inet_pton(AF_INET, v.c_str(), &a) != 1 ||
                           (ntohl(a.s_addr) >> 28) != 0xe)
@@ -258,7 +257,7 @@ const std::vector<key_spec> &keys() {
        uint_in(&node_config::discovery_port, 1, 65535)},
       {"discovery.interface", "IPv4 address of the interface to multicast on",
        string_field(&node_config::discovery_interface,
-                    [](const std::string &v) -> std::optional<std::string> {
+                    [](const std::string& v) -> std::optional<std::string> {
                       if (!is_ipv4(v))
                         return std::string("not an IPv4 address");
                       return std::nullopt;
@@ -273,32 +272,32 @@ const std::vector<key_spec> &keys() {
        uint_in(&node_config::discovery_announce_max_ms, 10, 3600000)},
       {"console.output", "stdout format: text or jsonl",
        string_field(&node_config::console_output,
-                    [](const std::string &v) {
+                    [](const std::string& v) {
                       return one_of(v, {"text", "jsonl"});
                     })},
       {"log.level", "trace, debug, info, warn, error or off",
        string_field(
            &node_config::log_level,
-           [](const std::string &v) {
+           [](const std::string& v) {
              return one_of(v, {"trace", "debug", "info", "warn", "error", "off"});
            })},
       {"log.file", "log file path; empty: stderr (logs never go to stdout)",
        string_field(&node_config::log_file,
-                    [](const std::string &) -> std::optional<std::string> {
+                    [](const std::string&) -> std::optional<std::string> {
                       return std::nullopt;
                     })},
   };
   return table;
 }
 
-const key_spec *find_key(const std::string &key) {
-  for (auto &k : keys())
+const key_spec* find_key(const std::string& key) {
+  for (auto& k : keys())
     if (key == k.key)
       return &k;
   return nullptr;
 }
 
-std::optional<config_error> check_combined(const node_config &c) {
+std::optional<config_error> check_combined(const node_config& c) {
   if (c.redial_min_ms > c.redial_max_ms)
     return config_error{"config: node.redial-min = " + std::to_string(c.redial_min_ms) +
                         ": larger than node.redial-max " +
@@ -321,7 +320,7 @@ std::optional<config_error> check_combined(const node_config &c) {
 
 } // namespace
 
-std::optional<host_port> parse_host_port(const std::string &text) {
+std::optional<host_port> parse_host_port(const std::string& text) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0)
     return std::nullopt;
@@ -334,16 +333,16 @@ std::optional<host_port> parse_host_port(const std::string &text) {
   return host_port{host, static_cast<std::uint16_t>(*port)};
 }
 
-std::optional<config_error> apply_setting(node_config &cfg, const std::string &key,
-                                          const std::string &raw) {
-  auto *spec = find_key(key);
+std::optional<config_error> apply_setting(node_config& cfg, const std::string& key,
+                                          const std::string& raw) {
+  auto* spec = find_key(key);
   if (!spec)
     return config_error{"config: " + key + " = " + raw + ": unknown key"};
   return spec->set(cfg, key, raw);
 }
 
-std::optional<config_error> apply_ini(node_config &cfg, const std::string &text,
-                                      const std::string &origin) {
+std::optional<config_error> apply_ini(node_config& cfg, const std::string& text,
+                                      const std::string& origin) {
   std::istringstream in(text);
   std::string line, group;
   int lineno = 0;
@@ -385,13 +384,13 @@ std::optional<config_error> apply_ini(node_config &cfg, const std::string &text,
   return std::nullopt;
 }
 
-config_result load_config(const std::vector<std::string> &args,
-                          const std::vector<std::string> &default_paths) {
+config_result load_config(const std::vector<std::string>& args,
+                          const std::vector<std::string>& default_paths) {
   node_config cfg;
   std::string path;
   bool explicit_path = false;
   std::vector<std::pair<std::string, std::string>> overrides;
-  for (auto &a : args) {
+  for (auto& a : args) {
     if (a == "--help" || a == "-h")
       return help_requested{};
     if (a.rfind("--", 0) != 0)
@@ -409,7 +408,7 @@ config_result load_config(const std::vector<std::string> &args,
     }
   }
   if (!explicit_path) {
-    for (auto &p : default_paths) {
+    for (auto& p : default_paths) {
       if (std::ifstream(p).good()) {
         path = p;
         break;
@@ -426,7 +425,7 @@ config_result load_config(const std::vector<std::string> &args,
       return *e;
     cfg.config_file = path;
   }
-  for (auto &[key, value] : overrides)
+  for (auto& [key, value] : overrides)
     if (auto e = apply_setting(cfg, key, value))
       return *e;
   if (auto e = check_combined(cfg))
@@ -438,7 +437,7 @@ std::string config_help() {
   std::string out = "usage: lanmesh [--config-file=PATH] [--group.key=value ...]\n\n"
                     "Reads config/caf-application.conf unless --config-file is given;\n"
                     "command-line values override the file. Keys:\n";
-  for (auto &k : keys())
+  for (auto& k : keys())
     out += "  --" + std::string(k.key) + "=...\n      " + k.help + "\n";
   return out;
 }

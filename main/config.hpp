@@ -19,7 +19,7 @@ struct host_port {
   std::string host; // numeric IPv4 address
   std::uint16_t port = 0;
   std::string to_string() const { return host + ":" + std::to_string(port); }
-  bool operator==(const host_port &o) const { return host == o.host && port == o.port; }
+  bool operator==(const host_port& o) const { return host == o.host && port == o.port; }
 };
 
 struct node_config {
@@ -69,22 +69,22 @@ struct help_requested {};
 using config_result = std::variant<config_error, node_config, help_requested>;
 
 /// Parses INI text (as read from `origin`) into `cfg`, validating each key.
-std::optional<config_error> apply_ini(node_config &cfg, const std::string &text,
-                                      const std::string &origin);
+std::optional<config_error> apply_ini(node_config& cfg, const std::string& text,
+                                      const std::string& origin);
 
 /// Applies one `group.key` = raw value (as written in INI or on the CLI).
-std::optional<config_error> apply_setting(node_config &cfg, const std::string &key,
-                                          const std::string &raw);
+std::optional<config_error> apply_setting(node_config& cfg, const std::string& key,
+                                          const std::string& raw);
 
 /// Full load: defaults, then the config file (`--config-file=PATH`, else the
 /// first of `default_paths` that exists), then command-line overrides.
-config_result load_config(const std::vector<std::string> &args,
-                          const std::vector<std::string> &default_paths);
+config_result load_config(const std::vector<std::string>& args,
+                          const std::vector<std::string>& default_paths);
 
 /// `--help` text listing every key.
 std::string config_help();
 
 /// Parses "host:port" (numeric IPv4, or "localhost"); nullopt if malformed.
-std::optional<host_port> parse_host_port(const std::string &text);
+std::optional<host_port> parse_host_port(const std::string& text);
 
 } // namespace lanmesh

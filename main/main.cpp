@@ -26,10 +26,10 @@ std::vector<std::string> default_config_paths() {
 
 } // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   auto result = lanmesh::load_config(args, default_config_paths());
-  if (auto *err = std::get_if<lanmesh::config_error>(&result)) {
+  if (auto* err = std::get_if<lanmesh::config_error>(&result)) {
     std::fprintf(stderr, "lanmesh: %s\n", err->message.c_str());
     return 2;
   }

@@ -74,7 +74,7 @@ private:
 
 } // namespace
 
-int run_node(const node_config &cfg) {
+int run_node(const node_config& cfg) {
   node_id self_id = cfg.id ? *cfg.id : random_node_id();
   if (auto err = logging::init(cfg.log_level, cfg.log_file, to_hex(self_id));
       !err.empty()) {
@@ -127,12 +127,12 @@ int run_node(const node_config &cfg) {
   cs.self = self_id;
   cs.jsonl = cfg.console_output == "jsonl";
   cs.max_payload = cfg.max_payload;
-  cs.write_line = [](const std::string &line) {
+  cs.write_line = [](const std::string& line) {
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fputc('\n', stdout);
     std::fflush(stdout);
   };
-  cs.write_error = [](const std::string &line) {
+  cs.write_error = [](const std::string& line) {
     std::fprintf(stderr, "%s\n", line.c_str());
   };
   cs.quit = [] { kill(getpid(), SIGTERM); };
@@ -196,9 +196,9 @@ int run_node(const node_config &cfg) {
     caf::scoped_actor self{sys};
     self->request(supervisor_a, std::chrono::seconds(2), shutdown_atom::value)
         .receive([](bool) {},
-                 [&](caf::error &e) { log->warn("shutdown: {}", sys.render(e)); });
+                 [&](caf::error& e) { log->warn("shutdown: {}", sys.render(e)); });
   }
-  for (auto &a : {caf::actor_cast<caf::actor>(console_a),
+  for (auto& a : {caf::actor_cast<caf::actor>(console_a),
                   caf::actor_cast<caf::actor>(router_a), supervisor_a})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   io.stop();

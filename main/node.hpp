@@ -6,6 +6,6 @@
 
 namespace lanmesh {
 
-int run_node(const node_config &cfg);
+int run_node(const node_config& cfg);
 
 } // namespace lanmesh

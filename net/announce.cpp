@@ -2,7 +2,7 @@
 
 namespace lanmesh::wire {
 
-const char *to_string(announce_kind k) {
+const char* to_string(announce_kind k) {
   switch (k) {
   case announce_kind::announce:
     return "announce";
@@ -14,7 +14,7 @@ const char *to_string(announce_kind k) {
   return "unknown";
 }
 
-const char *to_string(announce_error e) {
+const char* to_string(announce_error e) {
   switch (e) {
   case announce_error::oversized:
     return "oversized";
@@ -34,11 +34,11 @@ const char *to_string(announce_error e) {
   return "unknown";
 }
 
-announce_result decode_announcement(const std::uint8_t *p, std::size_t n) {
+announce_result decode_announcement(const std::uint8_t* p, std::size_t n) {
   if (n > max_announce_size)
     return announce_error::oversized;
   std::size_t off = 0;
-  auto take = [&](std::size_t k, std::uint64_t &v) {
+  auto take = [&](std::size_t k, std::uint64_t& v) {
     if (k > n - off)
       return false;
     v = 0;
@@ -64,7 +64,7 @@ announce_result decode_announcement(const std::uint8_t *p, std::size_t n) {
     return announce_error::truncated;
   announcement a;
   a.kind = static_cast<announce_kind>(kind);
-  a.cluster.assign(reinterpret_cast<const char *>(p + off), len);
+  a.cluster.assign(reinterpret_cast<const char*>(p + off), len);
   off += len;
   std::uint64_t node = 0, port = 0, in = 0, out = 0, cap = 0;
   if (!take(8, node) || !take(2, port) || !take(2, in) || !take(2, out) || !take(2, cap))
@@ -79,7 +79,7 @@ announce_result decode_announcement(const std::uint8_t *p, std::size_t n) {
   return a;
 }
 
-std::vector<std::uint8_t> encode_announcement(const announcement &a) {
+std::vector<std::uint8_t> encode_announcement(const announcement& a) {
   std::vector<std::uint8_t> out;
   out.reserve(max_announce_size);
   auto put = [&](std::uint64_t v, int k) {

@@ -25,7 +25,7 @@ constexpr std::size_t max_announce_size = 4 + 1 + 1 + 1 + 64 + 8 + 2 * 4;
 
 enum class announce_kind : std::uint8_t { announce = 1, query = 2, answer = 3 };
 
-const char *to_string(announce_kind k);
+const char* to_string(announce_kind k);
 
 struct announcement {
   announce_kind kind = announce_kind::announce;
@@ -47,12 +47,12 @@ enum class announce_error : std::uint8_t {
   trailing_bytes,
 };
 
-const char *to_string(announce_error e);
+const char* to_string(announce_error e);
 
 using announce_result = std::variant<announce_error, announcement>;
 
-announce_result decode_announcement(const std::uint8_t *data, std::size_t size);
+announce_result decode_announcement(const std::uint8_t* data, std::size_t size);
 
-std::vector<std::uint8_t> encode_announcement(const announcement &a);
+std::vector<std::uint8_t> encode_announcement(const announcement& a);
 
 } // namespace lanmesh::wire

@@ -11,7 +11,7 @@ io_thread::io_thread() : ioc_(1) {
       try {
         ioc_.run();
         return;
-      } catch (const std::exception &e) {
+      } catch (const std::exception& e) {
         // A handler must never take the I/O thread down with it.
         spdlog::error("io thread: handler threw: {}", e.what());
       }

@@ -13,10 +13,10 @@ class io_thread {
 public:
   io_thread();
   ~io_thread();
-  io_thread(const io_thread &) = delete;
-  io_thread &operator=(const io_thread &) = delete;
+  io_thread(const io_thread&) = delete;
+  io_thread& operator=(const io_thread&) = delete;
 
-  boost::asio::io_context &context() { return ioc_; }
+  boost::asio::io_context& context() { return ioc_; }
 
   /// Stops the loop and joins the thread. Pending handlers are destroyed with
   /// the context, which releases every session they hold. Idempotent.

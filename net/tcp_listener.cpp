@@ -7,13 +7,13 @@ namespace lanmesh::net {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-tcp_listener::tcp_listener(asio::io_context &ioc, std::size_t max_payload)
+tcp_listener::tcp_listener(asio::io_context& ioc, std::size_t max_payload)
     : acceptor_(ioc), max_payload_(max_payload) {}
 
 std::shared_ptr<tcp_listener>
-tcp_listener::bind(asio::io_context &ioc, const std::string &address, std::uint16_t port,
+tcp_listener::bind(asio::io_context& ioc, const std::string& address, std::uint16_t port,
                    std::uint16_t first, std::uint16_t last, std::size_t max_payload,
-                   std::string &error) {
+                   std::string& error) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(address, ec);
   if (ec) {

@@ -18,11 +18,11 @@ public:
 
   /// Binds `address` on `port`, or on the first free port of [first, last] when
   /// `port` is 0. Returns nullptr and sets `error` when nothing could be bound.
-  static std::shared_ptr<tcp_listener> bind(boost::asio::io_context &ioc,
-                                            const std::string &address,
+  static std::shared_ptr<tcp_listener> bind(boost::asio::io_context& ioc,
+                                            const std::string& address,
                                             std::uint16_t port, std::uint16_t first,
                                             std::uint16_t last, std::size_t max_payload,
-                                            std::string &error);
+                                            std::string& error);
 
   std::uint16_t port() const { return port_; }
 
@@ -32,7 +32,7 @@ public:
   void close();
 
 private:
-  tcp_listener(boost::asio::io_context &ioc, std::size_t max_payload);
+  tcp_listener(boost::asio::io_context& ioc, std::size_t max_payload);
   void do_accept();
 
   boost::asio::ip::tcp::acceptor acceptor_;

@@ -41,20 +41,31 @@ void tcp_session::do_read() {
         if (self->finished_)
           return;
         if (ec) {
+          if (ec == asio::error::eof && self->reader_.buffered() > 0) {
+            // The stream ended inside a frame: a truncated frame, counted as such.
+            wire::decode_error e{wire::error_code::truncated_body,
+                                 "stream ended inside a frame (" +
+                                     std::to_string(self->reader_.buffered()) +
+                                     " bytes)"};
+            if (self->handlers_.on_bad_input)
+              self->handlers_.on_bad_input(e);
+            self->finish("bad input: " + e.detail);
+            return;
+          }
           self->finish(ec == asio::error::eof ? "closed by peer" : ec.message());
           return;
         }
         self->reader_.feed(self->read_buf_.data(), n);
         for (;;) {
           auto next = self->reader_.next();
-          if (auto *f = std::get_if<wire::frame>(&next)) {
+          if (auto* f = std::get_if<wire::frame>(&next)) {
             if (self->handlers_.on_frame)
               self->handlers_.on_frame(std::move(*f), self->reader_.last_size());
             if (self->finished_)
               return;
             continue;
           }
-          if (auto *e = std::get_if<wire::decode_error>(&next)) {
+          if (auto* e = std::get_if<wire::decode_error>(&next)) {
             if (self->handlers_.on_bad_input)
               self->handlers_.on_bad_input(*e);
             self->finish(std::string("bad input: ") + e->detail);
@@ -162,7 +173,7 @@ void tcp_session::finish(std::string reason) {
     h.on_closed(std::move(reason));
 }
 
-void async_dial(asio::io_context &ioc, tcp::endpoint to,
+void async_dial(asio::io_context& ioc, tcp::endpoint to,
                 std::chrono::milliseconds timeout, std::size_t max_payload,
                 std::function<void(std::shared_ptr<tcp_session>, std::string)> done) {
   auto socket = std::make_shared<tcp::socket>(ioc);

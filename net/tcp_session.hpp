@@ -54,7 +54,7 @@ public:
   /// Closes at once. Thread-safe.
   void abort(std::string reason);
 
-  const boost::asio::ip::tcp::endpoint &remote() const { return remote_; }
+  const boost::asio::ip::tcp::endpoint& remote() const { return remote_; }
 
 private:
   tcp_session(boost::asio::ip::tcp::socket socket, std::size_t max_payload);
@@ -78,7 +78,7 @@ private:
 };
 
 /// Dials `to` with a timeout; `done` gets a session (not started) or an error text.
-void async_dial(boost::asio::io_context &ioc, boost::asio::ip::tcp::endpoint to,
+void async_dial(boost::asio::io_context& ioc, boost::asio::ip::tcp::endpoint to,
                 std::chrono::milliseconds timeout, std::size_t max_payload,
                 std::function<void(std::shared_ptr<tcp_session>, std::string)> done);
 

@@ -16,13 +16,13 @@ namespace {
 constexpr std::size_t receive_buffer = 2048;
 } // namespace
 
-udp_multicast::udp_multicast(asio::io_context &ioc)
+udp_multicast::udp_multicast(asio::io_context& ioc)
     : group_socket_(ioc), send_socket_(ioc), group_buf_(receive_buffer),
       send_buf_(receive_buffer) {}
 
 std::shared_ptr<udp_multicast>
-udp_multicast::open(asio::io_context &ioc, const std::string &group, std::uint16_t port,
-                    const std::string &interface, int ttl, std::string &error) {
+udp_multicast::open(asio::io_context& ioc, const std::string& group, std::uint16_t port,
+                    const std::string& interface, int ttl, std::string& error) {
   std::shared_ptr<udp_multicast> m(new udp_multicast(ioc));
   boost::system::error_code ec;
   auto group_addr = asio::ip::make_address_v4(group, ec);
@@ -32,7 +32,7 @@ udp_multicast::open(asio::io_context &ioc, const std::string &group, std::uint16
     return nullptr;
   }
   m->group_ = udp::endpoint(group_addr, port);
-  auto fail = [&](const char *what) {
+  auto fail = [&](const char* what) {
     error = std::string(what) + ": " + ec.message();
     return nullptr;
   };
@@ -74,8 +74,8 @@ void udp_multicast::start(on_datagram cb) {
              });
 }
 
-void udp_multicast::receive(udp::socket &s, std::vector<std::uint8_t> &buf,
-                            udp::endpoint &from) {
+void udp_multicast::receive(udp::socket& s, std::vector<std::uint8_t>& buf,
+                            udp::endpoint& from) {
   s.async_receive_from(asio::buffer(buf), from,
                        [self = shared_from_this(), &s, &buf,
                         &from](boost::system::error_code ec, std::size_t n) {
@@ -97,7 +97,7 @@ void udp_multicast::send_group(std::vector<std::uint8_t> bytes) {
              });
 }
 
-void udp_multicast::send_to(const std::string &ip, std::uint16_t port,
+void udp_multicast::send_to(const std::string& ip, std::uint16_t port,
                             std::vector<std::uint8_t> bytes) {
   asio::post(send_socket_.get_executor(), [self = shared_from_this(), ip, port,
                                            b = std::move(bytes)] {

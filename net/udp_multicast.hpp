@@ -21,25 +21,25 @@ public:
       std::function<void(std::vector<std::uint8_t>, std::string, std::uint16_t)>;
 
   /// Opens both sockets. Returns nullptr and sets `error` on failure.
-  static std::shared_ptr<udp_multicast> open(boost::asio::io_context &ioc,
-                                             const std::string &group, std::uint16_t port,
-                                             const std::string &interface, int ttl,
-                                             std::string &error);
+  static std::shared_ptr<udp_multicast> open(boost::asio::io_context& ioc,
+                                             const std::string& group, std::uint16_t port,
+                                             const std::string& interface, int ttl,
+                                             std::string& error);
 
   /// Starts receiving on both sockets; thread-safe.
   void start(on_datagram cb);
   /// Sends to the group; thread-safe.
   void send_group(std::vector<std::uint8_t> bytes);
   /// Sends to one node's reply socket; thread-safe.
-  void send_to(const std::string &ip, std::uint16_t port,
+  void send_to(const std::string& ip, std::uint16_t port,
                std::vector<std::uint8_t> bytes);
   /// Closes both sockets and drops the callback; thread-safe.
   void close();
 
 private:
-  explicit udp_multicast(boost::asio::io_context &ioc);
-  void receive(boost::asio::ip::udp::socket &s, std::vector<std::uint8_t> &buf,
-               boost::asio::ip::udp::endpoint &from);
+  explicit udp_multicast(boost::asio::io_context& ioc);
+  void receive(boost::asio::ip::udp::socket& s, std::vector<std::uint8_t>& buf,
+               boost::asio::ip::udp::endpoint& from);
 
   boost::asio::ip::udp::socket group_socket_;
   boost::asio::ip::udp::socket send_socket_;

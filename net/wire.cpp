@@ -5,7 +5,7 @@
 
 namespace lanmesh::wire {
 
-const char *to_string(error_code code) {
+const char* to_string(error_code code) {
   switch (code) {
   case error_code::zero_length:
     return "zero_length";
@@ -35,14 +35,14 @@ public:
     out_.resize(4); // length, patched in finish()
     out_.push_back(static_cast<std::uint8_t>(type));
   }
-  writer &u8(std::uint8_t v) {
+  writer& u8(std::uint8_t v) {
     out_.push_back(v);
     return *this;
   }
-  writer &u16(std::uint16_t v) { return be(v, 2); }
-  writer &u32(std::uint32_t v) { return be(v, 4); }
-  writer &u64(std::uint64_t v) { return be(v, 8); }
-  writer &bytes(const std::string &s) {
+  writer& u16(std::uint16_t v) { return be(v, 2); }
+  writer& u32(std::uint32_t v) { return be(v, 4); }
+  writer& u64(std::uint64_t v) { return be(v, 8); }
+  writer& bytes(const std::string& s) {
     out_.insert(out_.end(), s.begin(), s.end());
     return *this;
   }
@@ -54,7 +54,7 @@ public:
   }
 
 private:
-  writer &be(std::uint64_t v, int n) {
+  writer& be(std::uint64_t v, int n) {
     for (int i = n - 1; i >= 0; --i)
       out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
     return *this;
@@ -65,22 +65,22 @@ private:
 // Reads fields from a body; every read checks the remaining size first.
 class reader {
 public:
-  reader(const std::uint8_t *p, std::size_t n) : p_(p), n_(n) {}
-  bool u8(std::uint8_t &v) { return be(v, 1); }
-  bool u16(std::uint16_t &v) { return be(v, 2); }
-  bool u32(std::uint32_t &v) { return be(v, 4); }
-  bool u64(std::uint64_t &v) { return be(v, 8); }
-  bool bytes(std::string &s, std::size_t n) {
+  reader(const std::uint8_t* p, std::size_t n) : p_(p), n_(n) {}
+  bool u8(std::uint8_t& v) { return be(v, 1); }
+  bool u16(std::uint16_t& v) { return be(v, 2); }
+  bool u32(std::uint32_t& v) { return be(v, 4); }
+  bool u64(std::uint64_t& v) { return be(v, 8); }
+  bool bytes(std::string& s, std::size_t n) {
     if (n > n_ - off_)
       return false;
-    s.assign(reinterpret_cast<const char *>(p_ + off_), n);
+    s.assign(reinterpret_cast<const char*>(p_ + off_), n);
     off_ += n;
     return true;
   }
   std::size_t remaining() const { return n_ - off_; }
 
 private:
-  template <class T> bool be(T &v, std::size_t n) {
+  template <class T> bool be(T& v, std::size_t n) {
     if (n > n_ - off_)
       return false;
     std::uint64_t x = 0;
@@ -90,7 +90,7 @@ private:
     off_ += n;
     return true;
   }
-  const std::uint8_t *p_;
+  const std::uint8_t* p_;
   std::size_t n_;
   std::size_t off_ = 0;
 };
@@ -99,11 +99,11 @@ decode_error err(error_code c, std::string detail) {
   return {c, std::move(detail)};
 }
 
-decode_result truncated(const char *what) {
+decode_result truncated(const char* what) {
   return err(error_code::truncated_body, std::string("truncated ") + what);
 }
 
-decode_result finish(reader &r, frame f) {
+decode_result finish(reader& r, frame f) {
   if (r.remaining() != 0)
     return err(error_code::trailing_bytes,
                std::to_string(r.remaining()) + " bytes after the last field");
@@ -111,8 +111,8 @@ decode_result finish(reader &r, frame f) {
 }
 
 // A string with a u8 (cluster) or u16 (reason) length prefix.
-std::optional<decode_error> read_string(reader &r, int prefix_bytes, std::string &out,
-                                        std::size_t limit, const char *what) {
+std::optional<decode_error> read_string(reader& r, int prefix_bytes, std::string& out,
+                                        std::size_t limit, const char* what) {
   std::uint16_t len = 0;
   std::uint8_t len8 = 0;
   bool ok = prefix_bytes == 1 ? r.u8(len8) : r.u16(len);
@@ -128,7 +128,7 @@ std::optional<decode_error> read_string(reader &r, int prefix_bytes, std::string
   return std::nullopt;
 }
 
-decode_result decode_reason(frame_type type, reader &r) {
+decode_result decode_reason(frame_type type, reader& r) {
   std::string reason;
   if (auto e = read_string(r, 2, reason, max_reason_len, "reason"))
     return *e;
@@ -139,7 +139,7 @@ decode_result decode_reason(frame_type type, reader &r) {
 
 } // namespace
 
-decode_result decode(frame_type type, const std::uint8_t *body, std::size_t size) {
+decode_result decode(frame_type type, const std::uint8_t* body, std::size_t size) {
   reader r(body, size);
   switch (type) {
   case frame_type::hello:
@@ -181,7 +181,7 @@ decode_result decode(frame_type type, const std::uint8_t *body, std::size_t size
              "unknown frame type " + std::to_string(static_cast<int>(type)));
 }
 
-void frame_reader::feed(const std::uint8_t *data, std::size_t size) {
+void frame_reader::feed(const std::uint8_t* data, std::size_t size) {
   if (failed_)
     return;
   // Compact before growing so the buffer never exceeds one frame plus a read.
@@ -201,7 +201,7 @@ std::variant<decode_error, frame, frame_reader::need_more> frame_reader::next() 
   std::size_t avail = buf_.size() - pos_;
   if (avail < 4)
     return need_more{};
-  const std::uint8_t *p = buf_.data() + pos_;
+  const std::uint8_t* p = buf_.data() + pos_;
   std::uint32_t len = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
                       (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
   // The length is checked before anything is buffered or allocated for it.
@@ -234,7 +234,7 @@ std::variant<decode_error, frame, frame_reader::need_more> frame_reader::next() 
   auto result = decode(type, p + header_size, len - 1);
   pos_ += 4 + std::size_t{len};
   last_size_ = 4 + std::size_t{len};
-  if (auto *e = std::get_if<decode_error>(&result)) {
+  if (auto* e = std::get_if<decode_error>(&result)) {
     failed_ = *e;
     return *failed_;
   }
@@ -249,7 +249,7 @@ std::size_t max_frame_for_payload(std::size_t max_payload) {
   return std::max({broadcast_frame_limit(max_payload), largest_hello, largest_reason});
 }
 
-std::vector<std::uint8_t> encode_hello(const hello &h, bool welcome) {
+std::vector<std::uint8_t> encode_hello(const hello& h, bool welcome) {
   return writer(welcome ? frame_type::welcome : frame_type::hello, 17 + h.cluster.size())
       .u32(h.magic)
       .u16(h.version)
@@ -261,7 +261,7 @@ std::vector<std::uint8_t> encode_hello(const hello &h, bool welcome) {
 }
 
 namespace {
-std::vector<std::uint8_t> encode_reason(frame_type type, const std::string &reason) {
+std::vector<std::uint8_t> encode_reason(frame_type type, const std::string& reason) {
   auto r = reason.substr(0, max_reason_len);
   return writer(type, 2 + r.size())
       .u16(static_cast<std::uint16_t>(r.size()))
@@ -270,15 +270,15 @@ std::vector<std::uint8_t> encode_reason(frame_type type, const std::string &reas
 }
 } // namespace
 
-std::vector<std::uint8_t> encode_refuse(const std::string &reason) {
+std::vector<std::uint8_t> encode_refuse(const std::string& reason) {
   return encode_reason(frame_type::refuse, reason);
 }
 
-std::vector<std::uint8_t> encode_goodbye(const std::string &reason) {
+std::vector<std::uint8_t> encode_goodbye(const std::string& reason) {
   return encode_reason(frame_type::goodbye, reason);
 }
 
-std::vector<std::uint8_t> encode_broadcast(const broadcast &b) {
+std::vector<std::uint8_t> encode_broadcast(const broadcast& b) {
   return writer(frame_type::broadcast, broadcast_overhead + b.payload.size())
       .u64(b.origin)
       .u64(b.seq)

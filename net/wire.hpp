@@ -90,7 +90,7 @@ enum class error_code : std::uint8_t {
   string_too_long, // cluster or reason over its limit
 };
 
-const char *to_string(error_code code);
+const char* to_string(error_code code);
 
 struct decode_error {
   error_code code;
@@ -102,7 +102,7 @@ using decode_result = std::variant<decode_error, frame>;
 
 /// Decodes the type byte and body of one frame (the length prefix already
 /// removed). The payload bound is enforced by the length check before this.
-decode_result decode(frame_type type, const std::uint8_t *body, std::size_t size);
+decode_result decode(frame_type type, const std::uint8_t* body, std::size_t size);
 
 /// Incremental reader for a byte stream: feed bytes as they arrive, take frames
 /// out with next(). After the first error the reader stays failed.
@@ -113,7 +113,7 @@ public:
   explicit frame_reader(std::size_t max_frame, std::size_t max_broadcast = SIZE_MAX)
       : max_frame_(max_frame), max_broadcast_(max_broadcast) {}
 
-  void feed(const std::uint8_t *data, std::size_t size);
+  void feed(const std::uint8_t* data, std::size_t size);
 
   /// Alternative 0: an error (the stream is bad); 1: a frame; 2: need more bytes.
   struct need_more {};
@@ -144,10 +144,10 @@ constexpr std::size_t broadcast_frame_limit(std::size_t max_payload) {
 }
 
 // Encoders: each returns one complete frame, length prefix included.
-std::vector<std::uint8_t> encode_hello(const hello &h, bool welcome = false);
-std::vector<std::uint8_t> encode_refuse(const std::string &reason);
-std::vector<std::uint8_t> encode_goodbye(const std::string &reason);
-std::vector<std::uint8_t> encode_broadcast(const broadcast &b);
+std::vector<std::uint8_t> encode_hello(const hello& h, bool welcome = false);
+std::vector<std::uint8_t> encode_refuse(const std::string& reason);
+std::vector<std::uint8_t> encode_goodbye(const std::string& reason);
+std::vector<std::uint8_t> encode_broadcast(const broadcast& b);
 std::vector<std::uint8_t> encode_ping(std::uint64_t nonce);
 std::vector<std::uint8_t> encode_pong(std::uint64_t nonce);
 

@@ -27,13 +27,13 @@ std::vector<discovery_logic::command> discovery_logic::start(clock::time_point n
   return {send_group{encode(wire::announce_kind::query), wire::announce_kind::query}};
 }
 
-discovery_logic::verdict discovery_logic::on_datagram(const std::uint8_t *data,
+discovery_logic::verdict discovery_logic::on_datagram(const std::uint8_t* data,
                                                       std::size_t size,
-                                                      const std::string &ip,
+                                                      const std::string& ip,
                                                       std::uint16_t udp_port,
                                                       clock::time_point now) {
   auto decoded = wire::decode_announcement(data, size);
-  auto *a = std::get_if<wire::announcement>(&decoded);
+  auto* a = std::get_if<wire::announcement>(&decoded);
   if (!a || a->port == 0 || a->node == 0)
     return verdict::bad;
   if (a->cluster != p_.cluster)
@@ -44,12 +44,12 @@ discovery_logic::verdict discovery_logic::on_datagram(const std::uint8_t *data,
   auto it = table_.find(a->node);
   if (it == table_.end() && table_.size() >= p_.max_candidates) {
     // Full table: the stalest entry makes room, so memory stays bounded.
-    auto oldest = std::min_element(table_.begin(), table_.end(), [](auto &x, auto &y) {
+    auto oldest = std::min_element(table_.begin(), table_.end(), [](auto& x, auto& y) {
       return x.second.seen < y.second.seen;
     });
     table_.erase(oldest);
   }
-  auto &c = table_[a->node];
+  auto& c = table_[a->node];
   bool news = c.id == 0 || c.capacity != a->capacity ||
               c.load() != a->links_in + a->links_out || c.ip != ip || c.port != a->port;
   c = candidate{a->node, ip, a->port, a->links_in, a->links_out, a->capacity, now};
@@ -100,7 +100,7 @@ std::vector<discovery_logic::command> discovery_logic::on_timer(clock::time_poin
 
 discovery_logic::clock::time_point discovery_logic::next_wakeup() const {
   auto t = load_.capacity > 0 ? next_announce_ : clock::time_point::max();
-  for (auto &a : answers_)
+  for (auto& a : answers_)
     t = std::min(t, a.at);
   return t;
 }
@@ -119,11 +119,11 @@ void discovery_logic::expire(clock::time_point now) {
 std::vector<candidate> discovery_logic::candidates(clock::time_point now) {
   expire(now);
   std::vector<candidate> out;
-  for (auto &[_, c] : table_)
+  for (auto& [_, c] : table_)
     if (c.capacity > 0)
       out.push_back(c);
   std::shuffle(out.begin(), out.end(), rng_);
-  std::stable_sort(out.begin(), out.end(), [](const candidate &a, const candidate &b) {
+  std::stable_sort(out.begin(), out.end(), [](const candidate& a, const candidate& b) {
     return a.load() < b.load();
   });
   return out;

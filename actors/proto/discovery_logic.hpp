@@ -59,7 +59,7 @@ struct link_load {
   std::uint16_t links_in = 0;
   std::uint16_t links_out = 0;
   std::uint16_t capacity = 0;
-  bool operator==(const link_load &o) const {
+  bool operator==(const link_load& o) const {
     return links_in == o.links_in && links_out == o.links_out && capacity == o.capacity;
   }
 };
@@ -88,7 +88,7 @@ public:
   std::vector<command> start(clock::time_point now);
 
   /// A datagram from `ip`:`udp_port`. Updates candidates; may schedule an answer.
-  verdict on_datagram(const std::uint8_t *data, std::size_t size, const std::string &ip,
+  verdict on_datagram(const std::uint8_t* data, std::size_t size, const std::string& ip,
                       std::uint16_t udp_port, clock::time_point now);
 
   /// This node's links changed. Announces again soon if capacity freed up.

@@ -2,7 +2,7 @@
 
 namespace lanmesh {
 
-const char *to_string(direction d) {
+const char* to_string(direction d) {
   return d == direction::in ? "in" : "out";
 }
 
@@ -34,14 +34,14 @@ std::optional<link_entry> link_table::remove(conn_id conn) {
   return std::nullopt;
 }
 
-const link_entry *link_table::find(node_id peer) const {
+const link_entry* link_table::find(node_id peer) const {
   auto it = by_peer_.find(peer);
   return it == by_peer_.end() ? nullptr : &it->second;
 }
 
 std::size_t link_table::count(direction d) const {
   std::size_t n = 0;
-  for (auto &[_, e] : by_peer_)
+  for (auto& [_, e] : by_peer_)
     n += e.dir == d ? 1 : 0;
   return n;
 }

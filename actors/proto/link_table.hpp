@@ -16,7 +16,7 @@ namespace lanmesh {
 
 enum class direction : std::uint8_t { in, out };
 
-const char *to_string(direction d);
+const char* to_string(direction d);
 
 /// Identifies one TCP connection of this node (not a peer: a peer may briefly
 /// have two).
@@ -48,15 +48,15 @@ public:
   /// Forgets `conn`. Returns its entry if it was the active link of its peer.
   std::optional<link_entry> remove(conn_id conn);
 
-  const link_entry *find(node_id peer) const;
+  const link_entry* find(node_id peer) const;
   bool linked(node_id peer) const { return find(peer) != nullptr; }
   std::size_t size() const { return by_peer_.size(); }
   std::size_t count(direction d) const;
 
-  const std::unordered_map<node_id, link_entry> &links() const { return by_peer_; }
+  const std::unordered_map<node_id, link_entry>& links() const { return by_peer_; }
 
 private:
-  node_id dialer(const link_entry &e) const {
+  node_id dialer(const link_entry& e) const {
     return e.dir == direction::out ? self_ : e.peer;
   }
 

@@ -20,7 +20,7 @@ std::string to_hex(std::uint64_t value) {
   return out;
 }
 
-std::optional<node_id> parse_node_id(const std::string &text) {
+std::optional<node_id> parse_node_id(const std::string& text) {
   if (text.empty() || text.size() > 16)
     return std::nullopt;
   std::uint64_t v = 0;

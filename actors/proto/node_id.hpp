@@ -16,6 +16,6 @@ node_id random_node_id();
 std::string to_hex(std::uint64_t value);
 
 /// Parses 1 to 16 hex digits; nullopt for anything else or for zero.
-std::optional<node_id> parse_node_id(const std::string &text);
+std::optional<node_id> parse_node_id(const std::string& text);
 
 } // namespace lanmesh

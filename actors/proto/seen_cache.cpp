@@ -2,7 +2,7 @@
 
 namespace lanmesh {
 
-bool seen_cache::insert(const msg_key &key, clock::time_point now) {
+bool seen_cache::insert(const msg_key& key, clock::time_point now) {
   expire(now);
   if (!set_.insert(key).second)
     return false;

@@ -13,11 +13,11 @@ namespace lanmesh {
 struct msg_key {
   std::uint64_t origin;
   std::uint64_t seq;
-  bool operator==(const msg_key &o) const { return origin == o.origin && seq == o.seq; }
+  bool operator==(const msg_key& o) const { return origin == o.origin && seq == o.seq; }
 };
 
 struct msg_key_hash {
-  std::size_t operator()(const msg_key &k) const {
+  std::size_t operator()(const msg_key& k) const {
     return std::hash<std::uint64_t>{}(k.origin * 0x9e3779b97f4a7c15ULL ^ k.seq);
   }
 };
@@ -30,9 +30,9 @@ public:
       : max_entries_(max_entries), max_age_(max_age) {}
 
   /// Records `key` at time `now`. True if it was not seen (within the bounds).
-  bool insert(const msg_key &key, clock::time_point now);
+  bool insert(const msg_key& key, clock::time_point now);
 
-  bool contains(const msg_key &key) const { return set_.count(key) > 0; }
+  bool contains(const msg_key& key) const { return set_.count(key) > 0; }
   std::size_t size() const { return set_.size(); }
 
   /// Drops entries older than max_age at `now`.

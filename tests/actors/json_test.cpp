@@ -14,7 +14,7 @@ namespace {
 
 // Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
 // U+10FFFF.
-bool valid_utf8(const std::string &s) {
+bool valid_utf8(const std::string& s) {
   std::size_t i = 0;
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
@@ -51,7 +51,7 @@ bool valid_utf8(const std::string &s) {
   return true;
 }
 
-void append_utf8(std::string &out, std::uint32_t cp) {
+void append_utf8(std::string& out, std::uint32_t cp) {
   if (cp < 0x80) {
     out.push_back(static_cast<char>(cp));
   } else if (cp < 0x800) {
@@ -66,7 +66,7 @@ void append_utf8(std::string &out, std::uint32_t cp) {
 
 // Parses one JSON string literal (RFC 8259) and returns its decoded UTF-8
 // value, or nullopt if `s` is not exactly one valid string literal.
-std::optional<std::string> parse_json_string(const std::string &s) {
+std::optional<std::string> parse_json_string(const std::string& s) {
   if (!valid_utf8(s) || s.size() < 2 || s.front() != '"' || s.back() != '"')
     return std::nullopt;
   std::string out;

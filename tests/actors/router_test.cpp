@@ -27,16 +27,16 @@ console_actor::behavior_type fake_console(console_actor::pointer, caf::actor sin
 
 // A fake link: decodes what the router sends it and reports to `sink` as
 // (link id, broadcast) or (link id, "retire:" reason).
-caf::behavior fake_link(caf::event_based_actor *, int id, caf::actor sink) {
+caf::behavior fake_link(caf::event_based_actor*, int id, caf::actor sink) {
   return {
-      [=](send_atom, const net::shared_bytes &bytes) {
+      [=](send_atom, const net::shared_bytes& bytes) {
         wire::frame_reader reader(1 << 20);
         reader.feed(bytes->data(), bytes->size());
         auto next = reader.next();
-        auto &f = std::get<wire::frame>(next);
+        auto& f = std::get<wire::frame>(next);
         caf::anon_send(sink, id, std::get<wire::broadcast>(f.body));
       },
-      [=](retire_atom, const std::string &reason) {
+      [=](retire_atom, const std::string& reason) {
         caf::anon_send(sink, id, "retire:" + reason);
       },
   };
@@ -69,7 +69,7 @@ protected:
   }
 
   void TearDown() override {
-    for (auto &a : {link_a, link_b, link_c})
+    for (auto& a : {link_a, link_b, link_c})
       self->send_exit(a, caf::exit_reason::user_shutdown);
     self->send_exit(router, caf::exit_reason::user_shutdown);
   }
@@ -78,7 +78,7 @@ protected:
   std::multimap<int, wire::broadcast> forwarded(std::size_t n) {
     std::multimap<int, wire::broadcast> out;
     for (std::size_t i = 0; i < n; ++i)
-      self->receive([&](int id, wire::broadcast &b) { out.emplace(id, std::move(b)); },
+      self->receive([&](int id, wire::broadcast& b) { out.emplace(id, std::move(b)); },
                     caf::after(2s) >>
                         [&] { ADD_FAILURE() << "only " << i << " frames"; });
     return out;
@@ -88,8 +88,8 @@ protected:
   // awaited as an event; the window only bounds how long we look.)
   void expect_quiet() {
     self->receive(
-        [&](int id, wire::broadcast &) { ADD_FAILURE() << "extra frame to " << id; },
-        [&](ev_deliver &) { ADD_FAILURE() << "extra delivery"; },
+        [&](int id, wire::broadcast&) { ADD_FAILURE() << "extra frame to " << id; },
+        [&](ev_deliver&) { ADD_FAILURE() << "extra delivery"; },
         caf::after(100ms) >> [] {});
   }
 
@@ -97,7 +97,7 @@ protected:
     router_stats out;
     self->request(router, 2s, caf::get_atom::value, stats_atom::value)
         .receive([&](router_stats s) { out = s; },
-                 [&](caf::error &e) { FAIL() << sys.render(e); });
+                 [&](caf::error& e) { FAIL() << sys.render(e); });
     return out;
   }
 };
@@ -106,13 +106,13 @@ TEST_F(router_test, local_broadcast_goes_to_every_link_and_not_to_console) {
   std::string id;
   self->request(router, 2s, broadcast_atom::value, std::string("hi"))
       .receive([&](std::string msg) { id = msg; },
-               [&](caf::error &e) { FAIL() << sys.render(e); });
+               [&](caf::error& e) { FAIL() << sys.render(e); });
   EXPECT_EQ(id.substr(0, 16), to_hex(self_id));
   auto got = forwarded(3);
   ASSERT_EQ(got.size(), 3u);
   for (int link : {1, 2, 3}) {
     ASSERT_EQ(got.count(link), 1u);
-    auto &b = got.find(link)->second;
+    auto& b = got.find(link)->second;
     EXPECT_EQ(b.origin, self_id);
     EXPECT_EQ(b.payload, "hi");
     EXPECT_EQ(b.hops, 0);
@@ -125,7 +125,7 @@ TEST_F(router_test, new_message_is_delivered_once_and_forwarded_except_back) {
   wire::broadcast b{peer_c, 7, 0, "x"};
   self->send(router, inbound_broadcast{b, peer_a});
   self->receive(
-      [&](ev_deliver &e) {
+      [&](ev_deliver& e) {
         EXPECT_EQ(e.origin, peer_c);
         EXPECT_EQ(e.seq, 7u);
         EXPECT_EQ(e.hops, 1);
@@ -155,7 +155,7 @@ TEST_F(router_test, own_message_coming_back_is_a_duplicate) {
 TEST_F(router_test, link_down_stops_forwarding_to_that_link) {
   self->send(router, link_down_atom::value, peer_b, link_b);
   self->request(router, 2s, broadcast_atom::value, std::string("after"))
-      .receive([](std::string) {}, [&](caf::error &e) { FAIL() << sys.render(e); });
+      .receive([](std::string) {}, [&](caf::error& e) { FAIL() << sys.render(e); });
   auto got = forwarded(2);
   EXPECT_EQ(got.count(1), 1u);
   EXPECT_EQ(got.count(2), 0u);
@@ -166,9 +166,9 @@ TEST_F(router_test, link_down_stops_forwarding_to_that_link) {
 TEST_F(router_test, link_down_of_a_replaced_connection_keeps_the_new_one) {
   auto sink = caf::actor_cast<caf::actor>(self);
   auto fresh = sys.spawn(fake_link, 4, sink);
-  self->send(router, replace_atom::value, peer_a, fresh, link_a);
+  self->send(router, replace_atom::value, peer_a, fresh, link_a, true);
   self->receive(
-      [](int id, std::string &what) {
+      [](int id, std::string& what) {
         EXPECT_EQ(id, 1);
         EXPECT_EQ(what, "retire:duplicate");
       },
@@ -176,7 +176,7 @@ TEST_F(router_test, link_down_of_a_replaced_connection_keeps_the_new_one) {
   // The retired connection closes later; that must not drop the new link.
   self->send(router, link_down_atom::value, peer_a, link_a);
   self->request(router, 2s, broadcast_atom::value, std::string("y"))
-      .receive([](std::string) {}, [&](caf::error &e) { FAIL() << sys.render(e); });
+      .receive([](std::string) {}, [&](caf::error& e) { FAIL() << sys.render(e); });
   auto got = forwarded(3);
   EXPECT_EQ(got.count(4), 1u);
   EXPECT_EQ(got.count(1), 0u);
@@ -185,18 +185,18 @@ TEST_F(router_test, link_down_of_a_replaced_connection_keeps_the_new_one) {
 
 TEST_F(router_test, retire_is_ordered_after_frames_already_forwarded) {
   self->request(router, 2s, broadcast_atom::value, std::string("before"))
-      .receive([](std::string) {}, [&](caf::error &e) { FAIL() << sys.render(e); });
+      .receive([](std::string) {}, [&](caf::error& e) { FAIL() << sys.render(e); });
   auto fresh = sys.spawn(fake_link, 4, caf::actor_cast<caf::actor>(self));
-  self->send(router, replace_atom::value, peer_a, fresh, link_a);
+  self->send(router, replace_atom::value, peer_a, fresh, link_a, true);
   // Link 1 must see its frame before its retire message.
   bool frame_seen = false;
   for (int i = 0; i < 4; ++i)
     self->receive(
-        [&](int id, wire::broadcast &) {
+        [&](int id, wire::broadcast&) {
           if (id == 1)
             frame_seen = true;
         },
-        [&](int id, std::string &) {
+        [&](int id, std::string&) {
           EXPECT_EQ(id, 1);
           EXPECT_TRUE(frame_seen) << "retire overtook a forwarded frame";
         },
@@ -207,7 +207,7 @@ TEST_F(router_test, retire_is_ordered_after_frames_already_forwarded) {
 TEST_F(router_test, payload_over_limit_is_refused_not_truncated) {
   bool refused = false;
   self->request(router, 2s, broadcast_atom::value, std::string(101, 'x'))
-      .receive([](std::string) {}, [&](caf::error &) { refused = true; });
+      .receive([](std::string) {}, [&](caf::error&) { refused = true; });
   EXPECT_TRUE(refused);
   expect_quiet();
   EXPECT_EQ(stats().sent, 0u);

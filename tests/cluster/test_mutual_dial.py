@@ -184,12 +184,9 @@ def one_round(h, round_no, directions, start):
         downs = n.events_of("peer_down", peer=other.id)
         check(len(ups) - len(downs) == 1, "%s: %d peer_up, %d peer_down for %s"
               % (n.name, len(ups), len(downs), other.name))
-        if downs:
-            # The surviving peer should never look down to the user, and for a
-            # moment the node has no link to it (a broadcast then is lost).
-            h.skip_check("resolving a crossed dial reports the surviving peer down "
-                         "(peer_down reason 'duplicate', then peer_up again)",
-                         "round %d: %s (id %s) reported %s" % (round_no, n.name, n.id, downs))
+        # The surviving peer never looks down to the user.
+        check(not downs, "round %d: %s (id %s) reported the surviving peer down: %s"
+              % (round_no, n.name, n.id, downs))
         others = [e for e in n.events_of("peer_up") + n.events_of("peer_down")
                   if e["peer"] != other.id]
         check(not others, "%s: events about unknown peers: %s" % (n.name, others))

@@ -36,11 +36,11 @@ protected:
     }
   }
 
-  std::string path(const std::string &name) const {
+  std::string path(const std::string& name) const {
     return (fs::path(dir_) / name).string();
   }
 
-  std::string write(const std::string &name, const std::string &text) {
+  std::string write(const std::string& name, const std::string& text) {
     auto p = path(name);
     std::ofstream out(p, std::ios::binary);
     out << text;
@@ -51,10 +51,10 @@ protected:
   std::string dir_;
 };
 
-node_config load_ok(const std::vector<std::string> &args,
-                    const std::vector<std::string> &paths = {}) {
+node_config load_ok(const std::vector<std::string>& args,
+                    const std::vector<std::string>& paths = {}) {
   auto r = load_config(args, paths);
-  if (auto *e = std::get_if<config_error>(&r)) {
+  if (auto* e = std::get_if<config_error>(&r)) {
     ADD_FAILURE() << "unexpected error: " << e->message;
     return {};
   }
@@ -65,10 +65,10 @@ node_config load_ok(const std::vector<std::string> &args,
   return std::get<node_config>(r);
 }
 
-std::string load_error(const std::vector<std::string> &args,
-                       const std::vector<std::string> &paths = {}) {
+std::string load_error(const std::vector<std::string>& args,
+                       const std::vector<std::string>& paths = {}) {
   auto r = load_config(args, paths);
-  if (auto *e = std::get_if<config_error>(&r))
+  if (auto* e = std::get_if<config_error>(&r))
     return e->message;
   ADD_FAILURE() << "expected a config_error";
   return {};
@@ -115,7 +115,7 @@ TEST_F(ConfigFiles, MissingDefaultPathsGiveDefaults) {
 // Every bad value is an error naming key and value
 
 struct bad_case {
-  const char *name;
+  const char* name;
   std::string key;
   std::string value;
 };
@@ -123,7 +123,7 @@ struct bad_case {
 class ConfigBadValue : public ::testing::TestWithParam<bad_case> {};
 
 TEST_P(ConfigBadValue, ErrorNamesKeyAndValue) {
-  auto &p = GetParam();
+  auto& p = GetParam();
   auto msg = load_error({"--" + p.key + "=" + p.value});
   EXPECT_THAT(msg, HasSubstr(p.key));
   EXPECT_THAT(msg, HasSubstr(p.value));
@@ -131,7 +131,7 @@ TEST_P(ConfigBadValue, ErrorNamesKeyAndValue) {
 }
 
 TEST_P(ConfigBadValue, SameErrorFromApplySetting) {
-  auto &p = GetParam();
+  auto& p = GetParam();
   node_config c;
   auto e = apply_setting(c, p.key, p.value);
   ASSERT_TRUE(e.has_value());
@@ -169,7 +169,7 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{"NodeIdZero", "node.id", "0"},
                       bad_case{"HeartbeatTooSmall", "overlay.heartbeat", "1"},
                       bad_case{"UnknownKey", "node.colour", "blue"}),
-    [](const ::testing::TestParamInfo<bad_case> &info) { return info.param.name; });
+    [](const ::testing::TestParamInfo<bad_case>& info) { return info.param.name; });
 
 TEST(ConfigErrors, UnknownKeySaysSo) {
   EXPECT_THAT(load_error({"--node.colour=blue"}), HasSubstr("unknown key"));
@@ -289,7 +289,7 @@ TEST(ConfigValues, ParseHostPort) {
   EXPECT_EQ(lh->host, "127.0.0.1");
   EXPECT_EQ(lh->port, 80);
   EXPECT_EQ(parse_host_port("192.168.1.20:65535"), (host_port{"192.168.1.20", 65535}));
-  for (const char *bad :
+  for (const char* bad :
        {"", ":80", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
         "127.0.0.1:8a", "host:1", "1.2.3:4", "256.0.0.1:1", "[::1]:80", "127.0.0.1:-1"})
     EXPECT_FALSE(parse_host_port(bad).has_value()) << bad;
@@ -307,7 +307,7 @@ TEST(ConfigHelp, HelpRequested) {
 
 TEST(ConfigHelp, HelpListsEveryKey) {
   auto help = config_help();
-  for (const char *key : {"node.cluster",
+  for (const char* key : {"node.cluster",
                           "node.id",
                           "node.listen",
                           "node.port",

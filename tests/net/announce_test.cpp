@@ -19,7 +19,7 @@ announcement sample() {
   return a;
 }
 
-announce_error error_of(const std::vector<std::uint8_t> &bytes) {
+announce_error error_of(const std::vector<std::uint8_t>& bytes) {
   auto r = decode_announcement(bytes.data(), bytes.size());
   EXPECT_TRUE(std::holds_alternative<announce_error>(r));
   return std::holds_alternative<announce_error>(r) ? std::get<announce_error>(r)
@@ -34,7 +34,7 @@ TEST(announce, round_trip_of_every_kind) {
     auto bytes = encode_announcement(a);
     auto r = decode_announcement(bytes.data(), bytes.size());
     ASSERT_TRUE(std::holds_alternative<announcement>(r)) << to_string(kind);
-    auto &b = std::get<announcement>(r);
+    auto& b = std::get<announcement>(r);
     EXPECT_EQ(b.kind, kind);
     EXPECT_EQ(b.cluster, a.cluster);
     EXPECT_EQ(b.node, a.node);

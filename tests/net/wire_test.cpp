@@ -16,7 +16,7 @@ using bytes = std::vector<std::uint8_t>;
 
 constexpr std::size_t big_max_frame = 1u << 20;
 
-std::string hex(const std::string &s) {
+std::string hex(const std::string& s) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
   for (unsigned char c : s) {
@@ -27,39 +27,39 @@ std::string hex(const std::string &s) {
 }
 
 // A complete, comparable description of a frame (every field, payload in hex).
-std::string describe(const frame &f) {
+std::string describe(const frame& f) {
   std::ostringstream os;
   os << "type=" << static_cast<int>(f.type) << " ";
-  if (auto *h = std::get_if<hello>(&f.body))
+  if (auto* h = std::get_if<hello>(&f.body))
     os << "hello{magic=" << h->magic << " version=" << h->version
        << " cluster=" << h->cluster << " node=" << h->node << " port=" << h->listen_port
        << "}";
-  else if (auto *r = std::get_if<refuse>(&f.body))
+  else if (auto* r = std::get_if<refuse>(&f.body))
     os << "refuse{" << hex(r->reason) << "}";
-  else if (auto *g = std::get_if<goodbye>(&f.body))
+  else if (auto* g = std::get_if<goodbye>(&f.body))
     os << "goodbye{" << hex(g->reason) << "}";
-  else if (auto *b = std::get_if<broadcast>(&f.body))
+  else if (auto* b = std::get_if<broadcast>(&f.body))
     os << "broadcast{origin=" << b->origin << " seq=" << b->seq << " hops=" << b->hops
        << " payload=" << hex(b->payload) << "}";
-  else if (auto *p = std::get_if<ping>(&f.body))
+  else if (auto* p = std::get_if<ping>(&f.body))
     os << "ping{" << p->nonce << "}";
-  else if (auto *q = std::get_if<pong>(&f.body))
+  else if (auto* q = std::get_if<pong>(&f.body))
     os << "pong{" << q->nonce << "}";
   return os.str();
 }
 
 using next_result = std::variant<decode_error, frame, frame_reader::need_more>;
 
-bool is_need_more(const next_result &r) {
+bool is_need_more(const next_result& r) {
   return std::holds_alternative<frame_reader::need_more>(r);
 }
 
 // Feeds `data` whole and expects exactly one frame, nothing left over.
-frame decode_one(const bytes &data, std::size_t max_frame = big_max_frame) {
+frame decode_one(const bytes& data, std::size_t max_frame = big_max_frame) {
   frame_reader rd(max_frame);
   rd.feed(data.data(), data.size());
   auto r = rd.next();
-  if (auto *e = std::get_if<decode_error>(&r)) {
+  if (auto* e = std::get_if<decode_error>(&r)) {
     ADD_FAILURE() << "decode error " << to_string(e->code) << ": " << e->detail;
     return frame{frame_type::ping, ping{}};
   }
@@ -74,12 +74,12 @@ frame decode_one(const bytes &data, std::size_t max_frame = big_max_frame) {
 }
 
 // Feeds `data` and returns the first error; fails the test if there is none.
-decode_error first_error(const bytes &data, std::size_t max_frame = big_max_frame) {
+decode_error first_error(const bytes& data, std::size_t max_frame = big_max_frame) {
   frame_reader rd(max_frame);
   rd.feed(data.data(), data.size());
   for (int i = 0; i < 1000; ++i) {
     auto r = rd.next();
-    if (auto *e = std::get_if<decode_error>(&r))
+    if (auto* e = std::get_if<decode_error>(&r))
       return *e;
     if (is_need_more(r))
       break;
@@ -89,7 +89,7 @@ decode_error first_error(const bytes &data, std::size_t max_frame = big_max_fram
 }
 
 // Builds a raw frame: u32 big-endian length (type + body), type byte, body.
-bytes raw_frame(std::uint8_t type, const bytes &body) {
+bytes raw_frame(std::uint8_t type, const bytes& body) {
   auto len = static_cast<std::uint32_t>(body.size() + 1);
   bytes out{static_cast<std::uint8_t>(len >> 24), static_cast<std::uint8_t>(len >> 16),
             static_cast<std::uint8_t>(len >> 8), static_cast<std::uint8_t>(len), type};
@@ -97,7 +97,7 @@ bytes raw_frame(std::uint8_t type, const bytes &body) {
   return out;
 }
 
-void put_be(bytes &out, std::uint64_t v, int n) {
+void put_be(bytes& out, std::uint64_t v, int n) {
   for (int i = n - 1; i >= 0; --i)
     out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
 }
@@ -148,17 +148,17 @@ std::vector<sample> all_samples() {
   return out;
 }
 
-bytes concat_all(const std::vector<sample> &samples) {
+bytes concat_all(const std::vector<sample>& samples) {
   bytes out;
-  for (auto &s : samples)
+  for (auto& s : samples)
     out.insert(out.end(), s.wire.begin(), s.wire.end());
   return out;
 }
 
 // Feeds `stream` in the given chunk sizes (cycled), draining frames after each
 // feed. Fails on any error; returns descriptions of all frames.
-std::vector<std::string> read_chunked(const bytes &stream,
-                                      const std::vector<std::size_t> &sizes,
+std::vector<std::string> read_chunked(const bytes& stream,
+                                      const std::vector<std::size_t>& sizes,
                                       std::size_t max_frame = big_max_frame) {
   frame_reader rd(max_frame);
   std::vector<std::string> out;
@@ -169,7 +169,7 @@ std::vector<std::string> read_chunked(const bytes &stream,
     off += n;
     for (;;) {
       auto r = rd.next();
-      if (auto *e = std::get_if<decode_error>(&r)) {
+      if (auto* e = std::get_if<decode_error>(&r)) {
         ADD_FAILURE() << "error " << to_string(e->code) << ": " << e->detail
                       << " at offset " << off;
         return out;
@@ -183,9 +183,9 @@ std::vector<std::string> read_chunked(const bytes &stream,
   return out;
 }
 
-std::vector<std::string> expected_descriptions(const std::vector<sample> &samples) {
+std::vector<std::string> expected_descriptions(const std::vector<sample>& samples) {
   std::vector<std::string> out;
-  for (auto &s : samples)
+  for (auto& s : samples)
     out.push_back(s.expected);
   return out;
 }
@@ -197,7 +197,7 @@ TEST(WireRoundTrip, Hello) {
   auto h = sample_hello();
   auto f = decode_one(encode_hello(h));
   EXPECT_EQ(f.type, frame_type::hello);
-  auto *got = std::get_if<hello>(&f.body);
+  auto* got = std::get_if<hello>(&f.body);
   ASSERT_NE(got, nullptr);
   EXPECT_EQ(got->magic, magic);
   EXPECT_EQ(got->version, version);
@@ -213,7 +213,7 @@ TEST(WireRoundTrip, WelcomeSharesHelloBody) {
   h.node = UINT64_MAX;
   auto f = decode_one(encode_hello(h, true));
   EXPECT_EQ(f.type, frame_type::welcome);
-  auto *got = std::get_if<hello>(&f.body);
+  auto* got = std::get_if<hello>(&f.body);
   ASSERT_NE(got, nullptr);
   EXPECT_EQ(got->cluster, "");
   EXPECT_EQ(got->node, UINT64_MAX);
@@ -261,7 +261,7 @@ TEST(WireRoundTrip, Broadcast) {
   broadcast b{0xfeedfacecafebeefULL, 123456789, 7, "a line of text"};
   auto f = decode_one(encode_broadcast(b));
   EXPECT_EQ(f.type, frame_type::broadcast);
-  auto *got = std::get_if<broadcast>(&f.body);
+  auto* got = std::get_if<broadcast>(&f.body);
   ASSERT_NE(got, nullptr);
   EXPECT_EQ(got->origin, b.origin);
   EXPECT_EQ(got->seq, b.seq);
@@ -274,7 +274,7 @@ TEST(WireRoundTrip, BroadcastEmptyPayload) {
   auto wire = encode_broadcast(b);
   EXPECT_EQ(wire.size(), header_size + broadcast_overhead);
   auto f = decode_one(wire);
-  auto *got = std::get_if<broadcast>(&f.body);
+  auto* got = std::get_if<broadcast>(&f.body);
   ASSERT_NE(got, nullptr);
   EXPECT_EQ(got->origin, 1u);
   EXPECT_EQ(got->seq, 2u);
@@ -285,7 +285,7 @@ TEST(WireRoundTrip, BroadcastBinaryPayloadWithZeroBytes) {
   broadcast b{9, 10, 11, binary_payload()};
   ASSERT_EQ(b.payload.size(), 259u);
   auto f = decode_one(encode_broadcast(b));
-  auto *got = std::get_if<broadcast>(&f.body);
+  auto* got = std::get_if<broadcast>(&f.body);
   ASSERT_NE(got, nullptr);
   EXPECT_EQ(got->payload.size(), 259u);
   EXPECT_EQ(got->payload, b.payload);
@@ -382,7 +382,7 @@ TEST(WireStream, RandomChunkSizesGiveTheSameFrames) {
   std::uniform_int_distribution<std::size_t> size(1, 40);
   for (int round = 0; round < 50; ++round) {
     std::vector<std::size_t> sizes(37);
-    for (auto &s : sizes)
+    for (auto& s : sizes)
       s = size(rng);
     EXPECT_EQ(read_chunked(stream, sizes), expected) << "round " << round;
   }
@@ -393,7 +393,7 @@ TEST(WireStream, LastSizeReportsWireSizeOfEachFrame) {
   auto stream = concat_all(samples);
   frame_reader rd(big_max_frame);
   rd.feed(stream.data(), stream.size());
-  for (auto &s : samples) {
+  for (auto& s : samples) {
     auto r = rd.next();
     ASSERT_TRUE(std::holds_alternative<frame>(r));
     EXPECT_EQ(rd.last_size(), s.wire.size());
@@ -403,7 +403,7 @@ TEST(WireStream, LastSizeReportsWireSizeOfEachFrame) {
 }
 
 TEST(WireStream, PartialFrameOnlyNeedsMore) {
-  for (auto &s : all_samples()) {
+  for (auto& s : all_samples()) {
     frame_reader rd(big_max_frame);
     for (std::size_t i = 0; i + 1 < s.wire.size(); ++i) {
       rd.feed(&s.wire[i], 1);
@@ -675,7 +675,7 @@ TEST(WireMalformed, RandomGarbageNeverCrashes) {
   int errors = 0;
   for (int round = 0; round < 2000; ++round) {
     bytes data(static_cast<std::size_t>(len(rng)));
-    for (auto &b : data)
+    for (auto& b : data)
       b = static_cast<std::uint8_t>(byte(rng));
     // Small lengths make the decoders run on random bodies, too.
     data[0] = data[1] = 0;

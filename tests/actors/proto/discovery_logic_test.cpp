@@ -40,16 +40,16 @@ std::vector<std::uint8_t> datagram(wire::announce_kind kind, node_id node,
   return wire::encode_announcement(a);
 }
 
-discovery_logic::verdict feed(discovery_logic &d, const std::vector<std::uint8_t> &b,
+discovery_logic::verdict feed(discovery_logic& d, const std::vector<std::uint8_t>& b,
                               clock::time_point now, std::uint16_t udp_port = 40000) {
   return d.on_datagram(b.data(), b.size(), "127.0.0.1", udp_port, now);
 }
 
-std::size_t count_kind(const std::vector<discovery_logic::command> &cmds,
+std::size_t count_kind(const std::vector<discovery_logic::command>& cmds,
                        wire::announce_kind kind) {
   std::size_t n = 0;
-  for (auto &c : cmds) {
-    if (auto *g = std::get_if<discovery_logic::send_group>(&c); g && g->kind == kind)
+  for (auto& c : cmds) {
+    if (auto* g = std::get_if<discovery_logic::send_group>(&c); g && g->kind == kind)
       ++n;
   }
   return n;
@@ -88,8 +88,8 @@ TEST(discovery_logic, query_is_answered_after_jitter_to_the_querier_only) {
   EXPECT_LE(d.next_wakeup(), t0 + 220ms);
   auto cmds = d.on_timer(t0 + 220ms);
   std::size_t answers = 0;
-  for (auto &c : cmds) {
-    if (auto *to = std::get_if<discovery_logic::send_to>(&c)) {
+  for (auto& c : cmds) {
+    if (auto* to = std::get_if<discovery_logic::send_to>(&c)) {
       ++answers;
       EXPECT_EQ(to->port, 41234);
       auto r = wire::decode_announcement(to->bytes.data(), to->bytes.size());
@@ -179,7 +179,7 @@ TEST(discovery_logic, table_is_bounded_and_entries_expire) {
   EXPECT_EQ(d.table_size(), 4u);
   // The newest four remain.
   auto ids = d.candidates(t0 + 20ms);
-  for (auto &c : ids)
+  for (auto& c : ids)
     EXPECT_GE(c.id, 16u);
   EXPECT_TRUE(d.candidates(t0 + 31s).empty());
   EXPECT_EQ(d.table_size(), 0u);

@@ -159,17 +159,17 @@ direction dir_of(int side, conn_id conn) {
   return dialed_by_a == this_side_is_a ? direction::out : direction::in;
 }
 
-std::string order_name(const std::array<int, 4> &order) {
+std::string order_name(const std::array<int, 4>& order) {
   std::string s;
   for (int i : order) {
-    auto &c = all_completions[static_cast<std::size_t>(i)];
+    auto& c = all_completions[static_cast<std::size_t>(i)];
     s += std::string(c.side == 0 ? "A" : "B") + (c.conn == conn_x ? "x " : "y ");
   }
   return s;
 }
 
-void expect_survivor_is_x(const link_table &a, const link_table &b,
-                          const std::string &what) {
+void expect_survivor_is_x(const link_table& a, const link_table& b,
+                          const std::string& what) {
   ASSERT_TRUE(a.linked(id_b)) << what;
   ASSERT_TRUE(b.linked(id_a)) << what;
   EXPECT_EQ(a.find(id_b)->conn, conn_x) << what;
@@ -191,7 +191,7 @@ TEST(LinkTableMutualDial, BothSidesKeepTheLinkDialedBySmallerIdInEveryOrder) {
     std::array<link_table, 2> tables = {link_table(id_a), link_table(id_b)};
     std::set<conn_id> closed;
     for (int i : order) {
-      auto &c = all_completions[static_cast<std::size_t>(i)];
+      auto& c = all_completions[static_cast<std::size_t>(i)];
       auto peer = c.side == 0 ? id_b : id_a;
       auto d = tables[static_cast<std::size_t>(c.side)].offer(c.conn, peer,
                                                               dir_of(c.side, c.conn));
@@ -229,7 +229,7 @@ TEST(LinkTableMutualDial, ClosesDeliveredAtOnceStillConverge) {
       tables[static_cast<std::size_t>(by_side)].remove(conn);
     };
     for (int i : order) {
-      auto &c = all_completions[static_cast<std::size_t>(i)];
+      auto& c = all_completions[static_cast<std::size_t>(i)];
       if (closed.count(c.conn))
         continue; // the link died before this side finished its handshake
       auto peer = c.side == 0 ? id_b : id_a;

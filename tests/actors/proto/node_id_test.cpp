@@ -8,7 +8,7 @@
 namespace lanmesh {
 namespace {
 
-bool is_lower_hex(const std::string &s) {
+bool is_lower_hex(const std::string& s) {
   for (char c : s)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
       return false;
@@ -62,7 +62,7 @@ TEST(NodeId, ParseRejectsMoreThanSixteenDigits) {
 }
 
 TEST(NodeId, ParseRejectsNonHex) {
-  for (const char *s :
+  for (const char* s :
        {"g", "12z4", "0x12", "-1", "+1", " 12", "12 ", "1 2", "ab.cd", "é", "ABCDEFG"})
     EXPECT_FALSE(parse_node_id(s).has_value()) << s;
   EXPECT_FALSE(parse_node_id(std::string("12\0"
