@@ -7,6 +7,14 @@ namespace lanmesh {
 
 namespace {
 
+// Wall-clock time of an event in microseconds since the Unix epoch, so that
+// streams of several nodes on one machine can be merged and latencies measured.
+std::int64_t unix_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 struct state {
   console_settings settings;
   router_actor router;
@@ -173,8 +181,11 @@ console_actor::behavior_type console(console_actor::pointer self,
             .then(
                 [=](const std::string& msg_id) {
                   if (jsonl)
-                    st->out(
-                        json::object().str("event", "sent").str("msg", msg_id).done());
+                    st->out(json::object()
+                                .str("event", "sent")
+                                .str("msg", msg_id)
+                                .num("ts", unix_micros())
+                                .done());
                 },
                 [=](caf::error& e) { st->error("broadcast: " + to_string(e)); });
       },
@@ -182,6 +193,7 @@ console_actor::behavior_type console(console_actor::pointer self,
         if (jsonl)
           st->out(json::object()
                       .str("event", "ready")
+                      .num("ts", unix_micros())
                       .str("node", to_hex(e.node))
                       .num("port", e.port)
                       .str("cluster", e.cluster)
@@ -195,6 +207,7 @@ console_actor::behavior_type console(console_actor::pointer self,
         if (jsonl)
           st->out(json::object()
                       .str("event", "peer_up")
+                      .num("ts", unix_micros())
                       .str("peer", to_hex(e.peer))
                       .str("addr", e.addr)
                       .str("dir", to_string(e.dir))
@@ -207,6 +220,7 @@ console_actor::behavior_type console(console_actor::pointer self,
         if (jsonl)
           st->out(json::object()
                       .str("event", "peer_down")
+                      .num("ts", unix_micros())
                       .str("peer", to_hex(e.peer))
                       .str("reason", e.reason)
                       .done());
@@ -217,6 +231,7 @@ console_actor::behavior_type console(console_actor::pointer self,
         if (jsonl)
           st->out(json::object()
                       .str("event", "deliver")
+                      .num("ts", unix_micros())
                       .str("origin", to_hex(e.origin))
                       .str("msg", msg_id_string(e.origin, e.seq))
                       .num("hops", e.hops)
