@@ -21,6 +21,8 @@ const char* to_string(error_code code) {
     return "bad_magic";
   case error_code::string_too_long:
     return "string_too_long";
+  case error_code::count_over_limit:
+    return "count_over_limit";
   }
   return "unknown";
 }
@@ -153,7 +155,7 @@ decode_result decode(frame_type type, const std::uint8_t* body, std::size_t size
       return truncated("version");
     if (auto e = read_string(r, 1, h.cluster, max_cluster_len, "cluster"))
       return *e;
-    if (!r.u64(h.node) || !r.u16(h.listen_port))
+    if (!r.u64(h.node) || !r.u16(h.listen_port) || !r.u8(h.flags))
       return truncated("hello");
     return finish(r, frame{type, std::move(h)});
   }
@@ -166,6 +168,30 @@ decode_result decode(frame_type type, const std::uint8_t* body, std::size_t size
       return truncated("broadcast header");
     r.bytes(b.payload, r.remaining()); // the payload is the rest of the frame
     return frame{type, std::move(b)};
+  }
+  case frame_type::member: {
+    member m;
+    if (!r.u64(m.origin) || !r.u64(m.seq) || !r.u16(m.hops) || !r.u32(m.ip) ||
+        !r.u16(m.port) || !r.u16(m.links_in) || !r.u16(m.links_out) ||
+        !r.u16(m.capacity) || !r.u64(m.want_from))
+      return truncated("member");
+    return finish(r, frame{type, m});
+  }
+  case frame_type::reverse:
+    return finish(r, frame{type, reverse{}});
+  case frame_type::redirect: {
+    std::uint8_t count = 0;
+    if (!r.u8(count))
+      return truncated("redirect count");
+    if (count > max_redirects)
+      return err(error_code::count_over_limit,
+                 "redirect of " + std::to_string(count) + " entries");
+    redirect rd;
+    rd.entries.resize(count);
+    for (auto& e : rd.entries)
+      if (!r.u64(e.node) || !r.u32(e.ip) || !r.u16(e.port))
+        return truncated("redirect entry");
+    return finish(r, frame{type, std::move(rd)});
   }
   case frame_type::ping:
   case frame_type::pong: {
@@ -218,7 +244,7 @@ std::variant<decode_error, frame, frame_reader::need_more> frame_reader::next() 
   if (avail < header_size)
     return need_more{};
   auto type = static_cast<frame_type>(p[4]);
-  if (type < frame_type::hello || type > frame_type::goodbye) {
+  if (type < frame_type::hello || type > frame_type::redirect) {
     failed_ = decode_error{error_code::unknown_type,
                            "unknown frame type " + std::to_string(p[4])};
     return *failed_;
@@ -244,7 +270,7 @@ std::variant<decode_error, frame, frame_reader::need_more> frame_reader::next() 
 std::size_t max_frame_for_payload(std::size_t max_payload) {
   // Control frames must fit whatever the payload limit: the largest HELLO
   // (64-byte cluster) and the largest REFUSE/GOODBYE (256-byte reason).
-  constexpr std::size_t largest_hello = 1 + 4 + 2 + 1 + max_cluster_len + 8 + 2;
+  constexpr std::size_t largest_hello = 1 + 4 + 2 + 1 + max_cluster_len + 8 + 2 + 1;
   constexpr std::size_t largest_reason = 1 + 2 + max_reason_len;
   return std::max({broadcast_frame_limit(max_payload), largest_hello, largest_reason});
 }
@@ -257,6 +283,7 @@ std::vector<std::uint8_t> encode_hello(const hello& h, bool welcome) {
       .bytes(h.cluster)
       .u64(h.node)
       .u16(h.listen_port)
+      .u8(h.flags)
       .finish();
 }
 
@@ -293,6 +320,33 @@ std::vector<std::uint8_t> encode_ping(std::uint64_t nonce) {
 
 std::vector<std::uint8_t> encode_pong(std::uint64_t nonce) {
   return writer(frame_type::pong, 8).u64(nonce).finish();
+}
+
+std::vector<std::uint8_t> encode_member(const member& m) {
+  return writer(frame_type::member, 38)
+      .u64(m.origin)
+      .u64(m.seq)
+      .u16(m.hops)
+      .u32(m.ip)
+      .u16(m.port)
+      .u16(m.links_in)
+      .u16(m.links_out)
+      .u16(m.capacity)
+      .u64(m.want_from)
+      .finish();
+}
+
+std::vector<std::uint8_t> encode_reverse() {
+  return writer(frame_type::reverse).finish();
+}
+
+std::vector<std::uint8_t> encode_redirect(const redirect& r) {
+  auto n = std::min(r.entries.size(), max_redirects);
+  writer w(frame_type::redirect, 1 + 14 * n);
+  w.u8(static_cast<std::uint8_t>(n));
+  for (std::size_t i = 0; i < n; ++i)
+    w.u64(r.entries[i].node).u32(r.entries[i].ip).u16(r.entries[i].port);
+  return w.finish();
 }
 
 } // namespace lanmesh::wire

@@ -7,7 +7,11 @@
 //   1. The dialer sends HELLO (magic, version, cluster, node id, listen port).
 //   2. The acceptor answers WELCOME (same body as HELLO) or REFUSE (reason)
 //      and closes. The dialer may still REFUSE a WELCOME (e.g. duplicate).
-//   3. Both sides exchange BROADCAST, PING and PONG frames.
+//      A full acceptor may send REDIRECT (other nodes to try) before REFUSE.
+//   3. Both sides exchange BROADCAST, MEMBER (flooded like broadcasts, for the
+//      overlay's membership), PING/PONG (heartbeats) and REVERSE (asks the
+//      peer to re-dial this link in the other direction; the new link's HELLO
+//      carries the reverse flag and replaces the old one on both sides).
 //   4. Either side sends GOODBYE (reason), stops writing and reads until EOF.
 //
 // Every length and count is checked against a limit before anything is
@@ -39,7 +43,16 @@ enum class frame_type : std::uint8_t {
   ping = 5,
   pong = 6,
   goodbye = 7,
+  member = 8,
+  reverse = 9,
+  redirect = 10,
 };
+
+/// HELLO flag: this link replaces the existing link between the two nodes
+/// (a reversal the acceptor asked for).
+constexpr std::uint8_t hello_reverse = 1;
+/// Most entries in a REDIRECT.
+constexpr std::size_t max_redirects = 8;
 
 /// Body of HELLO and WELCOME.
 struct hello {
@@ -48,6 +61,7 @@ struct hello {
   std::string cluster;
   std::uint64_t node = 0;
   std::uint16_t listen_port = 0;
+  std::uint8_t flags = 0;
 };
 
 struct refuse {
@@ -65,6 +79,32 @@ struct broadcast {
   std::string payload; // any bytes
 };
 
+/// A node's periodic "I am alive" flood, with the load it carries, and
+/// optionally a request that one named node dial it (it needs an inbound link).
+struct member {
+  std::uint64_t origin = 0;
+  std::uint64_t seq = 0;
+  std::uint16_t hops = 0;
+  std::uint32_t ip = 0; // IPv4 as seen by the origin's neighbour; 0 until filled in
+  std::uint16_t port = 0;
+  std::uint16_t links_in = 0;
+  std::uint16_t links_out = 0;
+  std::uint16_t capacity = 0;
+  std::uint64_t want_from = 0; // node asked to dial the origin, or 0
+};
+
+struct reverse {};
+
+struct redirect_entry {
+  std::uint64_t node = 0;
+  std::uint32_t ip = 0;
+  std::uint16_t port = 0;
+};
+
+struct redirect {
+  std::vector<redirect_entry> entries;
+};
+
 struct ping {
   std::uint64_t nonce = 0;
 };
@@ -76,7 +116,8 @@ struct pong {
 /// A decoded frame. HELLO and WELCOME share the `hello` body; `type` tells them apart.
 struct frame {
   frame_type type;
-  std::variant<hello, refuse, broadcast, ping, pong, goodbye> body;
+  std::variant<hello, refuse, broadcast, ping, pong, goodbye, member, reverse, redirect>
+      body;
 };
 
 /// Why a byte stream was rejected. Each value is one rule; `/stats` counts them.
@@ -87,7 +128,8 @@ enum class error_code : std::uint8_t {
   truncated_body, // the body ends before its fields do
   trailing_bytes, // the body holds more than its fields
   bad_magic,
-  string_too_long, // cluster or reason over its limit
+  string_too_long,  // cluster or reason over its limit
+  count_over_limit, // a list longer than its limit
 };
 
 const char* to_string(error_code code);
@@ -150,5 +192,8 @@ std::vector<std::uint8_t> encode_goodbye(const std::string& reason);
 std::vector<std::uint8_t> encode_broadcast(const broadcast& b);
 std::vector<std::uint8_t> encode_ping(std::uint64_t nonce);
 std::vector<std::uint8_t> encode_pong(std::uint64_t nonce);
+std::vector<std::uint8_t> encode_member(const member& m);
+std::vector<std::uint8_t> encode_reverse();
+std::vector<std::uint8_t> encode_redirect(const redirect& r);
 
 } // namespace lanmesh::wire

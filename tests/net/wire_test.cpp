@@ -328,8 +328,9 @@ TEST(WireLayout, Hello) {
   h.cluster = "ab";
   h.node = 0x1122334455667788ULL;
   h.listen_port = 0x1234;
-  bytes expected{0,   0,   0,    20,   1,    0x4c, 0x4d, 0x53, 0x48, 0,    1,    2,
-                 'a', 'b', 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x12, 0x34};
+  h.flags = hello_reverse;
+  bytes expected{0,   0,    0,    21,   1,    0x4c, 0x4d, 0x53, 0x48, 0,    1,    2, 'a',
+                 'b', 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x12, 0x34, 1};
   EXPECT_EQ(encode_hello(h), expected);
   expected[4] = 2;
   EXPECT_EQ(encode_hello(h, true), expected);
@@ -486,7 +487,7 @@ TEST(WireMalformed, LengthOverLimitByOne) {
 
 TEST(WireMalformed, UnknownTypeDetectedFromHeaderBeforeBody) {
   for (std::uint8_t type :
-       {std::uint8_t{0}, std::uint8_t{8}, std::uint8_t{0x7f}, std::uint8_t{0xff}}) {
+       {std::uint8_t{0}, std::uint8_t{11}, std::uint8_t{0x7f}, std::uint8_t{0xff}}) {
     frame_reader rd(big_max_frame);
     bytes header{0, 0, 0, 100, type}; // body of 99 bytes never arrives
     rd.feed(header.data(), 4);
@@ -752,6 +753,59 @@ TEST(WireLimit, SmallPayloadLimitStillFitsEveryControlFrame) {
     rd.feed(wire.data(), wire.size());
     EXPECT_TRUE(std::holds_alternative<frame>(rd.next())) << "max-payload " << n;
   }
+}
+
+// ---------------------------------------------------------------------------
+// Overlay frames: MEMBER, REVERSE, REDIRECT
+
+TEST(WireOverlay, MemberRoundTrip) {
+  member m{0x1111, 0x2222, 3, 0x7f000001, 50001, 2, 1, 5, 0x3333};
+  auto f = decode_one(encode_member(m), big_max_frame);
+  ASSERT_EQ(f.type, frame_type::member);
+  auto& got = std::get<member>(f.body);
+  EXPECT_EQ(got.origin, m.origin);
+  EXPECT_EQ(got.seq, m.seq);
+  EXPECT_EQ(got.hops, m.hops);
+  EXPECT_EQ(got.ip, m.ip);
+  EXPECT_EQ(got.port, m.port);
+  EXPECT_EQ(got.links_in, m.links_in);
+  EXPECT_EQ(got.links_out, m.links_out);
+  EXPECT_EQ(got.capacity, m.capacity);
+  EXPECT_EQ(got.want_from, m.want_from);
+}
+
+TEST(WireOverlay, ReverseIsAnEmptyFrame) {
+  EXPECT_EQ(encode_reverse(), (bytes{0, 0, 0, 1, 9}));
+  auto f = decode_one(encode_reverse(), big_max_frame);
+  EXPECT_EQ(f.type, frame_type::reverse);
+  auto r = decode(frame_type::reverse, reinterpret_cast<const std::uint8_t*>("x"), 1);
+  ASSERT_TRUE(std::holds_alternative<decode_error>(r));
+  EXPECT_EQ(std::get<decode_error>(r).code, error_code::trailing_bytes);
+}
+
+TEST(WireOverlay, RedirectRoundTripAndCountLimit) {
+  redirect rd;
+  for (std::uint16_t i = 0; i < 3; ++i)
+    rd.entries.push_back({0x100u + i, 0x7f000001, static_cast<std::uint16_t>(50000 + i)});
+  auto f = decode_one(encode_redirect(rd), big_max_frame);
+  auto& got = std::get<redirect>(f.body);
+  ASSERT_EQ(got.entries.size(), 3u);
+  EXPECT_EQ(got.entries[2].node, 0x102u);
+  EXPECT_EQ(got.entries[2].port, 50002);
+  // The encoder never writes more than the limit; a decoder rejects a count
+  // over it before reading (or allocating for) any entry.
+  redirect many;
+  many.entries.resize(max_redirects + 5);
+  auto enc = encode_redirect(many);
+  EXPECT_EQ(enc[5], max_redirects);
+  std::uint8_t body[] = {static_cast<std::uint8_t>(max_redirects + 1)};
+  auto r = decode(frame_type::redirect, body, sizeof(body));
+  ASSERT_TRUE(std::holds_alternative<decode_error>(r));
+  EXPECT_EQ(std::get<decode_error>(r).code, error_code::count_over_limit);
+  std::uint8_t short_body[] = {1, 0, 0};
+  r = decode(frame_type::redirect, short_body, sizeof(short_body));
+  ASSERT_TRUE(std::holds_alternative<decode_error>(r));
+  EXPECT_EQ(std::get<decode_error>(r).code, error_code::truncated_body);
 }
 
 } // namespace
