@@ -117,6 +117,7 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
     hello.cluster = a.settings->cluster;
     hello.node = a.settings->self;
     hello.listen_port = a.settings->listen_port;
+    hello.flags = a.hello_flags;
     send_frame(make(wire::encode_hello(hello)));
   }
   self->delayed_send(self, a.settings->handshake_timeout, hs_timeout_atom::value);
@@ -129,35 +130,40 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
                         ? st->args.dialed
                         : ip + ":" + std::to_string(h.listen_port);
     st->ph = phase::registering;
-    link_offer o{st->args.conn, h.node, st->args.dir, st->peer_addr};
+    auto flags = st->args.dir == direction::in ? h.flags : st->args.hello_flags;
+    link_offer o{st->args.conn, h.node, st->args.dir, st->peer_addr,
+                 (flags & wire::hello_reverse) != 0};
     self->request(st->args.supervisor, caf::infinite, register_atom::value, o)
-        .then([self, st, tag, make, send_frame,
-               close_gracefully](const std::string& refusal) {
-          if (st->ph != phase::registering)
-            return;
-          if (refusal == "standby") {
-            self->send(self, standby_atom::value);
-            return;
-          }
-          if (!refusal.empty()) { // "duplicate" or "full"
-            close_gracefully(st->args.dir == direction::in
-                                 ? wire::encode_refuse(refusal)
-                                 : wire::encode_goodbye(refusal),
-                             refusal);
-            return;
-          }
-          if (st->args.dir == direction::in) {
-            wire::hello w;
-            w.cluster = st->args.settings->cluster;
-            w.node = st->args.settings->self;
-            w.listen_port = st->args.settings->listen_port;
-            send_frame(make(wire::encode_hello(w, true)));
-          }
-          st->ph = phase::established;
-          st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer),
-                        st->peer_addr);
-          self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
-        });
+        .then(
+            [self, st, tag, make, send_frame, close_gracefully](const register_reply& r) {
+              if (st->ph != phase::registering)
+                return;
+              auto& refusal = r.refusal;
+              if (r.redirect)
+                send_frame(r.redirect);
+              if (refusal == "standby") {
+                self->send(self, standby_atom::value);
+                return;
+              }
+              if (!refusal.empty()) { // "duplicate" or "full"
+                close_gracefully(st->args.dir == direction::in
+                                     ? wire::encode_refuse(refusal)
+                                     : wire::encode_goodbye(refusal),
+                                 refusal);
+                return;
+              }
+              if (st->args.dir == direction::in) {
+                wire::hello w;
+                w.cluster = st->args.settings->cluster;
+                w.node = st->args.settings->self;
+                w.listen_port = st->args.settings->listen_port;
+                send_frame(make(wire::encode_hello(w, true)));
+              }
+              st->ph = phase::established;
+              st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer),
+                            st->peer_addr);
+              self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
+            });
   };
 
   // A frame that breaks the protocol's order: count it like a bad frame.
@@ -206,8 +212,11 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
         case wire::frame_type::goodbye: {
           auto& g = std::get<wire::goodbye>(f.body);
           st->log->info("link {} peer {}: goodbye ({})", tag, to_hex(st->peer), g.reason);
-          auto reason =
-              g.reason == "duplicate" ? std::string("duplicate") : std::string("goodbye");
+          // Overlay maintenance reasons are shown as such; any other leave is
+          // a goodbye.
+          auto reason = g.reason == "duplicate" || g.reason == "rebalance"
+                            ? g.reason
+                            : std::string("goodbye");
           close_gracefully(wire::encode_goodbye(reason), reason);
           return;
         }
@@ -226,8 +235,38 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
           if (st->ph == phase::established || st->ph == phase::registering)
             send_frame(make(wire::encode_pong(std::get<wire::ping>(f.body).nonce)));
           return;
-        case wire::frame_type::pong:
-          return; // round-trip times arrive with the overlay work
+        case wire::frame_type::pong: {
+          auto sent = std::get<wire::pong>(f.body).nonce;
+          auto now = now_ns();
+          if (sent <= now)
+            self->send(st->args.supervisor, rtt_atom::value, st->args.conn,
+                       static_cast<std::int64_t>((now - sent) / 1000));
+          return;
+        }
+        case wire::frame_type::member: {
+          if (st->ph == phase::handshake) {
+            protocol_error("member before handshake");
+            return;
+          }
+          auto& m = std::get<wire::member>(f.body);
+          // The origin's own flood: we see its address as the network does.
+          if (m.origin == st->peer && m.hops == 0 && m.ip == 0) {
+            auto addr = st->args.session->remote().address();
+            if (addr.is_v4())
+              m.ip = addr.to_v4().to_uint();
+          }
+          self->send(st->args.router, inbound_member{m, st->peer});
+          return;
+        }
+        case wire::frame_type::reverse:
+          if (st->ph == phase::established)
+            self->send(st->args.supervisor, reverse_atom::value, st->args.conn, st->peer);
+          return;
+        case wire::frame_type::redirect:
+          // A full node names others to try; its REFUSE follows.
+          self->send(st->args.supervisor, redirect_atom::value,
+                     std::get<wire::redirect>(f.body).entries);
+          return;
         }
       },
       [=](bad_input_atom, wire::decode_error& e) {

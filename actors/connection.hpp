@@ -29,7 +29,8 @@ struct connection_args {
   session_ptr session;
   conn_id conn = 0;
   direction dir = direction::in;
-  std::string dialed; // for outbound links: the address dialed
+  std::string dialed;           // for outbound links: the address dialed
+  std::uint8_t hello_flags = 0; // for outbound links: e.g. wire::hello_reverse
   caf::actor supervisor;
   router_actor router;
 };

@@ -1,5 +1,7 @@
 #include "actors/console.hpp"
 
+#include <cstdio>
+
 #include "actors/json.hpp"
 #include "actors/logging.hpp"
 
@@ -13,6 +15,12 @@ std::int64_t unix_micros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+std::string fixed3(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f", v);
+  return buf;
 }
 
 struct state {
@@ -51,6 +59,8 @@ void print_peers(state& st, const std::vector<peer_info>& peers) {
                   .str("addr", p.addr)
                   .str("dir", to_string(p.dir))
                   .num("age_ms", p.age_ms)
+                  .raw("rtt_ms", p.rtt_us < 0 ? "null" : fixed3(p.rtt_us / 1000.0))
+                  .num("heartbeat_ms", p.heartbeat_ms)
                   .done();
     }
     st.out(json::object()
@@ -63,7 +73,8 @@ void print_peers(state& st, const std::vector<peer_info>& peers) {
   st.out("* " + std::to_string(peers.size()) + " peer(s)");
   for (auto& p : peers)
     st.out("*   " + to_hex(p.peer) + "  " + p.addr + "  " + to_string(p.dir) + "  up " +
-           std::to_string(p.age_ms / 1000) + " s");
+           std::to_string(p.age_ms / 1000) + " s  rtt " +
+           (p.rtt_us < 0 ? std::string("-") : fixed3(p.rtt_us / 1000.0) + " ms"));
 }
 
 void print_stats(state& st, const router_stats& r, const supervisor_stats& s,

@@ -48,6 +48,12 @@ using datagram_atom = caf::atom_constant<caf::atom("datagram")>;
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using candidates_atom = caf::atom_constant<caf::atom("candidates")>;
 using forget_atom = caf::atom_constant<caf::atom("forget")>;
+using member_atom = caf::atom_constant<caf::atom("member")>;
+using reverse_atom = caf::atom_constant<caf::atom("reverse")>;
+using redirect_atom = caf::atom_constant<caf::atom("redirect")>;
+using rtt_atom = caf::atom_constant<caf::atom("rtt")>;
+using maintain_atom = caf::atom_constant<caf::atom("maintain")>;
+using alive_atom = caf::atom_constant<caf::atom("alive")>;
 
 /// The session (socket) of one link. Handles are never serialized: lanmesh
 /// actors only talk within one process.
@@ -79,12 +85,13 @@ struct link_offer {
   conn_id conn = 0;
   node_id peer = 0;
   direction dir = direction::in;
-  std::string addr; // the peer's listening address "ip:port"
+  std::string addr;     // the peer's listening address "ip:port"
+  bool reverse = false; // the HELLO carried the reverse flag
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_offer& x) {
-  return f(caf::meta::type_name("link_offer"), x.conn, x.peer, x.dir, x.addr);
+  return f(caf::meta::type_name("link_offer"), x.conn, x.peer, x.dir, x.addr, x.reverse);
 }
 
 /// A link that stopped carrying traffic, and why.
@@ -98,6 +105,19 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_closed& x) {
   return f(caf::meta::type_name("link_closed"), x.conn, x.reason, x.bad_frame);
 }
+
+/// The supervisor's answer to a link_offer: empty `refusal` to accept,
+/// "standby", "duplicate" or "full" (then with a REDIRECT frame to send first).
+struct register_reply {
+  std::string refusal;
+  net::shared_bytes redirect;
+};
+
+/// A MEMBER flood that arrived from a peer.
+struct inbound_member {
+  wire::member msg;
+  node_id from = 0;
+};
 
 /// A broadcast that arrived from a peer.
 struct inbound_broadcast {
@@ -118,16 +138,18 @@ typename Inspector::result_type inspect(Inspector& f, inbound_broadcast& x) {
 }
 
 struct router_stats {
-  std::uint64_t sent = 0;       // local broadcasts originated
-  std::uint64_t delivered = 0;  // remote broadcasts delivered to the console
-  std::uint64_t duplicates = 0; // copies dropped by the seen-cache
-  std::uint64_t forwarded = 0;  // frames handed to links
+  std::uint64_t sent = 0;              // local broadcasts originated
+  std::uint64_t delivered = 0;         // remote broadcasts delivered to the console
+  std::uint64_t duplicates = 0;        // copies dropped by the seen-cache
+  std::uint64_t forwarded = 0;         // broadcast frames handed to links
+  std::uint64_t member_floods = 0;     // MEMBER frames handed to links
+  std::uint64_t member_duplicates = 0; // MEMBER copies dropped
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, router_stats& x) {
   return f(caf::meta::type_name("router_stats"), x.sent, x.delivered, x.duplicates,
-           x.forwarded);
+           x.forwarded, x.member_floods, x.member_duplicates);
 }
 
 struct supervisor_stats {
@@ -175,11 +197,14 @@ struct peer_info {
   std::string addr;
   direction dir = direction::in;
   std::int64_t age_ms = 0;
+  std::int64_t rtt_us = -1;       // last heartbeat round trip, -1 if none yet
+  std::int64_t heartbeat_ms = -1; // time since that heartbeat answer
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
-  return f(caf::meta::type_name("peer_info"), x.peer, x.addr, x.dir, x.age_ms);
+  return f(caf::meta::type_name("peer_info"), x.peer, x.addr, x.dir, x.age_ms, x.rtt_us,
+           x.heartbeat_ms);
 }
 
 // Events for the console to print.
@@ -227,13 +252,15 @@ inline std::string msg_id_string(node_id origin, std::uint64_t seq) {
 }
 
 /// The router's fixed interface.
-using router_actor =
-    caf::typed_actor<caf::reacts_to<link_up_atom, node_id, caf::actor>,
-                     caf::reacts_to<replace_atom, node_id, caf::actor, caf::actor, bool>,
-                     caf::reacts_to<link_down_atom, node_id, caf::actor>,
-                     caf::replies_to<broadcast_atom, std::string>::with<std::string>,
-                     caf::reacts_to<inbound_broadcast>,
-                     caf::replies_to<caf::get_atom, stats_atom>::with<router_stats>>;
+using router_actor = caf::typed_actor<
+    caf::reacts_to<link_up_atom, node_id, caf::actor>,
+    caf::reacts_to<replace_atom, node_id, caf::actor, caf::actor, bool>,
+    caf::reacts_to<link_down_atom, node_id, caf::actor>,
+    caf::replies_to<broadcast_atom, std::string>::with<std::string>,
+    caf::reacts_to<inbound_broadcast>, caf::reacts_to<wire_atom, caf::actor>,
+    caf::reacts_to<member_atom, wire::member>, caf::reacts_to<inbound_member>,
+    caf::reacts_to<retire_atom, node_id, caf::actor, std::string>,
+    caf::replies_to<caf::get_atom, stats_atom>::with<router_stats>>;
 
 /// The console's fixed interface: lines from stdin and events to print.
 /// Wired after spawn with (wire, router, supervisor, discovery), since they
@@ -250,3 +277,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::session_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::net::shared_bytes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::frame)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::decode_error)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::member)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::inbound_member)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::register_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<lanmesh::wire::redirect_entry>)

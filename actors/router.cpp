@@ -13,6 +13,7 @@ namespace {
 struct state {
   router_settings settings;
   console_actor console;
+  caf::actor supervisor; // receives MEMBER floods (membership is its business)
   seen_cache seen;
   std::uint64_t next_seq;
   std::unordered_map<node_id, caf::actor> links;
@@ -26,14 +27,21 @@ struct state {
         next_seq(std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32)) {
   }
 
-  void forward(const wire::broadcast& b, node_id except) {
-    auto bytes = std::make_shared<const net::bytes>(wire::encode_broadcast(b));
+  // Sends one encoded frame to every link but `except` and the origin.
+  std::uint64_t flood(const net::bytes& frame, node_id origin, node_id except) {
+    auto bytes = std::make_shared<const net::bytes>(frame);
+    std::uint64_t n = 0;
     for (auto& [peer, conn] : links) {
-      if (peer == except || peer == b.origin)
+      if (peer == except || peer == origin)
         continue;
       caf::anon_send(conn, send_atom::value, bytes);
-      ++stats.forwarded;
+      ++n;
     }
+    return n;
+  }
+
+  void forward(const wire::broadcast& b, node_id except) {
+    stats.forwarded += flood(wire::encode_broadcast(b), b.origin, except);
   }
 };
 
@@ -89,6 +97,35 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
         st->forward(b, in.from);
         self->send(st->console,
                    ev_deliver{b.origin, b.seq, b.hops, std::move(b.payload)});
+      },
+      [=](wire_atom, caf::actor supervisor) { st->supervisor = std::move(supervisor); },
+      [=](member_atom, wire::member& m) {
+        // This node's own MEMBER flood: same ids and dedup as broadcasts.
+        m.origin = st->settings.self;
+        m.seq = st->next_seq++;
+        m.hops = 0;
+        st->seen.insert({m.origin, m.seq}, std::chrono::steady_clock::now());
+        st->stats.member_floods += st->flood(wire::encode_member(m), m.origin, 0);
+      },
+      [=](inbound_member& in) {
+        auto& m = in.msg;
+        if (m.origin == st->settings.self ||
+            !st->seen.insert({m.origin, m.seq}, std::chrono::steady_clock::now())) {
+          ++st->stats.member_duplicates;
+          return;
+        }
+        m.hops += 1;
+        st->stats.member_floods += st->flood(wire::encode_member(m), m.origin, in.from);
+        if (st->supervisor)
+          caf::anon_send(st->supervisor, member_atom::value, std::move(m));
+      },
+      [=](retire_atom, node_id peer, caf::actor conn, std::string& reason) {
+        // Through the router, so the goodbye follows every frame already
+        // handed to that link.
+        auto it = st->links.find(peer);
+        if (it != st->links.end() && it->second == conn)
+          st->links.erase(it);
+        caf::anon_send(conn, retire_atom::value, std::move(reason));
       },
       [=](caf::get_atom, stats_atom) { return st->stats; },
   };

@@ -1,10 +1,11 @@
 #pragma once
-// The supervisor: owns the link table. Spawns and monitors one connection actor
-// per TCP link, decides which link to a peer stays, dials the configured peers
-// and re-dials them with backoff while they are not linked, dials discovered
-// candidates (least loaded first) while below the target degree, refuses links
-// beyond the maximum degree, tells the router which links exist, discovery the
-// node's load, and the console when peers come and go.
+// The supervisor, the overlay manager: owns the link table and the overlay
+// policy. Spawns and monitors one connection actor per TCP link, decides which
+// link to a peer stays, dials the configured peers and re-dials them with
+// backoff while they are not linked, floods this node's MEMBER record, and
+// carries out the policy's decisions (dial, invite, reverse, drop, redirect a
+// dialer when full, re-dial nodes out of reach). Tells the router which links
+// exist, discovery the node's load, and the console when peers come and go.
 
 #include <boost/asio/io_context.hpp>
 #include <caf/all.hpp>
@@ -25,6 +26,13 @@ struct supervisor_settings {
   std::chrono::milliseconds redial_max{5000};
   std::size_t target_degree = 3;
   std::size_t max_degree = 8;
+  /// Period of this node's MEMBER flood (alive + load) over the overlay.
+  std::chrono::milliseconds alive_interval{1000};
+  /// Period of the overlay maintenance (the policy's decisions).
+  std::chrono::milliseconds maintain_interval{250};
+  std::uint64_t seed = 1;
+  /// false: no policy actions besides a first link for an isolated node.
+  bool manage = true;
 };
 
 caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings settings,

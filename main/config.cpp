@@ -238,6 +238,14 @@ const std::vector<key_spec>& keys() {
       {"overlay.max-degree",
        "most links a node accepts; a full node refuses more (1-256)",
        uint_in(&node_config::max_degree, 1, 256)},
+      {"overlay.manage",
+       "let the overlay manager add, reverse and drop links (false: a static topology "
+       "from node.peers, plus discovery's first dial)",
+       bool_field(&node_config::overlay_manage)},
+      {"overlay.alive-interval",
+       "ms between this node's membership floods (partition repair notices a node "
+       "missing after 3 of them)",
+       uint_in(&node_config::alive_interval_ms, 50, 60000)},
       {"overlay.heartbeat", "ms between heartbeats on an idle link",
        uint_in(&node_config::heartbeat_ms, 10, 60000)},
       {"overlay.dead-after", "ms of silence after which a link is declared dead",

@@ -41,6 +41,8 @@ struct node_config {
   std::uint16_t target_degree = 3;
   std::uint16_t max_degree = 8;
   std::uint32_t heartbeat_ms = 500;
+  std::uint32_t alive_interval_ms = 1000;
+  bool overlay_manage = true;
   std::uint32_t dead_after_ms = 2000;
   // [discovery]
   bool discovery_enabled = true;

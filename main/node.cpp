@@ -160,6 +160,10 @@ int run_node(const node_config& cfg) {
   ss.redial_max = std::chrono::milliseconds(cfg.redial_max_ms);
   ss.target_degree = cfg.target_degree;
   ss.max_degree = cfg.max_degree;
+  ss.alive_interval = std::chrono::milliseconds(cfg.alive_interval_ms);
+  ss.manage = cfg.overlay_manage;
+  ss.seed = self_id ^ static_cast<std::uint64_t>(
+                          std::chrono::steady_clock::now().time_since_epoch().count());
   auto supervisor_a = sys.spawn(supervisor, ss, &io.context(), router_a, console_a);
   caf::actor discovery_a;
   if (mcast) {

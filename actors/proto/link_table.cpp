@@ -6,7 +6,8 @@ const char* to_string(direction d) {
   return d == direction::in ? "in" : "out";
 }
 
-link_table::decision link_table::offer(conn_id conn, node_id peer, direction dir) {
+link_table::decision link_table::offer(conn_id conn, node_id peer, direction dir,
+                                       bool reverse) {
   link_entry fresh{conn, peer, dir};
   auto it = by_peer_.find(peer);
   if (it == by_peer_.end()) {
@@ -15,7 +16,7 @@ link_table::decision link_table::offer(conn_id conn, node_id peer, direction dir
   }
   // Two links to one peer. Same dialer twice: keep the older one. Otherwise the
   // link dialed by the smaller id wins, which both ends compute alike.
-  if (dialer(fresh) < dialer(it->second)) {
+  if ((reverse && it->second.dir != dir) || dialer(fresh) < dialer(it->second)) {
     auto old = it->second;
     it->second = fresh;
     return {verdict::replace, old};

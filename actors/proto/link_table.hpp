@@ -42,8 +42,10 @@ public:
     std::optional<link_entry> retired;
   };
 
-  /// A handshake on `conn` completed with `peer`. Applies the decision.
-  decision offer(conn_id conn, node_id peer, direction dir);
+  /// A handshake on `conn` completed with `peer`. Applies the decision. A
+  /// `reverse` link (its HELLO carried the reverse flag: the acceptor asked
+  /// for the link to be turned around) replaces the existing one on both ends.
+  decision offer(conn_id conn, node_id peer, direction dir, bool reverse = false);
 
   /// Forgets `conn`. Returns its entry if it was the active link of its peer.
   std::optional<link_entry> remove(conn_id conn);

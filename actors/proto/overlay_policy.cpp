@@ -164,11 +164,17 @@ overlay_policy::decide(const std::vector<link_view>& links,
         return da > db;
       return a->load() < b->load();
     });
-    if (!c.empty())
-      return {dial{c.front()->id, c.front()->addr,
-                   "load " + std::to_string(c.front()->load()) + " (in " +
-                       std::to_string(c.front()->links_in) + ", out " +
-                       std::to_string(c.front()->links_out) + ")"}};
+    if (!c.empty()) {
+      auto& m = *c.front();
+      // Say where we know it from: discovery (never heard over the overlay
+      // yet) or the overlay's own MEMBER floods.
+      auto source = m.heard_overlay == clock::time_point{} ? "discovered " : "member ";
+      return {dial{m.id, m.addr,
+                   source + to_hex(m.id) + ", load " + std::to_string(m.load()) +
+                       " (in " + std::to_string(m.links_in) + ", out " +
+                       std::to_string(m.links_out) + ", capacity " +
+                       std::to_string(m.capacity) + ")"}};
+    }
   }
 
   // 3. Needs an inbound link: below the wanted degree but not allowed to dial,

@@ -335,6 +335,9 @@ class Harness:
             "--config-file=" + self.empty_config,
             "--console.output=jsonl",
             "--discovery.enabled=false",
+            # The shapes under test are the configured ones: no overlay manager
+            # adding, reversing or dropping links (tests of it turn it on).
+            "--overlay.manage=false",
             "--node.listen=127.0.0.1",
             "--node.cluster=" + (cluster or self.cluster_name),
             "--log.file=" + os.path.join(self.dir, name + ".log"),

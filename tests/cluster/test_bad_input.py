@@ -29,9 +29,10 @@ def frame(ftype, body=b""):
     return struct.pack(">IB", 1 + len(body), ftype) + body
 
 
-def hello_body(cluster, node_id, port=1, magic=MAGIC, version=1):
+def hello_body(cluster, node_id, port=1, magic=MAGIC, version=1, flags=0):
     c = cluster.encode()
-    return struct.pack(">IHB", magic, version, len(c)) + c + struct.pack(">QH", node_id, port)
+    return (struct.pack(">IHB", magic, version, len(c)) + c
+            + struct.pack(">QHB", node_id, port, flags))
 
 
 def fake_id():

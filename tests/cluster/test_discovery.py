@@ -16,7 +16,7 @@ GROUP = "239.255.77.77"
 
 
 def discovery_args(mport, cluster=None):
-    args = ["--discovery.enabled=true", "--discovery.port=%d" % mport,
+    args = ["--discovery.enabled=true", "--overlay.manage=true", "--discovery.port=%d" % mport,
             "--discovery.interface=127.0.0.1"]
     if cluster:
         args.append("--node.cluster=" + cluster)
