@@ -43,8 +43,6 @@ std::string check_hello(const link_settings& s, const wire::hello& h) {
     return "cluster mismatch: " + h.cluster + " (ours " + s.cluster + ")";
   if (h.node == s.self)
     return refuse_self;
-  if (h.listen_port == 0)
-    return "no listen port";
   return {};
 }
 
@@ -126,9 +124,10 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
   auto offer = [self, st, tag, make, send_frame, close_gracefully](const wire::hello& h) {
     st->peer = h.node;
     auto ip = st->args.session->remote().address().to_string();
-    st->peer_addr = st->args.dir == direction::out
-                        ? st->args.dialed
-                        : ip + ":" + std::to_string(h.listen_port);
+    // A peer that does not serve (listen port 0) has no address to dial.
+    st->peer_addr = st->args.dir == direction::out ? st->args.dialed
+                    : h.listen_port == 0           ? std::string{}
+                                                   : ip + ":" + std::to_string(h.listen_port);
     st->ph = phase::registering;
     auto flags = st->args.dir == direction::in ? h.flags : st->args.hello_flags;
     link_offer o{st->args.conn, h.node, st->args.dir, st->peer_addr,

@@ -312,6 +312,14 @@ struct state {
         t.backoff = std::chrono::milliseconds(0);
       }
     }
+    if (o.addr.empty() && !table.linked(o.peer)) {
+      // A dialer that does not serve gets at most one link in the overlay.
+      auto* m = policy.find(o.peer);
+      if (m && m->load() > 0) {
+        log->info("peer {} does not serve and has a link already: refused", to_hex(o.peer));
+        return {"non-serving peer linked elsewhere", nullptr};
+      }
+    }
     if (!table.linked(o.peer) && table.size() >= settings.max_degree) {
       // Full: refuse, but name less loaded nodes to try instead.
       wire::redirect rd;

@@ -110,10 +110,18 @@ void overlay_policy::expire(clock::time_point now) {
 }
 
 std::vector<overlay_policy::action>
-overlay_policy::decide(const std::vector<link_view>& links,
+overlay_policy::decide(const std::vector<link_view>& all_links,
                        const std::unordered_set<node_id>& pending,
                        clock::time_point now) {
   expire(now);
+  // A peer that does not serve is never anyone's fallback: its link does not
+  // count towards the degree.
+  std::vector<link_view> links;
+  for (auto& l : all_links) {
+    auto* m = find(l.peer);
+    if (!m || m->serves())
+      links.push_back(l);
+  }
   auto d = count(links);
   auto want = wanted_degree(now);
   auto dialable = [&](const member_info& m) {

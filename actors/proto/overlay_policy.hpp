@@ -103,7 +103,8 @@ public:
   void forget(node_id id) { members_.erase(id); }
 
   /// What to do now, given this node's links and the peers being dialed.
-  /// At most one structural action per call; the caller calls it again later.
+  /// Links to peers known not to serve do not count (nobody's fallback). At
+  /// most one structural action per call; the caller calls it again later.
   std::vector<action> decide(const std::vector<link_view>& links,
                              const std::unordered_set<node_id>& pending,
                              clock::time_point now);

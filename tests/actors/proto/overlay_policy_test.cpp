@@ -154,6 +154,23 @@ TEST(overlay_policy, lost_member_is_redialed_by_the_smallest_reachable_id_only) 
     }
 }
 
+TEST(overlay_policy, a_peer_that_does_not_serve_is_nobodys_fallback) {
+  overlay_policy p(1, small_params());
+  auto now = clock::now();
+  p.heard(2, "", 0, 1, 7, true, now); // dialed us; listens nowhere
+  p.heard(3, addr_of(3), 0, 0, 8, true, now);
+  p.heard(4, addr_of(4), 0, 0, 8, true, now);
+  // With the non-serving peer alone, the node still wants (and dials) real links.
+  auto a = p.decide({{2, direction::in}}, {}, now);
+  ASSERT_EQ(a.size(), 1u);
+  auto* d = std::get_if<overlay_policy::dial>(&a[0]);
+  ASSERT_NE(d, nullptr);
+  EXPECT_NE(d->id, 2u);
+  // And it is never a dial or redirect target.
+  for (auto& m : p.redirect_targets(9, 8))
+    EXPECT_NE(m.id, 2u);
+}
+
 TEST(overlay_policy, failed_dials_back_off) {
   overlay_policy p(1, small_params());
   auto now = clock::now();
