@@ -25,6 +25,9 @@ struct state {
   link_counters counters;
   clock::time_point last_rx = clock::now();
   bool reported = false; // link_closed sent
+  // Frames the router handed over while the supervisor was still deciding on
+  // this link: sent right after our WELCOME, never before it.
+  std::vector<net::shared_bytes> held;
 };
 
 std::uint64_t now_ns() {
@@ -127,7 +130,7 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
     // A peer that does not serve (listen port 0) has no address to dial.
     st->peer_addr = st->args.dir == direction::out ? st->args.dialed
                     : h.listen_port == 0           ? std::string{}
-                                                   : ip + ":" + std::to_string(h.listen_port);
+                                         : ip + ":" + std::to_string(h.listen_port);
     st->ph = phase::registering;
     auto flags = st->args.dir == direction::in ? h.flags : st->args.hello_flags;
     link_offer o{st->args.conn, h.node, st->args.dir, st->peer_addr,
@@ -159,6 +162,8 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
                 send_frame(make(wire::encode_hello(w, true)));
               }
               st->ph = phase::established;
+              for (auto& b : std::exchange(st->held, {}))
+                send_frame(b);
               st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer),
                             st->peer_addr);
               self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
@@ -257,6 +262,22 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
           self->send(st->args.router, inbound_member{m, st->peer});
           return;
         }
+        case wire::frame_type::topo_query:
+          if (st->ph == phase::handshake) {
+            protocol_error("topology query before handshake");
+            return;
+          }
+          self->send(st->args.router, topology_atom::value,
+                     std::get<wire::topo_query>(f.body), st->peer);
+          return;
+        case wire::frame_type::topo_reply:
+          if (st->ph == phase::handshake) {
+            protocol_error("topology reply before handshake");
+            return;
+          }
+          self->send(st->args.router, topology_atom::value,
+                     std::move(std::get<wire::topo_reply>(f.body)), st->peer);
+          return;
         case wire::frame_type::reverse:
           if (st->ph == phase::established)
             self->send(st->args.supervisor, reverse_atom::value, st->args.conn, st->peer);
@@ -283,8 +304,10 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
                    : reason);
       },
       [=](send_atom, const net::shared_bytes& bytes) {
-        if (st->ph == phase::established || st->ph == phase::registering)
+        if (st->ph == phase::established)
           send_frame(bytes);
+        else if (st->ph == phase::registering)
+          st->held.push_back(bytes);
       },
       [=](standby_atom) {
         if (st->ph == phase::closing || st->ph == phase::standby)

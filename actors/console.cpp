@@ -1,6 +1,7 @@
 #include "actors/console.hpp"
 
 #include <cstdio>
+#include <map>
 
 #include "actors/json.hpp"
 #include "actors/logging.hpp"
@@ -44,9 +45,92 @@ struct state {
 const char* help_text = "Type a line to broadcast it to every node. Commands:\n"
                         "  /peers   links of this node\n"
                         "  /stats   counters of this node\n"
+                        "  /topology [FILE]  snapshot of the whole cluster (JSON)\n"
                         "  /help    this text\n"
                         "  /quit    say goodbye to all peers and exit\n"
                         "  //text   broadcast \"/text\"";
+
+// The snapshot as one JSON document: nodes (answered or not) and edges
+// (dialer -> acceptor, with the dialer's or else the acceptor's RTT).
+std::string topology_json(const topology_snapshot& t) {
+  std::map<node_id, const wire::topo_reply*> answered;
+  for (auto& a : t.answers)
+    answered[a.node] = &a;
+  std::string nodes = "[";
+  for (auto& [id, addr] : t.known) {
+    json::object o;
+    o.str("node", to_hex(id)).str("addr", addr);
+    auto it = answered.find(id);
+    if (it != answered.end())
+      o.num("links_in", it->second->links_in)
+          .num("links_out", it->second->links_out)
+          .num("capacity", it->second->capacity)
+          .raw("answered", "true");
+    else
+      o.raw("answered", "false");
+    nodes += (nodes.size() > 1 ? "," : "") + o.done();
+  }
+  nodes += "]";
+  // (dialer, acceptor) -> rtt in ms, or negative if unknown.
+  std::map<std::pair<node_id, node_id>, double> edges;
+  for (auto& a : t.answers) {
+    for (auto& l : a.links) {
+      auto key =
+          l.dir == 1 ? std::make_pair(a.node, l.peer) : std::make_pair(l.peer, a.node);
+      double rtt = l.rtt_us < 0 ? -1.0 : l.rtt_us / 1000.0;
+      // Both ends may report a link: prefer the dialer's measured RTT.
+      auto [it, fresh] = edges.emplace(key, rtt);
+      if (!fresh && rtt >= 0 && (l.dir == 1 || it->second < 0))
+        it->second = rtt;
+    }
+  }
+  std::string list = "[";
+  for (auto& [e, rtt] : edges)
+    list +=
+        (list.size() > 1 ? "," : "") + json::object()
+                                           .str("from", to_hex(e.first))
+                                           .str("to", to_hex(e.second))
+                                           .raw("rtt_ms", rtt < 0 ? "null" : fixed3(rtt))
+                                           .done();
+  list += "]";
+  return json::object()
+      .str("event", "topology")
+      .str("node", to_hex(t.asker))
+      .num("ts", unix_micros())
+      .raw("took_ms", fixed3(t.took_ms))
+      .raw("nodes", nodes)
+      .raw("edges", list)
+      .done();
+}
+
+void print_topology(state& st, const topology_snapshot& t, const std::string& file) {
+  auto doc = topology_json(t);
+  if (!file.empty()) {
+    // Written whole under a temporary name, then renamed: a reader never
+    // sees half a snapshot.
+    auto tmp = file + ".tmp";
+    std::FILE* f = std::fopen(tmp.c_str(), "w");
+    bool ok = f && std::fwrite(doc.data(), 1, doc.size(), f) == doc.size() &&
+              std::fputc('\n', f) != EOF;
+    if (f)
+      ok = std::fclose(f) == 0 && ok;
+    if (!ok || std::rename(tmp.c_str(), file.c_str()) != 0) {
+      st.error("/topology: cannot write " + file);
+      return;
+    }
+  }
+  if (st.settings.jsonl) {
+    st.out(doc);
+    return;
+  }
+  std::size_t links = 0;
+  for (auto& a : t.answers)
+    for (auto& l : a.links)
+      links += l.dir == 1 ? 1 : 0;
+  st.out("* topology: " + std::to_string(t.known.size()) + " node(s), " +
+         std::to_string(t.answers.size()) + " answered, " + std::to_string(links) +
+         " link(s), " + fixed3(t.took_ms) + " ms" + (file.empty() ? "" : " -> " + file));
+}
 
 void print_peers(state& st, const std::vector<peer_info>& peers) {
   if (st.settings.jsonl) {
@@ -168,6 +252,11 @@ console_actor::behavior_type console(console_actor::pointer self,
                               });
                     },
                     [=](caf::error& e) { st->error("/stats: " + to_string(e)); });
+          } else if (line == "/topology" || line.rfind("/topology ", 0) == 0) {
+            auto file = line.size() > 10 ? line.substr(10) : std::string{};
+            self->request(st->supervisor, std::chrono::seconds(10), topology_atom::value)
+                .then([=](const topology_snapshot& t) { print_topology(*st, t, file); },
+                      [=](caf::error& e) { st->error("/topology: " + to_string(e)); });
           } else if (line == "/help") {
             if (jsonl)
               st->out(json::object().str("event", "help").str("text", help_text).done());

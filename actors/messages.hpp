@@ -54,6 +54,7 @@ using redirect_atom = caf::atom_constant<caf::atom("redirect")>;
 using rtt_atom = caf::atom_constant<caf::atom("rtt")>;
 using maintain_atom = caf::atom_constant<caf::atom("maintain")>;
 using alive_atom = caf::atom_constant<caf::atom("alive")>;
+using topology_atom = caf::atom_constant<caf::atom("topology")>;
 
 /// The session (socket) of one link. Handles are never serialized: lanmesh
 /// actors only talk within one process.
@@ -117,6 +118,16 @@ struct register_reply {
 struct inbound_member {
   wire::member msg;
   node_id from = 0;
+};
+
+/// A cluster topology snapshot gathered by one node (see /topology).
+struct topology_snapshot {
+  node_id asker = 0;
+  double took_ms = 0;
+  std::vector<wire::topo_reply> answers; // the asker's own record included
+  /// Every node known to the asker with its address; those absent from
+  /// `answers` did not answer in time.
+  std::vector<std::pair<node_id, std::string>> known;
 };
 
 /// A broadcast that arrived from a peer.
@@ -260,6 +271,10 @@ using router_actor = caf::typed_actor<
     caf::reacts_to<inbound_broadcast>, caf::reacts_to<wire_atom, caf::actor>,
     caf::reacts_to<member_atom, wire::member>, caf::reacts_to<inbound_member>,
     caf::reacts_to<retire_atom, node_id, caf::actor, std::string>,
+    caf::reacts_to<topology_atom, wire::topo_query>,
+    caf::reacts_to<topology_atom, wire::topo_query, node_id>,
+    caf::reacts_to<topology_atom, wire::topo_reply, node_id>,
+    caf::reacts_to<topology_atom, wire::topo_reply>,
     caf::replies_to<caf::get_atom, stats_atom>::with<router_stats>>;
 
 /// The console's fixed interface: lines from stdin and events to print.
@@ -280,4 +295,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::decode_error)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::member)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::inbound_member)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::register_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::topo_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::topo_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::topology_snapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<lanmesh::wire::redirect_entry>)

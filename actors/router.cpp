@@ -1,5 +1,6 @@
 #include "actors/router.hpp"
 
+#include <map>
 #include <random>
 #include <unordered_map>
 
@@ -10,6 +11,10 @@ namespace lanmesh {
 
 namespace {
 
+using clock_t = std::chrono::steady_clock;
+constexpr std::size_t max_topo_paths = 256;
+constexpr auto topo_path_ttl = std::chrono::seconds(30);
+
 struct state {
   router_settings settings;
   console_actor console;
@@ -18,6 +23,10 @@ struct state {
   std::uint64_t next_seq;
   std::unordered_map<node_id, caf::actor> links;
   router_stats stats;
+  // Reverse paths of topology queries: (asker, seq) -> the peer it came from,
+  // so answers go back hop by hop instead of being flooded. Bounded.
+  std::map<std::pair<node_id, std::uint64_t>, std::pair<node_id, clock_t::time_point>>
+      topo_paths;
   std::shared_ptr<spdlog::logger> log = logging::get("router");
 
   state(router_settings s, console_actor c)
@@ -126,6 +135,51 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
         if (it != st->links.end() && it->second == conn)
           st->links.erase(it);
         caf::anon_send(conn, retire_atom::value, std::move(reason));
+      },
+      [=](topology_atom, wire::topo_query& q) {
+        // This node's own question: flood it.
+        st->seen.insert({q.origin, q.seq}, clock_t::now());
+        st->flood(wire::encode_topo_query(q), q.origin, 0);
+      },
+      [=](topology_atom, wire::topo_query& q, node_id from) {
+        auto now = clock_t::now();
+        if (q.origin == st->settings.self || !st->seen.insert({q.origin, q.seq}, now))
+          return;
+        for (auto it = st->topo_paths.begin(); it != st->topo_paths.end();)
+          it = now - it->second.second > topo_path_ttl ? st->topo_paths.erase(it)
+                                                       : std::next(it);
+        if (st->topo_paths.size() >= max_topo_paths)
+          st->topo_paths.erase(st->topo_paths.begin());
+        st->topo_paths[{q.origin, q.seq}] = {from, now};
+        q.hops += 1;
+        st->flood(wire::encode_topo_query(q), q.origin, from);
+        if (st->supervisor)
+          caf::anon_send(st->supervisor, topology_atom::value, q, from);
+      },
+      [=](topology_atom, wire::topo_reply& r, node_id from) {
+        // An answer on its way back to the asker.
+        if (r.query_origin == st->settings.self) {
+          if (st->supervisor)
+            caf::anon_send(st->supervisor, topology_atom::value, std::move(r));
+          return;
+        }
+        auto path = st->topo_paths.find({r.query_origin, r.query_seq});
+        if (path == st->topo_paths.end() || path->second.first == from)
+          return; // unknown or expired query: the answer is dropped
+        auto link = st->links.find(path->second.first);
+        if (link != st->links.end())
+          caf::anon_send(link->second, send_atom::value,
+                         std::make_shared<const net::bytes>(wire::encode_topo_reply(r)));
+      },
+      [=](topology_atom, wire::topo_reply& r) {
+        // This node's own answer: back to the neighbour the query came from.
+        auto path = st->topo_paths.find({r.query_origin, r.query_seq});
+        if (path == st->topo_paths.end())
+          return;
+        auto link = st->links.find(path->second.first);
+        if (link != st->links.end())
+          caf::anon_send(link->second, send_atom::value,
+                         std::make_shared<const net::bytes>(wire::encode_topo_reply(r)));
       },
       [=](caf::get_atom, stats_atom) { return st->stats; },
   };

@@ -3,8 +3,10 @@
 #include <arpa/inet.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <climits>
 #include <map>
 #include <optional>
+#include <random>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -61,6 +63,14 @@ std::uint32_t ipv4_of(const std::string& host_port_text) {
   return ntohl(a.s_addr);
 }
 
+// A topology snapshot being gathered.
+struct gather {
+  caf::typed_response_promise<topology_snapshot> rp;
+  topology_snapshot snap;
+  std::unordered_set<node_id> waiting;
+  clock::time_point start = clock::now();
+};
+
 struct state {
   caf::event_based_actor* self;
   supervisor_settings settings;
@@ -79,6 +89,7 @@ struct state {
   std::optional<caf::typed_response_promise<bool>> shutdown_rp;
   supervisor_stats stats;
   std::map<std::string, std::uint64_t> bad_by_rule;
+  std::map<std::uint64_t, gather> gathers; // by query seq
   std::shared_ptr<spdlog::logger> log = logging::get("supervisor");
 
   state(caf::event_based_actor* s, supervisor_settings cfg, boost::asio::io_context* io,
@@ -316,7 +327,8 @@ struct state {
       // A dialer that does not serve gets at most one link in the overlay.
       auto* m = policy.find(o.peer);
       if (m && m->load() > 0) {
-        log->info("peer {} does not serve and has a link already: refused", to_hex(o.peer));
+        log->info("peer {} does not serve and has a link already: refused",
+                  to_hex(o.peer));
         return {"non-serving peer linked elsewhere", nullptr};
       }
     }
@@ -375,6 +387,41 @@ struct state {
       return {"duplicate", nullptr};
     }
     return {"duplicate", nullptr};
+  }
+
+  // This node's answer to a topology query.
+  wire::topo_reply own_record(const wire::topo_query& q) const {
+    wire::topo_reply r;
+    r.query_origin = q.origin;
+    r.query_seq = q.seq;
+    r.node = self_id();
+    r.port = settings.link->listen_port;
+    r.links_in = static_cast<std::uint16_t>(table.count(direction::in));
+    r.links_out = static_cast<std::uint16_t>(table.count(direction::out));
+    r.capacity = capacity();
+    for (auto& [peer, e] : table.links()) {
+      auto it = conns.find(e.conn);
+      auto rtt = it == conns.end() ? -1 : it->second.rtt_us;
+      r.links.push_back(
+          {peer, static_cast<std::uint8_t>(e.dir == direction::out ? 1 : 0),
+           static_cast<std::int32_t>(std::min<std::int64_t>(rtt, INT32_MAX))});
+      if (r.links.size() == wire::max_topo_links)
+        break;
+    }
+    return r;
+  }
+
+  void finish_gather(std::uint64_t seq) {
+    auto it = gathers.find(seq);
+    if (it == gathers.end())
+      return;
+    auto& g = it->second;
+    g.snap.took_ms =
+        std::chrono::duration<double, std::milli>(clock::now() - g.start).count();
+    log->info("topology snapshot: {} of {} node(s) answered in {:.1f} ms",
+              g.snap.answers.size(), g.snap.known.size(), g.snap.took_ms);
+    g.rp.deliver(std::move(g.snap));
+    gathers.erase(it);
   }
 
   void finish_shutdown_if_done() {
@@ -503,6 +550,60 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
       [=](alive_atom) {
         st->flood_member();
         self->delayed_send(self, st->settings.alive_interval, alive_atom::value);
+      },
+      [=](topology_atom) {
+        // Ask every node over the overlay; answers come back along the
+        // query's path. Done when all known nodes answered, or at the timeout.
+        wire::topo_query q{
+            st->self_id(),
+            std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32), 0};
+        auto& g = st->gathers[q.seq];
+        g.rp = self->make_response_promise<topology_snapshot>();
+        g.snap.asker = st->self_id();
+        g.snap.answers.push_back(st->own_record(q));
+        g.snap.known.emplace_back(st->self_id(), st->settings.self_addr);
+        for (auto& [id, m] : st->policy.members()) {
+          g.snap.known.emplace_back(id, m.addr);
+          g.waiting.insert(id);
+        }
+        for (auto& [peer, e] : st->table.links()) {
+          if (!st->policy.find(peer)) {
+            auto it = st->conns.find(e.conn);
+            g.snap.known.emplace_back(peer, it == st->conns.end() ? "" : it->second.addr);
+            g.waiting.insert(peer);
+          }
+        }
+        auto rp = g.rp;
+        if (g.waiting.empty()) {
+          st->finish_gather(q.seq);
+          return rp;
+        }
+        self->send(st->router, topology_atom::value, q);
+        self->delayed_send(self, st->settings.topology_timeout, topology_atom::value,
+                           q.seq, caf::timeout_atom::value);
+        return rp;
+      },
+      [=](topology_atom, std::uint64_t seq, caf::timeout_atom) {
+        st->finish_gather(seq);
+      },
+      [=](topology_atom, const wire::topo_query& q, node_id) {
+        self->send(st->router, topology_atom::value, st->own_record(q));
+      },
+      [=](topology_atom, wire::topo_reply& r) {
+        auto it = st->gathers.find(r.query_seq);
+        if (it == st->gathers.end())
+          return; // late: the snapshot is out already
+        auto& g = it->second;
+        for (auto& a : g.snap.answers)
+          if (a.node == r.node)
+            return;                     // repeated
+        if (!g.waiting.erase(r.node)) { // a node we did not know of yet
+          auto* m = st->policy.find(r.node);
+          g.snap.known.emplace_back(r.node, m ? m->addr : std::string{});
+        }
+        g.snap.answers.push_back(std::move(r));
+        if (g.waiting.empty())
+          st->finish_gather(it->first);
       },
       [=](caf::get_atom, peers_atom) {
         std::vector<peer_info> out;

@@ -33,6 +33,10 @@ struct supervisor_settings {
   std::uint64_t seed = 1;
   /// false: no policy actions besides a first link for an isolated node.
   bool manage = true;
+  /// This node's address as others reach it ("ip:port"), for snapshots.
+  std::string self_addr;
+  /// How long a topology snapshot waits for answers.
+  std::chrono::milliseconds topology_timeout{2000};
 };
 
 caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings settings,

@@ -162,6 +162,8 @@ int run_node(const node_config& cfg) {
   ss.max_degree = cfg.max_degree;
   ss.alive_interval = std::chrono::milliseconds(cfg.alive_interval_ms);
   ss.manage = cfg.overlay_manage;
+  ss.self_addr = (cfg.listen != "0.0.0.0" ? cfg.listen : cfg.discovery_interface) + ":" +
+                 std::to_string(listener->port());
   ss.seed = self_id ^ static_cast<std::uint64_t>(
                           std::chrono::steady_clock::now().time_since_epoch().count());
   auto supervisor_a = sys.spawn(supervisor, ss, &io.context(), router_a, console_a);

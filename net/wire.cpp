@@ -193,6 +193,31 @@ decode_result decode(frame_type type, const std::uint8_t* body, std::size_t size
         return truncated("redirect entry");
     return finish(r, frame{type, std::move(rd)});
   }
+  case frame_type::topo_query: {
+    topo_query q;
+    if (!r.u64(q.origin) || !r.u64(q.seq) || !r.u16(q.hops))
+      return truncated("topology query");
+    return finish(r, frame{type, q});
+  }
+  case frame_type::topo_reply: {
+    topo_reply t;
+    std::uint8_t count = 0;
+    if (!r.u64(t.query_origin) || !r.u64(t.query_seq) || !r.u64(t.node) ||
+        !r.u16(t.port) || !r.u16(t.links_in) || !r.u16(t.links_out) ||
+        !r.u16(t.capacity) || !r.u8(count))
+      return truncated("topology reply");
+    if (count > max_topo_links)
+      return err(error_code::count_over_limit,
+                 "topology reply of " + std::to_string(count) + " links");
+    t.links.resize(count);
+    for (auto& l : t.links) {
+      std::uint32_t rtt = 0;
+      if (!r.u64(l.peer) || !r.u8(l.dir) || !r.u32(rtt))
+        return truncated("topology link");
+      l.rtt_us = static_cast<std::int32_t>(rtt);
+    }
+    return finish(r, frame{type, std::move(t)});
+  }
   case frame_type::ping:
   case frame_type::pong: {
     std::uint64_t nonce = 0;
@@ -244,7 +269,7 @@ std::variant<decode_error, frame, frame_reader::need_more> frame_reader::next() 
   if (avail < header_size)
     return need_more{};
   auto type = static_cast<frame_type>(p[4]);
-  if (type < frame_type::hello || type > frame_type::redirect) {
+  if (type < frame_type::hello || type > frame_type::topo_reply) {
     failed_ = decode_error{error_code::unknown_type,
                            "unknown frame type " + std::to_string(p[4])};
     return *failed_;
@@ -346,6 +371,22 @@ std::vector<std::uint8_t> encode_redirect(const redirect& r) {
   w.u8(static_cast<std::uint8_t>(n));
   for (std::size_t i = 0; i < n; ++i)
     w.u64(r.entries[i].node).u32(r.entries[i].ip).u16(r.entries[i].port);
+  return w.finish();
+}
+
+std::vector<std::uint8_t> encode_topo_query(const topo_query& q) {
+  return writer(frame_type::topo_query, 18).u64(q.origin).u64(q.seq).u16(q.hops).finish();
+}
+
+std::vector<std::uint8_t> encode_topo_reply(const topo_reply& t) {
+  auto n = std::min(t.links.size(), max_topo_links);
+  writer w(frame_type::topo_reply, 33 + 13 * n);
+  w.u64(t.query_origin).u64(t.query_seq).u64(t.node).u16(t.port);
+  w.u16(t.links_in).u16(t.links_out).u16(t.capacity).u8(static_cast<std::uint8_t>(n));
+  for (std::size_t i = 0; i < n; ++i)
+    w.u64(t.links[i].peer)
+        .u8(t.links[i].dir)
+        .u32(static_cast<std::uint32_t>(t.links[i].rtt_us));
   return w.finish();
 }
 

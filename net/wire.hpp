@@ -46,6 +46,8 @@ enum class frame_type : std::uint8_t {
   member = 8,
   reverse = 9,
   redirect = 10,
+  topo_query = 11,
+  topo_reply = 12,
 };
 
 /// HELLO flag: this link replaces the existing link between the two nodes
@@ -53,6 +55,8 @@ enum class frame_type : std::uint8_t {
 constexpr std::uint8_t hello_reverse = 1;
 /// Most entries in a REDIRECT.
 constexpr std::size_t max_redirects = 8;
+/// Most links listed in a TOPO_REPLY.
+constexpr std::size_t max_topo_links = 64;
 
 /// Body of HELLO and WELCOME.
 struct hello {
@@ -105,6 +109,32 @@ struct redirect {
   std::vector<redirect_entry> entries;
 };
 
+/// A topology snapshot's question, flooded like a broadcast.
+struct topo_query {
+  std::uint64_t origin = 0; // the asker
+  std::uint64_t seq = 0;
+  std::uint16_t hops = 0;
+};
+
+struct topo_link {
+  std::uint64_t peer = 0;
+  std::uint8_t dir = 0;     // 0 in, 1 out
+  std::int32_t rtt_us = -1; // -1: not measured yet
+};
+
+/// One node's answer, sent hop by hop back along the path the query came
+/// (never flooded).
+struct topo_reply {
+  std::uint64_t query_origin = 0;
+  std::uint64_t query_seq = 0;
+  std::uint64_t node = 0;
+  std::uint16_t port = 0;
+  std::uint16_t links_in = 0;
+  std::uint16_t links_out = 0;
+  std::uint16_t capacity = 0;
+  std::vector<topo_link> links;
+};
+
 struct ping {
   std::uint64_t nonce = 0;
 };
@@ -116,7 +146,8 @@ struct pong {
 /// A decoded frame. HELLO and WELCOME share the `hello` body; `type` tells them apart.
 struct frame {
   frame_type type;
-  std::variant<hello, refuse, broadcast, ping, pong, goodbye, member, reverse, redirect>
+  std::variant<hello, refuse, broadcast, ping, pong, goodbye, member, reverse, redirect,
+               topo_query, topo_reply>
       body;
 };
 
@@ -195,5 +226,7 @@ std::vector<std::uint8_t> encode_pong(std::uint64_t nonce);
 std::vector<std::uint8_t> encode_member(const member& m);
 std::vector<std::uint8_t> encode_reverse();
 std::vector<std::uint8_t> encode_redirect(const redirect& r);
+std::vector<std::uint8_t> encode_topo_query(const topo_query& q);
+std::vector<std::uint8_t> encode_topo_reply(const topo_reply& r);
 
 } // namespace lanmesh::wire

@@ -487,7 +487,7 @@ TEST(WireMalformed, LengthOverLimitByOne) {
 
 TEST(WireMalformed, UnknownTypeDetectedFromHeaderBeforeBody) {
   for (std::uint8_t type :
-       {std::uint8_t{0}, std::uint8_t{11}, std::uint8_t{0x7f}, std::uint8_t{0xff}}) {
+       {std::uint8_t{0}, std::uint8_t{13}, std::uint8_t{0x7f}, std::uint8_t{0xff}}) {
     frame_reader rd(big_max_frame);
     bytes header{0, 0, 0, 100, type}; // body of 99 bytes never arrives
     rd.feed(header.data(), 4);
@@ -806,6 +806,48 @@ TEST(WireOverlay, RedirectRoundTripAndCountLimit) {
   r = decode(frame_type::redirect, short_body, sizeof(short_body));
   ASSERT_TRUE(std::holds_alternative<decode_error>(r));
   EXPECT_EQ(std::get<decode_error>(r).code, error_code::truncated_body);
+}
+
+TEST(WireOverlay, TopologyQueryAndReplyRoundTrip) {
+  topo_query q{0xabc, 42, 3};
+  auto fq = decode_one(encode_topo_query(q), big_max_frame);
+  auto& gq = std::get<topo_query>(fq.body);
+  EXPECT_EQ(gq.origin, 0xabcu);
+  EXPECT_EQ(gq.seq, 42u);
+  EXPECT_EQ(gq.hops, 3);
+
+  topo_reply r;
+  r.query_origin = 0xabc;
+  r.query_seq = 42;
+  r.node = 0xdef;
+  r.port = 50001;
+  r.links_in = 2;
+  r.links_out = 1;
+  r.capacity = 5;
+  r.links = {{0x1, 1, 250}, {0x2, 0, -1}};
+  auto fr = decode_one(encode_topo_reply(r), big_max_frame);
+  auto& gr = std::get<topo_reply>(fr.body);
+  EXPECT_EQ(gr.node, 0xdefu);
+  EXPECT_EQ(gr.capacity, 5);
+  ASSERT_EQ(gr.links.size(), 2u);
+  EXPECT_EQ(gr.links[0].rtt_us, 250);
+  EXPECT_EQ(gr.links[1].rtt_us, -1); // "not measured" survives the trip
+  EXPECT_EQ(gr.links[1].dir, 0);
+}
+
+TEST(WireOverlay, TopologyReplyLinkCountIsBounded) {
+  topo_reply r;
+  r.links.resize(max_topo_links + 10);
+  auto enc = encode_topo_reply(r);
+  auto f = decode_one(enc, big_max_frame);
+  EXPECT_EQ(std::get<topo_reply>(f.body).links.size(), max_topo_links);
+  // A count byte over the limit is rejected before any link is read.
+  enc[4 + 1 + 8 + 8 + 8 + 2 + 2 + 2 + 2] = static_cast<std::uint8_t>(max_topo_links + 1);
+  frame_reader rd(big_max_frame);
+  rd.feed(enc.data(), enc.size());
+  auto res = rd.next();
+  ASSERT_TRUE(std::holds_alternative<decode_error>(res));
+  EXPECT_EQ(std::get<decode_error>(res).code, error_code::count_over_limit);
 }
 
 } // namespace

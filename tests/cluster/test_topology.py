@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""/topology: one node gathers every node's links and load over the overlay
+(answers come back along the query's path) and writes one JSON document;
+nodes that do not answer in time are marked as such."""
+
+import json
+import os
+import sys
+
+from harness import check, run_tests
+from test_overlay import start, wait_rules
+
+PORTS = (52000, 52099)
+
+
+def snapshot(node, path):
+    mark = node.mark()
+    node.send("/topology " + path)
+    ev = node.wait_event("topology", after=mark, timeout=15.0)
+    with open(path) as f:
+        doc = json.load(f)
+    check(doc["nodes"] == ev["nodes"] and doc["edges"] == ev["edges"],
+          "file and event differ")
+    return doc
+
+
+def test_thirty_nodes(h):
+    nodes = start(h, 30, 47221)
+    wait_rules(nodes, "rules on 30 nodes", timeout=30.0)
+    doc = snapshot(nodes[5], os.path.join(h.dir, "topo.json"))
+    ids = {n.id for n in nodes}
+    got = {n["node"]: n for n in doc["nodes"]}
+    check(set(got) == ids, "snapshot nodes differ: %s" % (set(got) ^ ids))
+    check(all(n["answered"] for n in got.values()), "not every node answered")
+    check(doc["took_ms"] < 15000, "took %s ms" % doc["took_ms"])
+    # Edges (dialer -> acceptor) are exactly the links /peers shows.
+    want = set()
+    for n in nodes:
+        for p in n.peers():
+            want.add((n.id, p["peer"]) if p["dir"] == "out" else (p["peer"], n.id))
+    edges = {(e["from"], e["to"]) for e in doc["edges"]}
+    check(edges == want, "edges differ: %s" % (edges ^ want))
+    for node_id, n in got.items():
+        out = sum(1 for a, b in edges if a == node_id)
+        inn = sum(1 for a, b in edges if b == node_id)
+        check((n["links_in"], n["links_out"]) == (inn, out), "%s: load differs" % node_id)
+        check(n["addr"].startswith("127.0.0.1:"), "%s: addr %r" % (node_id, n["addr"]))
+    h.stop_all()
+
+
+def test_dead_node_is_marked_unanswered(h):
+    nodes = start(h, 6, 47222)
+    wait_rules(nodes, "rules on 6 nodes")
+    victim = nodes[4]
+    victim.kill()
+    rest = [n for n in nodes if n is not victim]
+    wait_rules(rest, "rules after the kill")
+    doc = snapshot(rest[0], os.path.join(h.dir, "after.json"))
+    got = {n["node"]: n for n in doc["nodes"]}
+    check(victim.id in got and not got[victim.id]["answered"],
+          "the killed node is not marked unanswered: %s" % got.get(victim.id))
+    check(all(got[n.id]["answered"] for n in rest), "a live node did not answer")
+    check(not any(victim.id in (e["from"], e["to"]) for e in doc["edges"]),
+          "an edge to the killed node remains")
+    h.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(__file__, [test_thirty_nodes, test_dead_node_is_marked_unanswered],
+                       PORTS))
