@@ -324,7 +324,6 @@ def draw(streams, marks, relative_marks, out, size, dpi, style, scale, title):
 
 
 def main():
-    reexec_for_matplotlib()
     parser = ToolParser(
         prog=PROG,
         description="Draw links per node over time and the delivery latency distribution "
@@ -351,8 +350,11 @@ def main():
     parser.add_argument("--title", help="replace the generated title")
     opts = parser.parse_args()
     check_output_path(opts.output)
+    if "-" in opts.streams + opts.markers:
+        reexec_for_matplotlib()  # before stdin is read
     streams = load_streams(opts.streams)
     marks = [m for path in opts.markers for m in load_markers(path)]
+    reexec_for_matplotlib()  # input is good: now matplotlib is needed
     count = draw(streams, marks, opts.mark, opts.output, opts.size, opts.dpi,
                  "lines" if opts.lines else "lanes", opts.latency_scale, opts.title)
     print("%s: wrote %s: %d streams, %d markers, %d latencies"

@@ -322,7 +322,6 @@ def draw(snap, out, size, dpi, layout, show_rtt, title):
 
 
 def main():
-    reexec_for_matplotlib()
     parser = ToolParser(
         prog=PROG,
         description="Draw a lanmesh topology snapshot (from /topology FILE, or a jsonl "
@@ -342,7 +341,10 @@ def main():
     parser.add_argument("--title", help="replace the generated title")
     opts = parser.parse_args()
     check_output_path(opts.output)
+    if opts.snapshot == "-":
+        reexec_for_matplotlib()  # before stdin is read
     snap = load_snapshot(opts.snapshot)
+    reexec_for_matplotlib()  # input is good: now matplotlib is needed
     for n in snap["nodes"]:
         if not n["listed"]:
             sys.stderr.write("%s: note: %s is an edge's end but not in nodes; drawn as not "

@@ -54,8 +54,9 @@ def main_guard(prog, main):
 def reexec_for_matplotlib():
     """Re-runs this script under Debian's python3 if ours lacks matplotlib.
 
-    Call it first thing (before reading stdin). At most one re-exec: the
-    environment variable guards against loops.
+    Call it once the input is known to be good (so bad input is reported
+    without a second interpreter), but before reading stdin. At most one
+    re-exec: the environment variable guards against loops.
     """
     if importlib.util.find_spec("matplotlib") is not None:
         return

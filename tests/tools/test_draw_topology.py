@@ -82,6 +82,15 @@ def test_last_topology_event_of_a_jsonl_stream():
                   texts=("2 nodes (2 answered), 1 links, gathered in 9.5 ms",))
 
 
+def test_snapshot_from_stdin():
+    with open(SNAPSHOT) as f:
+        text = f.read()
+    with Scratch() as s:
+        done = run_tool("draw_topology.py", "-", s.path("in.svg"), stdin_text=text)
+        check_ok(done, "draw_topology.py - in.svg")
+        check_svg(s.path("in.svg"), 720, 576, texts=("8 nodes (7 answered), 11 links",))
+
+
 def test_edge_to_unlisted_node_is_drawn_apart():
     with open(SNAPSHOT) as f:
         doc = json.load(f)
@@ -126,6 +135,7 @@ if __name__ == "__main__":
         test_svg_has_size_and_title,
         test_recorded_peers_snapshot,
         test_last_topology_event_of_a_jsonl_stream,
+        test_snapshot_from_stdin,
         test_edge_to_unlisted_node_is_drawn_apart,
         test_same_input_same_picture,
         test_missing_matplotlib_is_reported,

@@ -38,13 +38,14 @@ def tool(name):
     return os.path.join(Env.tools, name)
 
 
-def run_tool(name, *args, timeout=120, env=None):
+def run_tool(name, *args, timeout=120, env=None, stdin_text=None):
     """Runs tools/NAME with this interpreter (the tools find matplotlib
     themselves); returns CompletedProcess with text stdout and stderr."""
     cmd = [sys.executable, tool(name)] + [str(a) for a in args]
+    stdin = {} if stdin_text is not None else {"stdin": subprocess.DEVNULL}
     try:
         return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+                              timeout=timeout, env=env, input=stdin_text, **stdin)
     except subprocess.TimeoutExpired:
         raise TestFailure("%s did not finish within %d s" % (" ".join(cmd), timeout))
 
