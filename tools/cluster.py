@@ -566,6 +566,8 @@ def cmd_send(opts):
     c = Cluster(opts.dir).load()
     node = c.node(opts.node)
     line = " ".join(opts.line)
+    if "\n" in line or "\r" in line:
+        raise Fail("LINE must be one line (no newline)")
     offset = c.offset(node)
     c.send(node, line)
     if line.startswith("/") and not line.startswith("//") or opts.no_wait:
@@ -719,7 +721,7 @@ def port_range(text):
 
 def parser():
     p = ToolParser(
-        prog=PROG, description=__doc__.split("\n\n")[0],
+        prog=PROG, description=__doc__,
         epilog="Run `cluster.py COMMAND --help` for each command's options. Files of a "
                "cluster in DIR: cluster.json, markers.jsonl, nI.jsonl (stdout), nI.log, "
                "nI.stderr, nI.in (stdin FIFO).",
