@@ -236,6 +236,8 @@ class Cluster:
                     data = data[os.write(fd, data):]
                 except BlockingIOError:
                     pass
+                except BrokenPipeError:  # it died after we opened the FIFO
+                    raise Fail("node %s stopped reading its stdin" % node["name"])
         finally:
             os.close(fd)
 
