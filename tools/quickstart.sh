@@ -10,7 +10,7 @@ mode=${1:-run}
 shift || true
 
 packages=(g++ make cmake libcaf-dev libboost-dev libspdlog-dev libfmt-dev
-          libgtest-dev libgmock-dev python3)
+          libgtest-dev libgmock-dev python3 python3-matplotlib iproute2 nftables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

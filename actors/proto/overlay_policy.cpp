@@ -193,12 +193,14 @@ overlay_policy::decide(const std::vector<link_view>& all_links,
       return in_reach(m, now) && m.capacity > 0 && !linked_to(links, m.id) &&
              m.links_out <= m.links_in;
     });
+    // The least loaded first (everyone asking the node with the most spare
+    // inbound links would pile links onto it), then the most spare.
     std::stable_sort(z.begin(), z.end(), [](auto* a, auto* b) {
-      int sa = int{a->links_in} - int{a->links_out},
-          sb = int{b->links_in} - int{b->links_out};
-      if (sa != sb)
-        return sa > sb;
-      return a->load() < b->load();
+      if (a->load() != b->load())
+        return a->load() < b->load();
+      int sa = int{a->links_in} - int{a->links_out};
+      int sb = int{b->links_in} - int{b->links_out};
+      return sa > sb;
     });
     if (!z.empty()) {
       next_ask_ = now + p_.ask_interval;
