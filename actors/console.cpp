@@ -170,6 +170,11 @@ void print_stats(state& st, const router_stats& r, const supervisor_stats& s,
     rules += json::quote(rule) + ":" + std::to_string(n);
   }
   rules += "}";
+  std::string rtts = "{";
+  for (auto& [peer, rtt] : s.rtt_us)
+    rtts += (rtts.size() > 1 ? "," : "") + json::quote(to_hex(peer)) + ":" +
+            (rtt < 0 ? std::string("null") : fixed3(rtt / 1000.0));
+  rtts += "}";
   json::object o;
   o.str("event", "stats")
       .str("node", to_hex(st.settings.self))
@@ -188,12 +193,16 @@ void print_stats(state& st, const router_stats& r, const supervisor_stats& s,
       .unum("links_out", s.links_out)
       .unum("dials", s.dials)
       .unum("dial_failures", s.dial_failures)
+      .unum("redials", s.redials)
+      .unum("member_floods", r.member_floods)
+      .unum("member_duplicates", r.member_duplicates)
       .unum("discovery_sent", d.sent)
       .unum("discovery_received", d.received)
       .unum("discovery_bad", d.bad)
       .unum("discovery_foreign", d.foreign)
       .unum("discovery_candidates", d.candidates)
-      .raw("bad_by_rule", rules);
+      .raw("bad_by_rule", rules)
+      .raw("rtt_ms", rtts);
   if (st.settings.jsonl) {
     st.out(o.done());
     return;

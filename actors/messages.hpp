@@ -172,14 +172,16 @@ struct supervisor_stats {
   std::uint64_t refused = 0; // handshakes refused (cluster, self, version, duplicate)
   std::uint64_t dials = 0;
   std::uint64_t dial_failures = 0;
+  std::uint64_t redials = 0; // dials that replaced or repaired links (overlay manager)
   std::vector<std::pair<std::string, std::uint64_t>> bad_by_rule;
+  std::vector<std::pair<node_id, std::int64_t>> rtt_us; // per link, -1 if unmeasured
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, supervisor_stats& x) {
   return f(caf::meta::type_name("supervisor_stats"), x.traffic, x.links_in, x.links_out,
            x.bad_frames, x.handshake_timeouts, x.refused, x.dials, x.dial_failures,
-           x.bad_by_rule);
+           x.redials, x.bad_by_rule, x.rtt_us);
 }
 
 template <class Inspector>

@@ -253,6 +253,7 @@ struct state {
       return;
     for (auto& a : actions) {
       if (auto* d = std::get_if<overlay_policy::dial>(&a)) {
+        stats.redials += 1;
         dial(d->addr, dial_info{d->id, -1, 0, d->reason});
       } else if (auto* inv = std::get_if<overlay_policy::invite>(&a)) {
         log->info("asking {} to dial us (in {}, out {})", to_hex(inv->target),
@@ -628,6 +629,10 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
         acc->links_out = st->table.count(direction::out);
         for (auto& [rule, n] : st->bad_by_rule)
           acc->bad_by_rule.emplace_back(rule, n);
+        for (auto& [peer, e] : st->table.links()) {
+          auto it = st->conns.find(e.conn);
+          acc->rtt_us.emplace_back(peer, it == st->conns.end() ? -1 : it->second.rtt_us);
+        }
         auto pending = std::make_shared<std::size_t>(st->conns.size());
         if (*pending == 0) {
           rp.deliver(*acc);
