@@ -187,7 +187,8 @@ overlay_policy::decide(const std::vector<link_view>& all_links,
 
   // 3. Needs an inbound link: below the wanted degree but not allowed to dial,
   //    or two links and none of them inbound.
-  bool need_in = (d.total() < want && d.out > d.in) || (d.total() >= 2 && d.in == 0);
+  bool need_in = (d.total() < want && d.out > d.in) || (d.total() >= 2 && d.in == 0) ||
+                 d.out > d.in + 1;
   if (need_in && now >= next_ask_) {
     auto z = shuffled([&](const member_info& m) {
       return in_reach(m, now) && m.capacity > 0 && !linked_to(links, m.id) &&

@@ -12,8 +12,9 @@
 // - out <= in + 1, and in >= 1 once a node has two links: a node may dial only
 //   while out <= in; a node that needs an inbound link asks a node with spare
 //   inbound links to dial it (invite), or asks one of its outbound peers to
-//   re-dial the link the other way round (reverse); a node with out > in + 1
-//   and more links than it needs drops an outbound link.
+//   re-dial the link the other way round (reverse), also whenever out > in + 1;
+//   a node with out > in + 1 and more links than it needs drops an outbound
+//   link to a peer that keeps a fallback.
 // - partitions: a node heard before over the overlay but not for a while is
 //   dialed again, by one node per side (the smallest reachable id), until it
 //   answers or is forgotten.

@@ -27,17 +27,28 @@ def snapshot(node, path):
 def test_thirty_nodes(h):
     nodes = start(h, 30, 47221)
     wait_rules(nodes, "rules on 30 nodes", timeout=30.0)
-    doc = snapshot(nodes[5], os.path.join(h.dir, "topo.json"))
+    # The overlay manager may still move a link while we look: compare the
+    # snapshot with /peers read just before and just after it, and retry
+    # (bounded) until both readings agree.
+    def edges_now():
+        out = set()
+        for n in nodes:
+            for p in n.peers():
+                out.add((n.id, p["peer"]) if p["dir"] == "out" else (p["peer"], n.id))
+        return out
+    for attempt in range(5):
+        before = edges_now()
+        doc = snapshot(nodes[5], os.path.join(h.dir, "topo.json"))
+        want = edges_now()
+        if before == want:
+            break
+    check(before == want, "the overlay never held still around a snapshot")
     ids = {n.id for n in nodes}
     got = {n["node"]: n for n in doc["nodes"]}
     check(set(got) == ids, "snapshot nodes differ: %s" % (set(got) ^ ids))
     check(all(n["answered"] for n in got.values()), "not every node answered")
     check(doc["took_ms"] < 15000, "took %s ms" % doc["took_ms"])
     # Edges (dialer -> acceptor) are exactly the links /peers shows.
-    want = set()
-    for n in nodes:
-        for p in n.peers():
-            want.add((n.id, p["peer"]) if p["dir"] == "out" else (p["peer"], n.id))
     edges = {(e["from"], e["to"]) for e in doc["edges"]}
     check(edges == want, "edges differ: %s" % (edges ^ want))
     for node_id, n in got.items():

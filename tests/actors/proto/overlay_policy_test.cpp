@@ -125,6 +125,24 @@ TEST(overlay_policy, drops_an_outbound_link_when_out_exceeds_in_plus_one) {
   EXPECT_EQ(d->peer, 5u);
 }
 
+TEST(overlay_policy, out_over_in_plus_one_asks_for_inbound_even_when_no_link_can_go) {
+  // in 1, out 4, and every outbound peer has only two links: none can be
+  // dropped without taking a fallback away, so the node asks for inbound.
+  overlay_policy p(1, small_params());
+  auto now = clock::now();
+  for (node_id id = 2; id <= 5; ++id)
+    p.heard(id, addr_of(id), 1, 1, 6, true, now);
+  p.heard(6, addr_of(6), 0, 2, 6, true, now);
+  p.heard(7, addr_of(7), 2, 0, 6, true, now); // unlinked, may dial
+  std::vector<link_view> links{{2, direction::out}, {3, direction::out}, {4, direction::out},
+                               {5, direction::out}, {6, direction::in}};
+  auto a = p.decide(links, {}, now);
+  ASSERT_EQ(a.size(), 1u);
+  auto* inv = std::get_if<overlay_policy::invite>(&a[0]);
+  ASSERT_NE(inv, nullptr);
+  EXPECT_EQ(inv->target, 7u);
+}
+
 TEST(overlay_policy, lost_member_is_redialed_by_the_smallest_reachable_id_only) {
   auto now = clock::now();
   auto make = [&](node_id self) {
