@@ -42,7 +42,23 @@ DEAD_AFTER = 2.0  # lanmesh's overlay.dead-after default, seconds
 # Bounds of the waits. Generous: the machine has 2 cores and others build on it.
 CONVERGE = 15.0   # a fresh cluster forms one overlay
 DETECT = DEAD_AFTER + 6.0  # a silent peer is dropped (requirement: dead-after)
-HEAL = 15.0       # survivors reconnect / a healed host or half merges back ("a few seconds")
+HEAL = 10.0       # survivors reconnect; a healed host or half merges back (issue 4:
+                  # "within a few seconds"; 10 s is generous for a busy 2-core machine)
+# A cut or split is made only after the cluster has run WARMUP s, and healed
+# only HOLD s after it was made, so that what heals it is the overlay's own
+# repair, not a transient of the start or of the fault itself:
+# (The restart scenario kills its node after WARMUP too.)
+# - discovery announces 1, 2, 4, 8, 16 s after start, then every 30 s
+#   (discovery.announce-max); WARMUP + HOLD > 31 s, so when the fault heals
+#   the start-up announcements are over, as in a cluster that has run for a
+#   while;
+# - dials made while the fault is on (to replace lost links) are still in
+#   flight for a few seconds (SYN retries, node.handshake-timeout 3 s) and a
+#   candidate that failed rests 5 s; HOLD is longer than both, so a dial that
+#   merely outlived the fault does not pass for a merge.
+# --warmup and --hold change them (0 for a quick look by hand).
+WARMUP = 20.0
+HOLD = 12.0
 DELIVER = 15.0    # a broadcast reaches every node
 
 
@@ -76,9 +92,11 @@ class NetnsHarness(harness.Harness):
     """The cluster Harness (temp dir, logs, kill by PID on exit) with nodes
     started on bed hosts, discovery on, linked only by what they discover."""
 
-    def __init__(self, lanmesh, test_name, bed, keep=False):
+    def __init__(self, lanmesh, test_name, bed, keep=False, warmup=WARMUP, hold=HOLD):
         super().__init__(lanmesh, test_name, port_range=(49152, 65535), keep=keep)
         self.bed = bed
+        self.warmup = warmup
+        self.hold = hold
         self.starts = 0
 
     def base_args(self, name, cluster=None):
@@ -176,8 +194,28 @@ def wait_overlay(nodes, timeout, absent=()):
         g = last.get("g", {})
         pieces = [sorted(n.name for n in nodes if n.id in p) for p in components(nodes, g)]
         raise TestFailure("%s; pieces %s; still listing gone peers %s; links: %s"
-                          % (e, pieces, last.get("stale"), describe(nodes, g)))
+                          % (e, pieces, last.get("stale"), describe(nodes, g))) from None
     return time.monotonic() - start
+
+
+LATE = 35.0  # after a merge failed its bound: how much longer we watch, for the notes
+
+
+def wait_merge(nodes, what, since="the heal", absent=()):
+    """wait_overlay(nodes, HEAL, absent) once a fault is over. If that fails,
+    keeps watching up to LATE s more, only to report when (if ever) the
+    overlay became one, then fails with the original reason."""
+    try:
+        return wait_overlay(nodes, HEAL, absent)
+    except TestFailure:
+        start = time.monotonic()
+        try:
+            wait_overlay(nodes, LATE, absent)
+            log("timing: %s only %.1f s after %s (bound %.0f s)"
+                % (what, HEAL + time.monotonic() - start, since, HEAL))
+        except TestFailure:
+            log("timing: %s not even %.0f s after %s" % (what, HEAL + LATE, since))
+        raise
 
 
 def stats_of(nodes):
@@ -342,6 +380,23 @@ def scenario_discovery(h):
     h.stop_all()
 
 
+def warm_up(h, nodes):
+    """Lets the cluster run past its start (see WARMUP), then checks it is
+    still one overlay."""
+    if h.warmup > 0:
+        log("letting the cluster run %.0f s before the fault" % h.warmup)
+        time.sleep(h.warmup)
+    wait_overlay(nodes, CONVERGE)
+
+
+def hold(h, since):
+    """Keeps the fault on until HOLD s after it was made (see HOLD)."""
+    left = since + h.hold - time.time()
+    if left > 0:
+        log("holding the fault %.1f s more (%.0f s in all)" % (left, h.hold))
+        time.sleep(left)
+
+
 def scenario_cut(h):
     """Cut one host off: the others drop it within dead-after and stay one
     delivering overlay; heal the cut: it rejoins and receives."""
@@ -349,6 +404,7 @@ def scenario_cut(h):
     wait_overlay(nodes, CONVERGE)
     ledger = Ledger("cut")
     round_from_all(ledger, nodes, nodes, nodes)
+    warm_up(h, nodes)
     victim = busiest(nodes)
     rest = [n for n in nodes if n is not victim]
     linked = neighbours(victim, rest)
@@ -369,8 +425,10 @@ def scenario_cut(h):
     # The cut host is not a receiver of these (the ledger allows it at most
     # one copy of each, never two).
     round_from_all(ledger, rest, rest, nodes)
+    hold(h, t_cut)
+    check(not [p for p in victim.peers()], "the cut host has links: %s" % victim.peers())
     h.bed.heal(victim.host)
-    t = wait_overlay(nodes, HEAL)
+    t = wait_merge(nodes, "the healed host was back in one overlay")
     log("timing: the healed host was back in one overlay %.2f s after the heal" % t)
     log("links after heal: " + describe(nodes, link_graph(nodes)))
     round_from_all(ledger, [victim] + rest, nodes, nodes)
@@ -384,6 +442,7 @@ def scenario_split(h):
     wait_overlay(nodes, CONVERGE)
     ledger = Ledger("split")
     round_from_all(ledger, nodes, nodes, nodes)
+    warm_up(h, nodes)
     half = len(nodes) // 2
     a, b = nodes[:half], nodes[half:]
     graph = link_graph(nodes)
@@ -402,8 +461,9 @@ def scenario_split(h):
     log("links while split: " + describe(nodes, link_graph(nodes)))
     for side in (a, b):
         round_from_all(ledger, side, side, nodes)
+    hold(h, t_split)
     h.bed.join()
-    t = wait_overlay(nodes, HEAL)
+    t = wait_merge(nodes, "the halves were one overlay")
     log("timing: one overlay of 6 again %.2f s after the join" % t)
     log("links after join: " + describe(nodes, link_graph(nodes)))
     round_from_all(ledger, nodes, nodes, nodes)
@@ -467,6 +527,7 @@ def scenario_restart(h):
     wait_overlay(nodes, CONVERGE)
     ledger = Ledger("restart")
     round_from_all(ledger, nodes, nodes, nodes)
+    warm_up(h, nodes)
     victim = busiest(nodes)
     rest = [n for n in nodes if n is not victim]
     linked = neighbours(victim, rest)
@@ -485,7 +546,8 @@ def scenario_restart(h):
         % (len(components(rest, g)), describe(rest, g)))
     back = h.start(victim.host)
     now = rest + [back]
-    t = wait_overlay(now, HEAL, absent=[victim.id])
+    t = wait_merge(now, "the restarted node was in one overlay of 6", since="its ready",
+                   absent=[victim.id])
     log("timing: one overlay of 6 with the restarted node %.2f s after its ready" % t)
     log("links after restart: " + describe(now, link_graph(now)))
     round_from_all(ledger, [back] + rest, now, now)
@@ -505,6 +567,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lanmesh", required=True, help="path to the lanmesh binary")
     p.add_argument("--keep", action="store_true", help="keep logs even when passing")
+    p.add_argument("--warmup", type=float, default=WARMUP,
+                   help="seconds the cluster runs before a cut or split (default %(default)s)")
+    p.add_argument("--hold", type=float, default=HOLD,
+                   help="seconds a cut or split lasts at least (default %(default)s)")
     p.add_argument("scenario", choices=sorted(SCENARIOS))
     opts = p.parse_args()
     fn, need_nft = SCENARIOS[opts.scenario]
@@ -530,7 +596,8 @@ def main():
     status, detail = "PASS", ""
     try:
         with Bed(HOSTS, log=log) as bed:
-            with NetnsHarness(lanmesh, name, bed, keep=opts.keep) as h:
+            with NetnsHarness(lanmesh, name, bed, keep=opts.keep, warmup=opts.warmup,
+                              hold=opts.hold) as h:
                 fn(h)
     except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - report every failure alike
         status = "FAIL"
