@@ -2,6 +2,8 @@
 
 #include "actors/logging.hpp"
 
+#include <algorithm>
+
 namespace lanmesh {
 
 namespace {
@@ -24,6 +26,7 @@ struct state {
   std::string peer_addr; // the peer's listening address
   link_counters counters;
   clock::time_point last_rx = clock::now();
+  std::uint32_t out_of_order = 0; // TCP's count at the last probe
   bool reported = false; // link_closed sent
   // Frames the router handed over while the supervisor was still deciding on
   // this link: sent right after our WELCOME, never before it.
@@ -328,16 +331,46 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
       [=](tick_atom) {
         if (st->ph != phase::established)
           return;
-        if (clock::now() - st->last_rx > st->args.settings->dead_after) {
-          st->log->warn("link {} peer {}: silent for {} ms, declared dead", tag,
-                        to_hex(st->peer), st->args.settings->dead_after.count());
-          st->ph = phase::closing;
-          report("timeout");
-          st->args.session->abort("timeout");
-          return;
-        }
         send_frame(make(wire::encode_ping(now_ns())));
         self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
+        // A probe every heartbeat keeps TCP's out-of-order count current; once
+        // silence nears dead-after, the check runs when dead-after is reached,
+        // not on the tick after it, so a dead peer is dropped at dead-after.
+        auto left = st->args.settings->dead_after - (clock::now() - st->last_rx);
+        self->delayed_send(self,
+                           std::clamp<clock::duration>(left, clock::duration::zero(),
+                                                       st->args.settings->heartbeat / 2),
+                           probe_atom::value);
+      },
+      [=](probe_atom) {
+        if (st->ph != phase::established)
+          return;
+        // Let the I/O thread answer: after a stall of the whole machine the
+        // peer's frames may be waiting unread in the kernel.
+        auto handle = caf::actor_cast<caf::actor>(self);
+        st->args.session->probe([handle](net::tcp_session::liveness l) {
+          caf::anon_send(handle, probe_atom::value, static_cast<std::uint64_t>(l.unread),
+                         l.out_of_order);
+        });
+      },
+      [=](probe_atom, std::uint64_t unread, std::uint32_t out_of_order) {
+        if (st->ph != phase::established)
+          return;
+        // Segments beyond a lost one keep arriving: the peer is alive and TCP
+        // is retransmitting (packet loss), not silent.
+        if (out_of_order != st->out_of_order) {
+          st->out_of_order = out_of_order;
+          st->last_rx = clock::now();
+          return;
+        }
+        auto silent = clock::now() - st->last_rx;
+        if (unread > 0 || silent < st->args.settings->dead_after)
+          return; // frames arrived or are waiting: alive
+        st->log->warn("link {} peer {}: silent for {} ms, declared dead", tag, to_hex(st->peer),
+                      std::chrono::duration_cast<std::chrono::milliseconds>(silent).count());
+        st->ph = phase::closing;
+        report("timeout");
+        st->args.session->abort("timeout");
       },
       [=](hs_timeout_atom) {
         if (st->ph != phase::handshake)

@@ -55,6 +55,7 @@ using rtt_atom = caf::atom_constant<caf::atom("rtt")>;
 using maintain_atom = caf::atom_constant<caf::atom("maintain")>;
 using alive_atom = caf::atom_constant<caf::atom("alive")>;
 using topology_atom = caf::atom_constant<caf::atom("topology")>;
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
 
 /// The session (socket) of one link. Handles are never serialized: lanmesh
 /// actors only talk within one process.

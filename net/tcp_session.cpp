@@ -1,10 +1,14 @@
 #include "net/tcp_session.hpp"
 
+#include "net/tcp_info.hpp"
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 namespace lanmesh::net {
 
@@ -24,6 +28,14 @@ tcp_session::tcp_session(tcp::socket socket, std::size_t max_payload)
   boost::system::error_code ec;
   remote_ = socket_.remote_endpoint(ec);
   socket_.set_option(tcp::no_delay(true), ec);
+  constexpr int tcp_rto_min_us = 45; // TCP_RTO_MIN_US, not in older headers
+  int rto = rto_min_us;
+  setsockopt(socket_.native_handle(), IPPROTO_TCP, tcp_rto_min_us, &rto, sizeof(rto));
+  // A link idles with a heartbeat every few hundred ms: a thin stream. Linear
+  // instead of exponential retransmission timeouts for its first retries keep
+  // a lossy link from falling silent for seconds.
+  int thin = 1;
+  setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, &thin, sizeof(thin));
 }
 
 void tcp_session::start(handlers h) {
@@ -145,6 +157,19 @@ void tcp_session::close_gracefully(shared_bytes last, std::chrono::milliseconds 
           if (!ec)
             self->finish("closed (linger timeout)");
         }));
+  });
+}
+
+void tcp_session::probe(std::function<void(liveness)> done) {
+  asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
+    liveness l;
+    if (!self->finished_) {
+      boost::system::error_code ec;
+      auto unread = self->socket_.available(ec);
+      l.unread = ec ? 0 : unread;
+      l.out_of_order = out_of_order_segments(self->socket_.native_handle());
+    }
+    done(l);
   });
 }
 
