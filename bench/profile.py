@@ -53,6 +53,23 @@ def thread_cpu(pid):
     return out
 
 
+def ctx_switches(pid):
+    """Voluntary + involuntary context switches of all threads of a process."""
+    total = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                    for line in f:
+                        if "ctxt_switches" in line:
+                            total += int(line.split(":")[1])
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return total
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,6 +99,7 @@ def main():
         sender, relay = cl.nodes[0], cl.nodes[len(cl.nodes) // 2]
         senders = [sender] if opts.mode == "one" else list(cl.nodes)
         cpu0 = {n.name: cpu_seconds(n.pid) for n in cl.nodes}
+        cs0 = {n.name: ctx_switches(n.pid) for n in cl.nodes}
         th0 = {n.name: thread_cpu(n.pid) for n in (sender, relay)}
         perfs = []
         if perf and not opts.no_perf:
@@ -96,6 +114,7 @@ def main():
         r, drained = run.tp_trial(b, cl, senders, opts.rate, opts.size)
         took = time.monotonic() - t0
         cpu1 = {n.name: cpu_seconds(n.pid) for n in cl.nodes}
+        cs1 = {n.name: ctx_switches(n.pid) for n in cl.nodes}
         th1 = {n.name: thread_cpu(n.pid) for n in (sender, relay)}
         for who, data, p in perfs:
             p.wait(timeout=opts.seconds + 30)
@@ -104,6 +123,13 @@ def main():
         total = sum(cpu1[k] - cpu0[k] for k in cpu0)
         print("CPU seconds of all %d nodes over %.1f s: %.2f (%.2f cores)"
               % (len(cl.nodes), took, total, total / took))
+        cs = sum(cs1[k] - cs0[k] for k in cs0)
+        if r.get("delivered"):
+            frames = r["delivered"] * (1 + (r.get("rmr") or 0))
+            print("per delivery: %.1f us CPU, %.1f context switches; per payload frame received: "
+                  "%.1f us CPU, %.2f context switches (RMR %.2f)"
+                  % (total / r["delivered"] * 1e6, cs / r["delivered"], total / frames * 1e6,
+                     cs / frames, r.get("rmr") or 0))
         for who, node in (("sender", sender), ("relay", relay)):
             print("%s %s: %.2f CPU s; by thread:" % (who, node.name, cpu1[node.name] - cpu0[node.name]))
             for t, v in sorted(th1[node.name].items()):

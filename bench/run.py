@@ -102,8 +102,8 @@ ROWS = [
     ("latency_big_max", "Latency max, N={n_big}", "ms", "lower", None, None),
     ("latency_big_w_p50", "Latency p50 from the client's call, N={n_big}", "ms", "lower", None, None),
     ("latency_big_w_p99", "Latency p99 from the client's call, N={n_big}", "ms", "lower", None, None),
-    ("lost", "Lost deliveries (latency runs, sum over reps)", "count", "lower", "0", lambda v: v == 0),
-    ("duplicates", "Duplicate deliveries (latency runs, sum over reps)", "count", "lower", "0",
+    ("lost", "Lost deliveries (all latency runs)", "count", "lower", "0", lambda v: v == 0),
+    ("duplicates", "Duplicate deliveries (all latency runs)", "count", "lower", "0",
      lambda v: v == 0),
     ("sigkill_drop", "SIGKILL: all neighbours dropped it", "s", "lower", "< 0.1 s", lambda v: v < 0.1),
     ("sigkill_whole", "SIGKILL: survivors whole again", "s", "lower", "< 0.5 s", lambda v: v < 0.5),
@@ -114,6 +114,7 @@ ROWS = [
      lambda v: v < 8.0),
     ("idle_udp", "Idle UDP datagrams sent per node per minute", "1/min", "lower", None, None),
     ("idle_tcp", "Idle TCP messages/frames sent per node per minute", "1/min", "lower", None, None),
+    ("idle_total", "Idle packets sent per node per minute, UDP + TCP", "1/min", "lower", None, None),
     ("idle_cpu", "Idle CPU per node", "% of a core", "lower", None, None),
     ("tp_100_one", "Throughput 100 B, one sender, N={n_tp}", "msg/s", "higher", ">= 50000 msg/s",
      lambda v: v >= 50000),
@@ -136,7 +137,7 @@ ROW_GROUP = {
     "join_newcomer": "convergence", "lost": "latency", "duplicates": "latency",
     "sigkill_drop": "failure", "sigkill_whole": "failure", "sigstop_drop": "failure",
     "leave_known": "failure", "rss_idle": "memory", "rss_after": "memory",
-    "idle_udp": "idle", "idle_tcp": "idle", "idle_cpu": "idle",
+    "idle_udp": "idle", "idle_tcp": "idle", "idle_cpu": "idle", "idle_total": "idle",
 }
 LANMESH_ONLY = {"tp_100_one", "tp_100_all", "tp_16k_one", "tp_16k_all", "rmr_100_one",
                 "rmr_100_all", "rmr_16k_one", "rmr_16k_all"}
@@ -159,6 +160,7 @@ class Results:
         self.notes = {rid: [] for rid, *_ in ROWS}
         self.details = {}  # free-form per scenario, for results.json
         self.errors = []
+        self.expected = {}  # deliveries expected in the latency runs, per system
 
     def add(self, rid, system, value):
         self.values[rid][system].append(value)
@@ -515,7 +517,8 @@ def lm_latency(b, res, cl, size_key, tag):
             if sent_ts is not None:
                 lat.append((ts - sent_ts) / 1000.0)
             wlat.append(ts / 1000.0 - wts * 1000.0)
-    record_latency(res, size_key, "lanmesh", lat, lost, dup, len(nodes), wlat)
+    record_latency(res, size_key, "lanmesh", lat, lost, dup, len(nodes), wlat,
+                   len(sends) * (len(nodes) - 1))
 
 
 def serf_latency(b, res, cl, size_key, tag):
@@ -553,10 +556,11 @@ def serf_latency(b, res, cl, size_key, tag):
                 continue
             dup += len(got) - 1
             lat.append((min(got) - ts) * 1000.0)
-    record_latency(res, size_key, "serf", lat, lost, dup, len(agents), lat)
+    record_latency(res, size_key, "serf", lat, lost, dup, len(agents), lat,
+                   len(sends) * (len(agents) - 1))
 
 
-def record_latency(res, size_key, system, lat, lost, dup, n, wlat):
+def record_latency(res, size_key, system, lat, lost, dup, n, wlat, expected):
     base = "latency_%s_" % size_key
     for q, name in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (1.0, "max")):
         res.add(base + name, system, pct(lat, q) if lat else None)
@@ -565,6 +569,7 @@ def record_latency(res, size_key, system, lat, lost, dup, n, wlat):
         res.add(base + "w_p99", system, pct(wlat, 0.99) if wlat else None)
     res.add("lost", system, lost)
     res.add("duplicates", system, dup)
+    res.expected[system] = res.expected.get(system, 0) + expected
     res.detail("latency_%s/%s" % (size_key, system),
                {"n": n, "samples": len(lat), "lost": lost, "duplicates": dup,
                 "min_ms": min(lat) if lat else None, "mean_ms": statistics.mean(lat) if lat else None,
@@ -659,6 +664,7 @@ def idle_and_memory(b, res, lm, sf, want_idle, want_mem):
             tcp = sum(b1["frames_out"] - a0["frames_out"] for a0, b1 in zip(st0, st1))
             res.add("idle_udp", "lanmesh", udp * per_min)
             res.add("idle_tcp", "lanmesh", tcp * per_min)
+            res.add("idle_total", "lanmesh", (udp + tcp) * per_min)
             log("  lanmesh idle per node per minute: %.1f datagrams, %.1f frames"
                 % (udp * per_min, tcp * per_min))
         if serf_traffic:
@@ -673,6 +679,7 @@ def idle_and_memory(b, res, lm, sf, want_idle, want_mem):
             per_min = 60.0 / (i1 - i0) / len(sf_agents)
             res.add("idle_udp", "serf", udp * per_min)
             res.add("idle_tcp", "serf", tcp * per_min)
+            res.add("idle_total", "serf", (udp + tcp) * per_min)
             log("  serf idle per node per minute: %.1f UDP packets, %.1f TCP messages"
                 % (udp * per_min, tcp * per_min))
         elif sf_agents:
@@ -1189,7 +1196,7 @@ def summarize(res, b, want):
             if nums:
                 if rid in ("lost", "duplicates"):
                     d.update(median=statistics.median(nums), min=min(nums), max=max(nums),
-                             total=sum(nums))
+                             total=sum(nums), expected=res.expected.get(system))
                 else:
                     d.update(median=statistics.median(nums), min=min(nums), max=max(nums))
             row[system] = d
@@ -1215,7 +1222,8 @@ def cell(d, key="median", unit=""):
     if d.get(key) is None:
         return "n/a" if not d.get("values") else "not reached"
     if key == "total":
-        return "%s (per rep %s)" % (fmt(d["total"]), ", ".join(fmt(v) for v in d["values"]))
+        return "%s of %s (per run: %s)" % (fmt(d["total"]), d.get("expected"),
+                                          ", ".join(fmt(v) for v in d["values"]))
     s = fmt(d[key])
     if d.get("reps", 0) > 1 and d.get("min") != d.get("max"):
         s += " [%s–%s]" % (fmt(d["min"]), fmt(d["max"]))
@@ -1277,6 +1285,12 @@ def write_outputs(out, meta, rows, res):
         L.append("")
         for e in res.errors:
             L.append("- %s" % e.splitlines()[-1])
+        L.append("")
+    findings = os.path.join(HERE, "FINDINGS.md")
+    if os.path.exists(findings):
+        rel = os.path.relpath(findings, out)
+        L.append("Where lanmesh misses a target, what limits it (profiles, evidence): "
+                 "[%s](%s)." % (os.path.basename(findings), rel))
         L.append("")
     L.append(METHOD)
     with open(os.path.join(out, "RESULTS.md"), "w") as f:
