@@ -424,8 +424,14 @@ def lm_converge(b, res, rid, n, tag, keep=False):
         else:
             done = lm_probe_round(cl.nodes, tag + "-cv", 10.0)
             res.add(rid, "lanmesh", tc - t0)
-            res.detail(rid + "/lanmesh", {"linked_s": tc - t0,
-                                          "probe_round_done_s": None if done is None else done - t0})
+            firsts = [(e["ts"] / 1e6 - t0) if e else None
+                      for e in (nd.event_after(0, "peer_up") for nd in cl.nodes)]
+            res.detail(rid + "/lanmesh", {
+                "linked_s": tc - t0,
+                "probe_round_done_s": None if done is None else done - t0,
+                "last_ready_s": max(nd.event_after(0, "ready")["ts"] / 1e6 - t0 for nd in cl.nodes),
+                "last_first_link_s": max(x for x in firsts if x is not None),
+                "log_dir": b.work if b.opts.keep else None})
             if done is None:
                 res.note(rid, "lanmesh: a broadcast from each node was NOT delivered everywhere")
         log("  lanmesh N=%d converged in %s s" % (n, "%.3f" % (tc - t0) if tc else "-"))
@@ -467,6 +473,7 @@ def lm_newcomer(b, res, cl):
     ok = lm_probe_round(cl.alive(), "nc", 5.0, senders=[n, cl.nodes[0]])
     res.add("join_newcomer", "lanmesh", join)
     res.detail("join_newcomer/lanmesh", {"joined_s": join,
+                                         "ready_s": n.event_after(0, "ready")["ts"] / 1e6 - n.spawn_ts,
                                          "first_peer_up_s": first["ts"] / 1e6 - n.spawn_ts,
                                          "broadcast_both_ways": ok is not None})
     log("  lanmesh newcomer joined in %.3f s (first link %.3f s)"
@@ -1239,6 +1246,13 @@ def write_outputs(out, meta, rows, res):
     with open(jpath + ".tmp", "w") as f:
         json.dump(doc, f, indent=1, default=str)
     os.replace(jpath + ".tmp", jpath)
+    render(out, doc)
+    return jpath
+
+
+def render(out, doc):
+    """Writes RESULTS.md in `out` from a results.json document."""
+    meta, rows, errors = doc["meta"], doc["rows"], doc["errors"]
     s = meta["settings"]
     L = []
     L.append("# lanmesh benchmark results (issue 7)")
@@ -1280,10 +1294,10 @@ def write_outputs(out, meta, rows, res):
         for label, n in notes:
             L.append("- %s: %s" % (label, n))
         L.append("")
-    if res.errors:
+    if errors:
         L.append("Errors (harness):")
         L.append("")
-        for e in res.errors:
+        for e in errors:
             L.append("- %s" % e.splitlines()[-1])
         L.append("")
     findings = os.path.join(HERE, "FINDINGS.md")
@@ -1295,7 +1309,6 @@ def write_outputs(out, meta, rows, res):
     L.append(METHOD)
     with open(os.path.join(out, "RESULTS.md"), "w") as f:
         f.write("\n".join(L) + "\n")
-    return jpath
 
 
 METHOD = """## How each row is measured
@@ -1355,7 +1368,13 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--skip-serf", action="store_true", help="lanmesh only (Serf columns skipped)")
     ap.add_argument("--preliminary", default=None, help="a note printed at the top of RESULTS.md")
+    ap.add_argument("--render", metavar="RESULTS_JSON",
+                    help="only rewrite RESULTS.md next to this results.json (no measurement)")
     opts = ap.parse_args()
+    if opts.render:
+        with open(opts.render) as f:
+            render(os.path.dirname(os.path.abspath(opts.render)), json.load(f))
+        return 0
     only = set(opts.only.split(",")) if opts.only else set(GROUPS)
     bad = only - set(GROUPS)
     if bad:
