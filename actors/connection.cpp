@@ -27,7 +27,7 @@ struct state {
   link_counters counters;
   clock::time_point last_rx = clock::now();
   std::uint32_t out_of_order = 0; // TCP's count at the last probe
-  bool reported = false; // link_closed sent
+  bool reported = false;          // link_closed sent
   // Frames the router handed over while the supervisor was still deciding on
   // this link: sent right after our WELCOME, never before it.
   std::vector<net::shared_bytes> held;
@@ -366,8 +366,9 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
         auto silent = clock::now() - st->last_rx;
         if (unread > 0 || silent < st->args.settings->dead_after)
           return; // frames arrived or are waiting: alive
-        st->log->warn("link {} peer {}: silent for {} ms, declared dead", tag, to_hex(st->peer),
-                      std::chrono::duration_cast<std::chrono::milliseconds>(silent).count());
+        st->log->warn(
+            "link {} peer {}: silent for {} ms, declared dead", tag, to_hex(st->peer),
+            std::chrono::duration_cast<std::chrono::milliseconds>(silent).count());
         st->ph = phase::closing;
         report("timeout");
         st->args.session->abort("timeout");

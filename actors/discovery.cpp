@@ -92,8 +92,17 @@ caf::behavior discovery(caf::event_based_actor* self, discovery_params params,
         case discovery_logic::verdict::own:
           break;
         }
-        if (st->window_reported)
+        if (st->window_reported) {
           report(false);
+        } else if (v == discovery_logic::verdict::taken &&
+                   !st->logic.candidates(clock::now()).empty()) {
+          // The first answer ends the wait: a newcomer links up at once
+          // instead of after the whole query window.
+          st->window_reported = true;
+          st->log->info("{} answered within the query window", ip);
+          st->logic.take_changed();
+          report(true);
+        }
         arm();
       },
       [=](tick_atom, bool window_end) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <caf/all.hpp>
 #include <cstdio>
+#include <memory>
 #include <thread>
 
 #include "actors/acceptor.hpp"
@@ -187,11 +188,9 @@ int run_node(const node_config& cfg) {
   caf::anon_send(console_a, ev_ready{self_id, listener->port(), cfg.cluster});
 
   int signo = 0;
-  {
-    stdin_reader input(console_a, cfg.max_payload);
-    sigwait(&sigs, &signo);
-    log->info("stopping ({})", signo == SIGINT ? "SIGINT" : "SIGTERM or /quit");
-  }
+  auto input = std::make_unique<stdin_reader>(console_a, cfg.max_payload);
+  sigwait(&sigs, &signo);
+  log->info("stopping ({})", signo == SIGINT ? "SIGINT" : "SIGTERM or /quit");
 
   // Shutdown order: stop accepting, say goodbye on every link and wait for the
   // links to close, then stop the actors and the I/O thread.
@@ -204,6 +203,9 @@ int run_node(const node_config& cfg) {
         .receive([](bool) {},
                  [&](caf::error& e) { log->warn("shutdown: {}", sys.render(e)); });
   }
+  // The stdin reader polls every 100 ms: joined only now, so that it does not
+  // delay the goodbyes.
+  input.reset();
   for (auto& a : {caf::actor_cast<caf::actor>(console_a),
                   caf::actor_cast<caf::actor>(router_a), supervisor_a})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);

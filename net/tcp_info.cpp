@@ -1,7 +1,7 @@
 #include "net/tcp_info.hpp"
 
-#include <netinet/in.h>
 #include <linux/tcp.h>
+#include <netinet/in.h>
 
 #include <cstddef>
 #include <sys/socket.h>

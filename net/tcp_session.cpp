@@ -35,7 +35,8 @@ tcp_session::tcp_session(tcp::socket socket, std::size_t max_payload)
   // instead of exponential retransmission timeouts for its first retries keep
   // a lossy link from falling silent for seconds.
   int thin = 1;
-  setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, &thin, sizeof(thin));
+  setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, &thin,
+             sizeof(thin));
 }
 
 void tcp_session::start(handlers h) {

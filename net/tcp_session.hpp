@@ -63,7 +63,7 @@ public:
 
   /// What the kernel knows of a link that looks silent to the application.
   struct liveness {
-    std::size_t unread = 0;       // bytes received but not read yet (a stall here)
+    std::size_t unread = 0;         // bytes received but not read yet (a stall here)
     std::uint32_t out_of_order = 0; // segments received beyond a lost one (so far)
   };
 

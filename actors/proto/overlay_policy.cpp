@@ -185,8 +185,21 @@ overlay_policy::decide(const std::vector<link_view>& all_links,
     }
   }
 
-  // 3. Needs an inbound link: below the wanted degree but not allowed to dial,
-  //    or two links and none of them inbound.
+  // 3. Too many outbound links and more links than needed: drop the outbound
+  //    link to the best-connected peer (it keeps its fallback). If none can
+  //    go, step 4 asks for an inbound link instead.
+  if (d.out > d.in + 1 && d.total() > want) {
+    const member_info* best = nullptr;
+    for (auto& l : links) {
+      auto* m = l.dir == direction::out ? find(l.peer) : nullptr;
+      if (m && m->load() > 2 && (!best || m->load() > best->load()))
+        best = m;
+    }
+    if (best)
+      return {drop{best->id, "rebalance"}};
+  }
+  // 4. Needs an inbound link: below the wanted degree but not allowed to dial,
+  //    two links and none of them inbound, or more out than in + 1.
   bool need_in = (d.total() < want && d.out > d.in) || (d.total() >= 2 && d.in == 0) ||
                  d.out > d.in + 1;
   if (need_in && now >= next_ask_) {
@@ -224,18 +237,6 @@ overlay_policy::decide(const std::vector<link_view>& all_links,
     }
   }
 
-  // 4. Too many outbound links and more links than needed: drop the outbound
-  //    link to the best-connected peer (it keeps its fallback).
-  if (d.out > d.in + 1 && d.total() > want) {
-    const member_info* best = nullptr;
-    for (auto& l : links) {
-      auto* m = l.dir == direction::out ? find(l.peer) : nullptr;
-      if (m && m->load() > 2 && (!best || m->load() > best->load()))
-        best = m;
-    }
-    if (best)
-      return {drop{best->id, "rebalance"}};
-  }
   return {};
 }
 
