@@ -4,6 +4,7 @@ configured peers find each other and form one overlay; a late node joins; the
 first node dials nobody; clusters sharing a group and port stay apart; bad
 datagrams are counted and ignored. Each test has its own multicast port."""
 
+import re
 import socket
 import struct
 import sys
@@ -80,17 +81,22 @@ def test_eight_nodes_form_one_overlay(h):
     sent = broadcast_from_all(nodes)
     h.wait_quiet(nodes)
     check_exactly_once(nodes, sent)
+    discovered = 0
     for n in nodes:
         s = n.stats()
         check(s["discovery_sent"] > 0 and s["discovery_received"] > 0,
               "%s: no discovery traffic counted: %s" % (n.name, s))
         check(s["links_in"] + s["links_out"] <= 8, "%s over max degree" % n.name)
         check(s["links_in"] + s["links_out"] >= 1, "%s has no link" % n.name)
-        # Every link came from discovery, and the log says so.
+        # Every outbound link's log line says why it was made: discovered
+        # (with the candidate's load), member, invited, reverse, out of reach.
         with open(n.log_path) as f:
-            log = f.read()
-        if s["links_out"] > 0:
-            check("discovered" in log, "%s log lacks the discovery reason" % n.name)
+            ups = [l for l in f if "[supervisor] peer " in l and " up (out," in l]
+        for line in ups:
+            check(re.search(r"up \(out, [0-9.:]+\): \S", line),
+                  "%s: outbound link without a reason: %s" % (n.name, line.strip()))
+        discovered += sum(1 for l in ups if ": discovered " in l and ", load " in l)
+    check(discovered > 0, "no link logged as made from discovery")
     h.stop_all()
 
 
