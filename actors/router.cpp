@@ -49,6 +49,18 @@ struct state {
     return n;
   }
 
+  // Sends a topology answer one hop back along the path its query came; an
+  // answer to an unknown or expired query is dropped.
+  void send_back(const wire::topo_reply& r, node_id except) {
+    auto path = topo_paths.find({r.query_origin, r.query_seq});
+    if (path == topo_paths.end() || path->second.first == except)
+      return;
+    auto link = links.find(path->second.first);
+    if (link != links.end())
+      caf::anon_send(link->second, send_atom::value,
+                     std::make_shared<const net::bytes>(wire::encode_topo_reply(r)));
+  }
+
   void forward(const wire::broadcast& b, node_id except) {
     stats.forwarded += flood(wire::encode_broadcast(b), b.origin, except);
   }
@@ -163,23 +175,11 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
             caf::anon_send(st->supervisor, topology_atom::value, std::move(r));
           return;
         }
-        auto path = st->topo_paths.find({r.query_origin, r.query_seq});
-        if (path == st->topo_paths.end() || path->second.first == from)
-          return; // unknown or expired query: the answer is dropped
-        auto link = st->links.find(path->second.first);
-        if (link != st->links.end())
-          caf::anon_send(link->second, send_atom::value,
-                         std::make_shared<const net::bytes>(wire::encode_topo_reply(r)));
+        st->send_back(r, from);
       },
       [=](topology_atom, wire::topo_reply& r) {
         // This node's own answer: back to the neighbour the query came from.
-        auto path = st->topo_paths.find({r.query_origin, r.query_seq});
-        if (path == st->topo_paths.end())
-          return;
-        auto link = st->links.find(path->second.first);
-        if (link != st->links.end())
-          caf::anon_send(link->second, send_atom::value,
-                         std::make_shared<const net::bytes>(wire::encode_topo_reply(r)));
+        st->send_back(r, 0);
       },
       [=](caf::get_atom, stats_atom) { return st->stats; },
   };

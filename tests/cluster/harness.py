@@ -283,6 +283,21 @@ def _matches(event, kind, match):
     return all(event.get(k) == v for k, v in match.items())
 
 
+def poll(fn, what, timeout=DEFAULT_TIMEOUT, interval=0.2):
+    """Re-evaluates `fn` until its first result is truthy; returns the second.
+
+    `fn` returns (ok, detail). For states that no single event announces (a
+    connected graph, a counter reaching a value); bounded in time, `interval`
+    paces the queries. The last detail is shown when time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ok, detail = fn()
+        if ok:
+            return detail
+        check(time.monotonic() < deadline, "no %s within %.1f s: %s" % (what, timeout, detail))
+        time.sleep(interval)
+
+
 class Harness:
     """Context manager owning one test's processes, temp dir and cluster name."""
 

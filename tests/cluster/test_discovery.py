@@ -10,7 +10,7 @@ import struct
 import sys
 import time
 
-from harness import DEFAULT_TIMEOUT, check, check_broadcast, check_exactly_once, run_tests
+from harness import DEFAULT_TIMEOUT, check, check_broadcast, check_exactly_once, poll, run_tests
 
 PORTS = (51600, 51699)
 GROUP = "239.255.77.77"
@@ -32,20 +32,6 @@ def start(h, count, mport, cluster=None, wait_ready=True):
     return nodes
 
 
-def poll(fn, what, timeout=DEFAULT_TIMEOUT, interval=0.1):
-    """Re-evaluates `fn` (which queries nodes) until it returns a truthy value.
-
-    For states that no single event announces (a connected graph, a counter
-    reaching a value); bounded in time, `interval` paces the queries."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = fn()
-        if result:
-            return result
-        check(time.monotonic() < deadline, "no %s within %.1f s" % (what, timeout))
-        time.sleep(interval)
-
-
 def connected(nodes):
     ids = {n.id for n in nodes}
     graph = {n.id: {p["peer"] for p in n.peers()} for n in nodes}
@@ -63,7 +49,8 @@ def wait_connected(nodes, timeout=DEFAULT_TIMEOUT):
     /peers of every node, is one connected piece."""
     for n in nodes:
         n.wait_event("peer_up", timeout)
-    return poll(lambda: connected(nodes), "connected overlay", timeout)
+    return poll(lambda: (lambda g: (g is not None, g))(connected(nodes)), "connected overlay",
+                timeout, interval=0.1)
 
 
 def broadcast_from_all(nodes):
@@ -103,7 +90,7 @@ def test_eight_nodes_form_one_overlay(h):
 def test_first_node_dials_nobody_and_late_node_joins(h):
     first = start(h, 1, 47102)[0]
     # The first node's query window passes with no answer: it is the first.
-    poll(lambda: "first node of the cluster" in open(first.log_path).read(),
+    poll(lambda: ("first node of the cluster" in open(first.log_path).read(), None),
          "first-node conclusion in the log", interval=0.05)
     s = first.stats()
     check(s["dials"] == 0, "first node dialed %d times" % s["dials"])
@@ -173,8 +160,8 @@ def test_bad_datagrams_are_counted_and_ignored(h):
     ]
     send_datagrams(mport, bad)
     for n, b in zip(nodes, before):
-        poll(lambda n=n, b=b: n.stats()["discovery_bad"] >= b["discovery_bad"] + len(bad),
-             "%s counting the bad datagrams" % n.name)
+        poll(lambda n=n, b=b: (n.stats()["discovery_bad"] >= b["discovery_bad"] + len(bad), None),
+             "%s counting the bad datagrams" % n.name, interval=0.1)
     # The cluster keeps working, and a newcomer still joins.
     late = start(h, 1, mport)[0]
     nodes.append(late)

@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 
-from harness import DEFAULT_TIMEOUT, check, check_broadcast, check_exactly_once, run_tests
+from harness import DEFAULT_TIMEOUT, check, check_broadcast, check_exactly_once, poll, run_tests
 
 PORTS = (51900, 51999)
 MAX_DEGREE = 8
@@ -25,19 +25,6 @@ def start(h, count, mport):
     for n in nodes:
         n.wait_ready()
     return nodes
-
-
-def poll(fn, what, timeout=DEFAULT_TIMEOUT, interval=0.2):
-    """Re-evaluates `fn` (which queries nodes) until it returns a truthy value;
-    for states no single event announces. Bounded; `interval` paces queries."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        ok, last = fn()
-        if ok:
-            return last
-        check(time.monotonic() < deadline, "no %s within %.1f s: %s" % (what, timeout, last))
-        time.sleep(interval)
 
 
 def rule_violations(nodes):
