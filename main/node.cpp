@@ -122,6 +122,10 @@ int run_node(const node_config& cfg) {
 
   caf::actor_system_config sys_cfg;
   sys_cfg.set("scheduler.max-threads", 2);
+  // CAF's workers poll hard for work before sleeping; an idle node mostly
+  // waits, so let them fall asleep (woken by new work) after a few polls.
+  sys_cfg.set("work-stealing.aggressive-poll-attempts", 4);
+  sys_cfg.set("work-stealing.moderate-poll-attempts", 4);
   caf::actor_system sys{sys_cfg};
 
   console_settings cs;
