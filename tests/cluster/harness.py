@@ -63,6 +63,28 @@ def check(cond, message):
         raise TestFailure(message)
 
 
+def _kill(proc):
+    """SIGKILL by PID (if still running) and reap, bounded."""
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=5.0)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _close(*files):
+    for f in files:
+        try:
+            if f:
+                f.close()
+        except OSError:
+            pass
+
+
 class Node:
     """One lanmesh process. Use `Harness.node()` to make one."""
 
@@ -246,24 +268,10 @@ class Node:
         return code
 
     def kill(self):
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            pass
+        _kill(self.proc)
 
     def close_files(self):
-        for f in (self.proc.stdin, self.proc.stdout):
-            try:
-                if f:
-                    f.close()
-            except OSError:
-                pass
-        self._stderr.close()
+        _close(self.proc.stdin, self.proc.stdout, self._stderr)
 
     def log_tail(self, lines=25):
         out = []
@@ -558,23 +566,10 @@ class _RawProc:
         return "<raw lanmesh pid=%d>" % self.pid
 
     def kill(self):
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            pass
+        _kill(self.proc)
 
     def close_files(self):
-        for f in (self.proc.stdout, self.proc.stderr):
-            try:
-                if f:
-                    f.close()
-            except OSError:
-                pass
+        _close(self.proc.stdout, self.proc.stderr)
 
     def log_tail(self, lines=25):
         return ""
