@@ -24,14 +24,15 @@ struct state {
   phase ph = phase::handshake;
   node_id peer = 0;
   std::string peer_addr; // the peer's listening address
-  link_counters counters;
   clock::time_point last_rx = clock::now();
   std::uint32_t out_of_order = 0; // TCP's count at the last probe
   bool reported = false;          // link_closed sent
-  // Frames the router handed over while the supervisor was still deciding on
-  // this link: sent right after our WELCOME, never before it.
-  std::vector<net::shared_bytes> held;
 };
+
+link_counters counters_of(const net::tcp_session& s) {
+  auto t = s.counters();
+  return {t.frames_in, t.frames_out, t.bytes_in, t.bytes_out};
+}
 
 std::uint64_t now_ns() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -63,8 +64,6 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
              std::to_string(remote.port());
 
   auto send_frame = [st](net::shared_bytes bytes) {
-    st->counters.frames_out += 1;
-    st->counters.bytes_out += bytes->size();
     st->args.session->send(std::move(bytes));
   };
   auto make = [](net::bytes b) {
@@ -85,8 +84,6 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
       return;
     st->log->info("link {} peer {} closing: {}", tag, to_hex(st->peer), reason);
     st->ph = phase::closing;
-    st->counters.frames_out += 1;
-    st->counters.bytes_out += last.size();
     st->args.session->close_gracefully(
         std::make_shared<const net::bytes>(std::move(last)), st->args.settings->linger);
     report(std::move(reason), std::move(bad_frame));
@@ -94,7 +91,8 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
   // The session ended: report and die.
   auto finish = [self, st, report](std::string reason) {
     report(std::move(reason));
-    self->send(st->args.supervisor, final_atom::value, st->args.conn, st->counters);
+    self->send(st->args.supervisor, final_atom::value, st->args.conn,
+               counters_of(*st->args.session));
     self->quit();
   };
 
@@ -139,38 +137,43 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
     link_offer o{st->args.conn, h.node, st->args.dir, st->peer_addr,
                  (flags & wire::hello_reverse) != 0};
     self->request(st->args.supervisor, caf::infinite, register_atom::value, o)
-        .then(
-            [self, st, tag, make, send_frame, close_gracefully](const register_reply& r) {
-              if (st->ph != phase::registering)
-                return;
-              auto& refusal = r.refusal;
-              if (r.redirect)
-                send_frame(r.redirect);
-              if (refusal == "standby") {
-                self->send(self, standby_atom::value);
-                return;
-              }
-              if (!refusal.empty()) { // "duplicate" or "full"
-                close_gracefully(st->args.dir == direction::in
-                                     ? wire::encode_refuse(refusal)
-                                     : wire::encode_goodbye(refusal),
-                                 refusal);
-                return;
-              }
-              if (st->args.dir == direction::in) {
-                wire::hello w;
-                w.cluster = st->args.settings->cluster;
-                w.node = st->args.settings->self;
-                w.listen_port = st->args.settings->listen_port;
-                send_frame(make(wire::encode_hello(w, true)));
-              }
-              st->ph = phase::established;
-              for (auto& b : std::exchange(st->held, {}))
-                send_frame(b);
-              st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer),
-                            st->peer_addr);
-              self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
-            });
+        .then([self, st, tag, make, send_frame,
+               close_gracefully](const register_reply& r) {
+          if (st->ph != phase::registering)
+            return;
+          auto& refusal = r.refusal;
+          if (r.redirect)
+            send_frame(r.redirect);
+          if (refusal == "standby") {
+            self->send(self, standby_atom::value);
+            return;
+          }
+          if (!refusal.empty()) { // "duplicate" or "full"
+            close_gracefully(st->args.dir == direction::in
+                                 ? wire::encode_refuse(refusal)
+                                 : wire::encode_goodbye(refusal),
+                             refusal);
+            return;
+          }
+          if (st->args.dir == direction::in) {
+            wire::hello w;
+            w.cluster = st->args.settings->cluster;
+            w.node = st->args.settings->self;
+            w.listen_port = st->args.settings->listen_port;
+            send_frame(make(wire::encode_hello(w, true)));
+          }
+          st->ph = phase::established;
+          // From here the router writes to the session directly, after
+          // our WELCOME, and the peer's broadcasts go straight to it.
+          st->args.session->open();
+          st->args.session->route_broadcasts([router = st->args.router, peer = st->peer](
+                                                 std::vector<wire::broadcast> b) {
+            caf::anon_send(router, inbound_broadcasts{std::move(b), peer});
+          });
+          st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer),
+                        st->peer_addr);
+          self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
+        });
   };
 
   // A frame that breaks the protocol's order: count it like a bad frame.
@@ -181,9 +184,7 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
   };
 
   return {
-      [=](wire::frame& f, std::uint64_t size) {
-        st->counters.frames_in += 1;
-        st->counters.bytes_in += size;
+      [=](wire::frame& f, std::uint64_t) {
         st->last_rx = clock::now();
         switch (f.type) {
         case wire::frame_type::hello:
@@ -234,9 +235,10 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
             protocol_error("broadcast before handshake");
             return;
           }
-          self->send(
-              st->args.router,
-              inbound_broadcast{std::move(std::get<wire::broadcast>(f.body)), st->peer});
+          // Only until the session routes broadcasts itself (established).
+          self->send(st->args.router,
+                     inbound_broadcasts{{std::move(std::get<wire::broadcast>(f.body))},
+                                        st->peer});
           return;
         case wire::frame_type::ping:
           if (st->ph == phase::established || st->ph == phase::registering)
@@ -307,10 +309,9 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
                    : reason);
       },
       [=](send_atom, const net::shared_bytes& bytes) {
-        if (st->ph == phase::established)
-          send_frame(bytes);
-        else if (st->ph == phase::registering)
-          st->held.push_back(bytes);
+        // Held by the session until the link is established.
+        if (st->ph == phase::established || st->ph == phase::registering)
+          st->args.session->send_data({bytes});
       },
       [=](standby_atom) {
         if (st->ph == phase::closing || st->ph == phase::standby)
@@ -350,12 +351,15 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
         auto handle = caf::actor_cast<caf::actor>(self);
         st->args.session->probe([handle](net::tcp_session::liveness l) {
           caf::anon_send(handle, probe_atom::value, static_cast<std::uint64_t>(l.unread),
-                         l.out_of_order);
+                         l.out_of_order, l.last_read);
         });
       },
-      [=](probe_atom, std::uint64_t unread, std::uint32_t out_of_order) {
+      [=](probe_atom, std::uint64_t unread, std::uint32_t out_of_order,
+          clock::time_point last_read) {
         if (st->ph != phase::established)
           return;
+        // Broadcasts bypass this actor: the session knows when bytes came.
+        st->last_rx = std::max(st->last_rx, last_read);
         // Segments beyond a lost one keep arriving: the peer is alive and TCP
         // is retransmitting (packet loss), not silent.
         if (out_of_order != st->out_of_order) {
@@ -382,7 +386,7 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
         report("handshake timeout", "handshake_timeout");
         st->args.session->abort("handshake timeout");
       },
-      [=](caf::get_atom, stats_atom) { return st->counters; },
+      [=](caf::get_atom, stats_atom) { return counters_of(*st->args.session); },
   };
 }
 

@@ -217,86 +217,105 @@ console_actor::behavior_type console(console_actor::pointer self,
   auto st = std::make_shared<state>();
   st->settings = std::move(settings);
   auto jsonl = st->settings.jsonl;
+  // A `/`-command; answers come back as events.
+  auto command = [=](const std::string& line) {
+    if (line == "/peers") {
+      self->request(st->supervisor, std::chrono::seconds(2), caf::get_atom::value,
+                    peers_atom::value)
+          .then([=](const std::vector<peer_info>& peers) { print_peers(*st, peers); },
+                [=](caf::error& e) { st->error("/peers: " + to_string(e)); });
+    } else if (line == "/stats") {
+      self->request(st->router, std::chrono::seconds(2), caf::get_atom::value,
+                    stats_atom::value)
+          .then(
+              [=](const router_stats& r) {
+                self->request(st->supervisor, std::chrono::seconds(2),
+                              caf::get_atom::value, stats_atom::value)
+                    .then(
+                        [=](const supervisor_stats& s) {
+                          if (!st->discovery) {
+                            print_stats(*st, r, s, discovery_stats{});
+                            return;
+                          }
+                          self->request(st->discovery, std::chrono::seconds(2),
+                                        caf::get_atom::value, stats_atom::value)
+                              .then(
+                                  [=](const discovery_stats& d) {
+                                    print_stats(*st, r, s, d);
+                                  },
+                                  [=](caf::error& e) {
+                                    st->error("/stats: " + to_string(e));
+                                  });
+                        },
+                        [=](caf::error& e) { st->error("/stats: " + to_string(e)); });
+              },
+              [=](caf::error& e) { st->error("/stats: " + to_string(e)); });
+    } else if (line == "/topology" || line.rfind("/topology ", 0) == 0) {
+      auto file = line.size() > 10 ? line.substr(10) : std::string{};
+      self->request(st->supervisor, std::chrono::seconds(10), topology_atom::value)
+          .then([=](const topology_snapshot& t) { print_topology(*st, t, file); },
+                [=](caf::error& e) { st->error("/topology: " + to_string(e)); });
+    } else if (line == "/help") {
+      if (jsonl)
+        st->out(json::object().str("event", "help").str("text", help_text).done());
+      else
+        st->out(help_text);
+    } else if (line == "/quit") {
+      st->settings.quit();
+    } else {
+      st->error("unknown command " + line + " (try /help)");
+    }
+  };
+  // Lines typed as broadcasts, sent as one request (one batch per stdin read).
+  auto broadcast = [=](std::vector<std::string> payloads) {
+    if (payloads.empty())
+      return;
+    self->request(st->router, caf::infinite, broadcast_atom::value, std::move(payloads))
+        .then(
+            [=](const std::vector<std::string>& ids) {
+              if (!jsonl || ids.empty())
+                return;
+              std::string out;
+              for (auto& id : ids) {
+                if (!out.empty())
+                  out += '\n';
+                out += json::object()
+                           .str("event", "sent")
+                           .str("msg", id)
+                           .num("ts", unix_micros())
+                           .done();
+              }
+              st->out(out);
+            },
+            [=](caf::error& e) { st->error("broadcast: " + to_string(e)); });
+  };
   return {
       [=](wire_atom, router_actor router, caf::actor supervisor, caf::actor discovery) {
         st->router = std::move(router);
         st->supervisor = std::move(supervisor);
         st->discovery = std::move(discovery);
       },
-      [=](line_atom, std::string& line) {
-        if (line.empty())
-          return;
-        if (line[0] == '/' && (line.size() < 2 || line[1] != '/')) {
-          if (line == "/peers") {
-            self->request(st->supervisor, std::chrono::seconds(2), caf::get_atom::value,
-                          peers_atom::value)
-                .then(
-                    [=](const std::vector<peer_info>& peers) { print_peers(*st, peers); },
-                    [=](caf::error& e) { st->error("/peers: " + to_string(e)); });
-          } else if (line == "/stats") {
-            self->request(st->router, std::chrono::seconds(2), caf::get_atom::value,
-                          stats_atom::value)
-                .then(
-                    [=](const router_stats& r) {
-                      self->request(st->supervisor, std::chrono::seconds(2),
-                                    caf::get_atom::value, stats_atom::value)
-                          .then(
-                              [=](const supervisor_stats& s) {
-                                if (!st->discovery) {
-                                  print_stats(*st, r, s, discovery_stats{});
-                                  return;
-                                }
-                                self->request(st->discovery, std::chrono::seconds(2),
-                                              caf::get_atom::value, stats_atom::value)
-                                    .then(
-                                        [=](const discovery_stats& d) {
-                                          print_stats(*st, r, s, d);
-                                        },
-                                        [=](caf::error& e) {
-                                          st->error("/stats: " + to_string(e));
-                                        });
-                              },
-                              [=](caf::error& e) {
-                                st->error("/stats: " + to_string(e));
-                              });
-                    },
-                    [=](caf::error& e) { st->error("/stats: " + to_string(e)); });
-          } else if (line == "/topology" || line.rfind("/topology ", 0) == 0) {
-            auto file = line.size() > 10 ? line.substr(10) : std::string{};
-            self->request(st->supervisor, std::chrono::seconds(10), topology_atom::value)
-                .then([=](const topology_snapshot& t) { print_topology(*st, t, file); },
-                      [=](caf::error& e) { st->error("/topology: " + to_string(e)); });
-          } else if (line == "/help") {
-            if (jsonl)
-              st->out(json::object().str("event", "help").str("text", help_text).done());
-            else
-              st->out(help_text);
-          } else if (line == "/quit") {
-            st->settings.quit();
-          } else {
-            st->error("unknown command " + line + " (try /help)");
+      [=](line_atom, std::vector<std::string>& lines) {
+        std::vector<std::string> payloads;
+        for (auto& line : lines) {
+          if (line.empty())
+            continue;
+          if (line[0] == '/' && (line.size() < 2 || line[1] != '/')) {
+            broadcast(std::exchange(payloads, {})); // keeps the typed order
+            command(line);
+            continue;
           }
-          return;
+          if (line.rfind("//", 0) == 0)
+            line.erase(0, 1);
+          if (line.size() > st->settings.max_payload) {
+            st->error("line of " + std::to_string(line.size()) +
+                      " bytes not sent: over node.max-payload " +
+                      std::to_string(st->settings.max_payload));
+            continue;
+          }
+          payloads.push_back(std::move(line));
         }
-        if (line.rfind("//", 0) == 0)
-          line.erase(0, 1);
-        if (line.size() > st->settings.max_payload) {
-          st->error("line of " + std::to_string(line.size()) +
-                    " bytes not sent: over node.max-payload " +
-                    std::to_string(st->settings.max_payload));
-          return;
-        }
-        self->request(st->router, caf::infinite, broadcast_atom::value, std::move(line))
-            .then(
-                [=](const std::string& msg_id) {
-                  if (jsonl)
-                    st->out(json::object()
-                                .str("event", "sent")
-                                .str("msg", msg_id)
-                                .num("ts", unix_micros())
-                                .done());
-                },
-                [=](caf::error& e) { st->error("broadcast: " + to_string(e)); });
+        broadcast(std::move(payloads));
       },
       [=](const ev_ready& e) {
         if (jsonl)
@@ -336,18 +355,26 @@ console_actor::behavior_type console(console_actor::pointer self,
         else
           st->out("* peer down: " + to_hex(e.peer) + " (" + e.reason + ")");
       },
-      [=](const ev_deliver& e) {
-        if (jsonl)
-          st->out(json::object()
-                      .str("event", "deliver")
-                      .num("ts", unix_micros())
-                      .str("origin", to_hex(e.origin))
-                      .str("msg", msg_id_string(e.origin, e.seq))
-                      .num("hops", e.hops)
-                      .str("payload", e.payload)
-                      .done());
-        else
-          st->out("[" + to_hex(e.origin) + "] " + e.payload);
+      [=](const std::vector<ev_deliver>& batch) {
+        // One write for the whole batch: a busy node does not flush per line.
+        std::string out;
+        for (auto& e : batch) {
+          if (!out.empty())
+            out += '\n';
+          if (jsonl)
+            out += json::object()
+                       .str("event", "deliver")
+                       .num("ts", unix_micros())
+                       .str("origin", to_hex(e.origin))
+                       .str("msg", msg_id_string(e.origin, e.seq))
+                       .num("hops", e.hops)
+                       .str("payload", e.payload)
+                       .done();
+          else
+            out += "[" + to_hex(e.origin) + "] " + e.payload;
+        }
+        if (!out.empty())
+          st->out(out);
       },
   };
 }

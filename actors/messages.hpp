@@ -4,12 +4,14 @@
 //   io thread --(frame, bad input, closed)--> connection
 //   acceptor --(inbound session)--> supervisor --spawns/monitors--> connection
 //   connection --(register, link_closed)--> supervisor --(link up/replace/down)--> router
-//   connection --(broadcast from peer)--> router --(send)--> connection
+//   io thread --(broadcasts of one socket read)--> router --(frames)--> sessions
+//   (until a link's handshake is done, its broadcasts go via its connection)
 //   console <--(events)-- supervisor, router;  console --(broadcast, queries)--> router,
 //   supervisor
 
 #include <caf/all.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,6 +62,11 @@ using probe_atom = caf::atom_constant<caf::atom("probe")>;
 /// The session (socket) of one link. Handles are never serialized: lanmesh
 /// actors only talk within one process.
 using session_ptr = std::shared_ptr<net::tcp_session>;
+
+/// How the router writes to a link: straight into its session's write queue
+/// (tcp_session::send_data), without an actor hop per frame. Tests put their
+/// own function here.
+using link_writer = std::function<void(std::vector<net::shared_bytes>)>;
 
 /// Counters of one connection.
 struct link_counters {
@@ -131,9 +138,10 @@ struct topology_snapshot {
   std::vector<std::pair<node_id, std::string>> known;
 };
 
-/// A broadcast that arrived from a peer.
-struct inbound_broadcast {
-  wire::broadcast msg;
+/// Broadcasts that arrived from a peer, in the order it sent them (those of
+/// one socket read travel together).
+struct inbound_broadcasts {
+  std::vector<wire::broadcast> msgs;
   node_id from = 0;
 };
 
@@ -145,8 +153,8 @@ typename Inspector::result_type inspect(Inspector& f, broadcast& x) {
 } // namespace wire
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, inbound_broadcast& x) {
-  return f(caf::meta::type_name("inbound_broadcast"), x.msg, x.from);
+typename Inspector::result_type inspect(Inspector& f, inbound_broadcasts& x) {
+  return f(caf::meta::type_name("inbound_broadcasts"), x.msgs, x.from);
 }
 
 struct router_stats {
@@ -267,11 +275,12 @@ inline std::string msg_id_string(node_id origin, std::uint64_t seq) {
 
 /// The router's fixed interface.
 using router_actor = caf::typed_actor<
-    caf::reacts_to<link_up_atom, node_id, caf::actor>,
-    caf::reacts_to<replace_atom, node_id, caf::actor, caf::actor, bool>,
+    caf::reacts_to<link_up_atom, node_id, caf::actor, link_writer>,
+    caf::reacts_to<replace_atom, node_id, caf::actor, link_writer, caf::actor, bool>,
     caf::reacts_to<link_down_atom, node_id, caf::actor>,
-    caf::replies_to<broadcast_atom, std::string>::with<std::string>,
-    caf::reacts_to<inbound_broadcast>, caf::reacts_to<wire_atom, caf::actor>,
+    caf::replies_to<broadcast_atom,
+                    std::vector<std::string>>::with<std::vector<std::string>>,
+    caf::reacts_to<inbound_broadcasts>, caf::reacts_to<wire_atom, caf::actor>,
     caf::reacts_to<member_atom, wire::member>, caf::reacts_to<inbound_member>,
     caf::reacts_to<retire_atom, node_id, caf::actor, std::string>,
     caf::reacts_to<topology_atom, wire::topo_query>,
@@ -285,13 +294,16 @@ using router_actor = caf::typed_actor<
 /// need it too. The discovery handle is invalid when discovery is off.
 using console_actor =
     caf::typed_actor<caf::reacts_to<wire_atom, router_actor, caf::actor, caf::actor>,
-                     caf::reacts_to<line_atom, std::string>, caf::reacts_to<ev_ready>,
-                     caf::reacts_to<ev_peer_up>, caf::reacts_to<ev_peer_down>,
-                     caf::reacts_to<ev_deliver>>;
+                     caf::reacts_to<line_atom, std::vector<std::string>>,
+                     caf::reacts_to<ev_ready>, caf::reacts_to<ev_peer_up>,
+                     caf::reacts_to<ev_peer_down>,
+                     caf::reacts_to<std::vector<ev_deliver>>>;
 
 } // namespace lanmesh
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::session_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::link_writer)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::chrono::steady_clock::time_point)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::net::shared_bytes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::frame)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::decode_error)

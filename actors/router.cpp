@@ -21,7 +21,11 @@ struct state {
   caf::actor supervisor; // receives MEMBER floods (membership is its business)
   seen_cache seen;
   std::uint64_t next_seq;
-  std::unordered_map<node_id, caf::actor> links;
+  struct link {
+    caf::actor conn;   // told to retire or stand by
+    link_writer write; // frames go straight to the session
+  };
+  std::unordered_map<node_id, link> links;
   router_stats stats;
   // Reverse paths of topology queries: (asker, seq) -> the peer it came from,
   // so answers go back hop by hop instead of being flooded. Bounded.
@@ -40,11 +44,50 @@ struct state {
   std::uint64_t flood(const net::bytes& frame, node_id origin, node_id except) {
     auto bytes = std::make_shared<const net::bytes>(frame);
     std::uint64_t n = 0;
-    for (auto& [peer, conn] : links) {
+    for (auto& [peer, l] : links) {
       if (peer == except || peer == origin)
         continue;
-      caf::anon_send(conn, send_atom::value, bytes);
+      l.write({bytes});
       ++n;
+    }
+    return n;
+  }
+
+  // Sends new broadcasts (origin, encoded frame) to every link but `except`,
+  // one write per link for the whole batch. A link gets no frame its own peer
+  // originated; every other link shares one buffer with all of them.
+  std::uint64_t flood(const std::vector<std::pair<node_id, net::shared_bytes>>& frames,
+                      node_id except) {
+    if (frames.empty())
+      return 0;
+    net::shared_bytes all;
+    std::uint64_t n = 0;
+    for (auto& [peer, l] : links) {
+      if (peer == except)
+        continue;
+      bool origin_here = false;
+      for (auto& f : frames)
+        origin_here = origin_here || f.first == peer;
+      if (!origin_here) {
+        if (!all && frames.size() == 1)
+          all = frames.front().second;
+        if (!all) {
+          auto joined = std::make_shared<net::bytes>();
+          for (auto& f : frames)
+            joined->insert(joined->end(), f.second->begin(), f.second->end());
+          all = std::move(joined);
+        }
+        l.write({all});
+        n += frames.size();
+        continue;
+      }
+      std::vector<net::shared_bytes> some;
+      for (auto& f : frames)
+        if (f.first != peer)
+          some.push_back(f.second);
+      n += some.size();
+      if (!some.empty())
+        l.write(std::move(some));
     }
     return n;
   }
@@ -57,12 +100,8 @@ struct state {
       return;
     auto link = links.find(path->second.first);
     if (link != links.end())
-      caf::anon_send(link->second, send_atom::value,
-                     std::make_shared<const net::bytes>(wire::encode_topo_reply(r)));
-  }
-
-  void forward(const wire::broadcast& b, node_id except) {
-    stats.forwarded += flood(wire::encode_broadcast(b), b.origin, except);
+      link->second.write(
+          {std::make_shared<const net::bytes>(wire::encode_topo_reply(r))});
   }
 };
 
@@ -72,12 +111,13 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
                                    console_actor console) {
   auto st = std::make_shared<state>(settings, std::move(console));
   return {
-      [=](link_up_atom, node_id peer, caf::actor conn) {
-        st->links[peer] = std::move(conn);
+      [=](link_up_atom, node_id peer, caf::actor conn, link_writer& write) {
+        st->links[peer] = {std::move(conn), std::move(write)};
         st->log->debug("link to {} added ({} links)", to_hex(peer), st->links.size());
       },
-      [=](replace_atom, node_id peer, caf::actor fresh, caf::actor old, bool retire_old) {
-        st->links[peer] = std::move(fresh);
+      [=](replace_atom, node_id peer, caf::actor fresh, link_writer& write,
+          caf::actor old, bool retire_old) {
+        st->links[peer] = {std::move(fresh), std::move(write)};
         // Sent by the router: this message is ordered after every frame the
         // router already gave `old`, so none of them is cut off. The node that
         // dialed the winning link retires the loser; the other side only stops
@@ -91,33 +131,52 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
       },
       [=](link_down_atom, node_id peer, caf::actor conn) {
         auto it = st->links.find(peer);
-        if (it != st->links.end() && it->second == conn)
+        if (it != st->links.end() && it->second.conn == conn)
           st->links.erase(it);
       },
-      [=](broadcast_atom, std::string& payload) -> caf::result<std::string> {
-        if (payload.size() > st->settings.max_payload)
-          return caf::make_error(caf::sec::invalid_argument,
-                                 "payload of " + std::to_string(payload.size()) +
-                                     " bytes over node.max-payload " +
-                                     std::to_string(st->settings.max_payload));
-        wire::broadcast b{st->settings.self, st->next_seq++, 0, std::move(payload)};
-        st->seen.insert({b.origin, b.seq}, std::chrono::steady_clock::now());
-        ++st->stats.sent;
-        st->forward(b, 0);
-        return msg_id_string(b.origin, b.seq);
-      },
-      [=](inbound_broadcast& in) {
-        auto& b = in.msg;
-        if (b.origin == st->settings.self ||
-            !st->seen.insert({b.origin, b.seq}, std::chrono::steady_clock::now())) {
-          ++st->stats.duplicates;
-          return;
+      [=](broadcast_atom,
+          std::vector<std::string>& payloads) -> caf::result<std::vector<std::string>> {
+        for (auto& p : payloads)
+          if (p.size() > st->settings.max_payload)
+            return caf::make_error(caf::sec::invalid_argument,
+                                   "payload of " + std::to_string(p.size()) +
+                                       " bytes over node.max-payload " +
+                                       std::to_string(st->settings.max_payload));
+        auto now = clock_t::now();
+        std::vector<std::string> ids;
+        std::vector<std::pair<node_id, net::shared_bytes>> frames;
+        ids.reserve(payloads.size());
+        frames.reserve(payloads.size());
+        for (auto& p : payloads) {
+          wire::broadcast b{st->settings.self, st->next_seq++, 0, std::move(p)};
+          st->seen.insert({b.origin, b.seq}, now);
+          ids.push_back(msg_id_string(b.origin, b.seq));
+          frames.emplace_back(
+              b.origin, std::make_shared<const net::bytes>(wire::encode_broadcast(b)));
         }
-        ++st->stats.delivered;
-        b.hops += 1;
-        st->forward(b, in.from);
-        self->send(st->console,
-                   ev_deliver{b.origin, b.seq, b.hops, std::move(b.payload)});
+        st->stats.sent += frames.size();
+        st->stats.forwarded += st->flood(frames, 0);
+        return ids;
+      },
+      [=](inbound_broadcasts& in) {
+        auto now = clock_t::now();
+        std::vector<std::pair<node_id, net::shared_bytes>> frames;
+        std::vector<ev_deliver> deliveries;
+        for (auto& b : in.msgs) {
+          if (b.origin == st->settings.self || !st->seen.insert({b.origin, b.seq}, now)) {
+            ++st->stats.duplicates;
+            continue;
+          }
+          b.hops += 1;
+          frames.emplace_back(
+              b.origin, std::make_shared<const net::bytes>(wire::encode_broadcast(b)));
+          deliveries.push_back({b.origin, b.seq, b.hops, std::move(b.payload)});
+        }
+        if (deliveries.empty())
+          return;
+        st->stats.delivered += deliveries.size();
+        st->stats.forwarded += st->flood(frames, in.from);
+        self->send(st->console, std::move(deliveries));
       },
       [=](wire_atom, caf::actor supervisor) { st->supervisor = std::move(supervisor); },
       [=](member_atom, wire::member& m) {
@@ -144,7 +203,7 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
         // Through the router, so the goodbye follows every frame already
         // handed to that link.
         auto it = st->links.find(peer);
-        if (it != st->links.end() && it->second == conn)
+        if (it != st->links.end() && it->second.conn == conn)
           st->links.erase(it);
         caf::anon_send(conn, retire_atom::value, std::move(reason));
       },

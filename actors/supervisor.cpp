@@ -29,6 +29,7 @@ struct dial_info {
 
 struct conn_record {
   caf::actor actor;
+  link_writer write; // the router's way into this link's session
   direction dir = direction::in;
   std::string dialed; // outbound: the address dialed
   dial_info info;     // outbound: why
@@ -155,10 +156,14 @@ struct state {
     args.supervisor = caf::actor_cast<caf::actor>(self);
     args.router = router;
     auto id = args.conn;
+    auto session_handle = args.session;
     auto actor = self->spawn(connection, std::move(args));
     self->monitor(actor);
     conn_record rec;
     rec.actor = actor;
+    rec.write = [s = std::move(session_handle)](std::vector<net::shared_bytes> frames) {
+      s->send_data(std::move(frames));
+    };
     rec.dir = dir;
     rec.dialed = std::move(dialed);
     rec.info = std::move(info);
@@ -355,7 +360,7 @@ struct state {
       rec.since = clock::now();
       log->info("peer {} up ({}, {}){}", to_hex(o.peer), to_string(o.dir), o.addr,
                 rec.info.reason.empty() ? "" : ": " + rec.info.reason);
-      self->send(router, link_up_atom::value, o.peer, rec.actor);
+      self->send(router, link_up_atom::value, o.peer, rec.actor, rec.write);
       self->send(console, ev_peer_up{o.peer, o.addr, o.dir});
       report_load();
       flood_member(); // neighbours learn the new load at once
@@ -368,8 +373,8 @@ struct state {
       auto old = conns.find(d.retired->conn);
       if (old != conns.end()) {
         rec.since = old->second.since;
-        self->send(router, replace_atom::value, o.peer, rec.actor, old->second.actor,
-                   o.dir == direction::out);
+        self->send(router, replace_atom::value, o.peer, rec.actor, rec.write,
+                   old->second.actor, o.dir == direction::out);
       }
       report_load();
       flood_member();

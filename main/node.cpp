@@ -50,9 +50,11 @@ private:
       auto n = read(STDIN_FILENO, buf, sizeof(buf));
       if (n <= 0)
         return; // EOF or error: the node keeps running
+      // The lines of one read travel together: one message, not one per line.
+      std::vector<std::string> lines;
       for (ssize_t i = 0; i < n; ++i) {
         if (buf[i] == '\n') {
-          caf::anon_send(console_, line_atom::value, std::move(line));
+          lines.push_back(std::move(line));
           line.clear();
           overlong = false;
         } else if (line.size() <= max_line_) {
@@ -64,6 +66,8 @@ private:
         }
       }
       (void)overlong;
+      if (!lines.empty())
+        caf::anon_send(console_, line_atom::value, std::move(lines));
     }
   }
 

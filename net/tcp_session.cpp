@@ -10,6 +10,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <utility>
+
 namespace lanmesh::net {
 
 namespace asio = boost::asio;
@@ -68,16 +70,33 @@ void tcp_session::do_read() {
           self->finish(ec == asio::error::eof ? "closed by peer" : ec.message());
           return;
         }
+        self->last_read_ = std::chrono::steady_clock::now();
         self->reader_.feed(self->read_buf_.data(), n);
+        // Broadcasts of this read go out as one batch, before any other frame
+        // that followed them, so the peer's order is kept.
+        std::vector<wire::broadcast> batch;
+        auto flush = [&] {
+          if (!batch.empty() && self->handlers_.on_broadcasts)
+            self->handlers_.on_broadcasts(std::exchange(batch, {}));
+        };
         for (;;) {
           auto next = self->reader_.next();
           if (auto* f = std::get_if<wire::frame>(&next)) {
+            self->frames_in_.fetch_add(1, std::memory_order_relaxed);
+            self->bytes_in_.fetch_add(self->reader_.last_size(),
+                                      std::memory_order_relaxed);
+            if (f->type == wire::frame_type::broadcast && self->handlers_.on_broadcasts) {
+              batch.push_back(std::move(std::get<wire::broadcast>(f->body)));
+              continue;
+            }
+            flush();
             if (self->handlers_.on_frame)
               self->handlers_.on_frame(std::move(*f), self->reader_.last_size());
             if (self->finished_)
               return;
             continue;
           }
+          flush();
           if (auto* e = std::get_if<wire::decode_error>(&next)) {
             if (self->handlers_.on_bad_input)
               self->handlers_.on_bad_input(*e);
@@ -95,15 +114,67 @@ void tcp_session::send(shared_bytes frame) {
                  [self = shared_from_this(), frame = std::move(frame)]() mutable {
                    if (self->closing_ || self->finished_)
                      return;
-                   self->queued_bytes_ += frame->size();
-                   if (self->queued_bytes_ > max_queued_bytes) {
-                     self->finish("write queue over limit (peer too slow)");
+                   if (self->enqueue(std::move(frame)) && !self->writing_)
+                     self->do_write();
+                 });
+}
+
+void tcp_session::send_data(std::vector<shared_bytes> frames) {
+  asio::dispatch(strand_,
+                 [self = shared_from_this(), frames = std::move(frames)]() mutable {
+                   if (self->closing_ || self->finished_)
+                     return;
+                   if (!self->open_) {
+                     for (auto& f : frames)
+                       self->held_.push_back(std::move(f));
                      return;
                    }
-                   self->queue_.push_back(std::move(frame));
+                   for (auto& f : frames)
+                     if (!self->enqueue(std::move(f)))
+                       return;
                    if (!self->writing_)
                      self->do_write();
                  });
+}
+
+void tcp_session::open() {
+  asio::dispatch(strand_, [self = shared_from_this()] {
+    if (self->open_ || self->closing_ || self->finished_)
+      return;
+    self->open_ = true;
+    for (auto& f : std::exchange(self->held_, {}))
+      if (!self->enqueue(std::move(f)))
+        return;
+    if (!self->writing_)
+      self->do_write();
+  });
+}
+
+void tcp_session::route_broadcasts(
+    std::function<void(std::vector<wire::broadcast>)> sink) {
+  asio::dispatch(strand_, [self = shared_from_this(), sink = std::move(sink)]() mutable {
+    if (!self->finished_)
+      self->handlers_.on_broadcasts = std::move(sink);
+  });
+}
+
+tcp_session::traffic tcp_session::counters() const {
+  return {frames_in_.load(std::memory_order_relaxed),
+          frames_out_.load(std::memory_order_relaxed),
+          bytes_in_.load(std::memory_order_relaxed),
+          bytes_out_.load(std::memory_order_relaxed)};
+}
+
+bool tcp_session::enqueue(shared_bytes frame) {
+  frames_out_.fetch_add(1, std::memory_order_relaxed);
+  bytes_out_.fetch_add(frame->size(), std::memory_order_relaxed);
+  queued_bytes_ += frame->size();
+  if (queued_bytes_ > max_queued_bytes) {
+    finish("write queue over limit (peer too slow)");
+    return false;
+  }
+  queue_.push_back(std::move(frame));
+  return true;
 }
 
 void tcp_session::do_write() {
@@ -144,10 +215,8 @@ void tcp_session::close_gracefully(shared_bytes last, std::chrono::milliseconds 
   asio::dispatch(strand_, [self = shared_from_this(), last = std::move(last), linger] {
     if (self->closing_ || self->finished_)
       return;
-    if (last) {
-      self->queued_bytes_ += last->size();
-      self->queue_.push_back(last);
-    }
+    if (last && !self->enqueue(last))
+      return;
     self->closing_ = true;
     self->shutdown_after_write_ = true;
     if (!self->writing_)
@@ -169,6 +238,7 @@ void tcp_session::probe(std::function<void(liveness)> done) {
       auto unread = self->socket_.available(ec);
       l.unread = ec ? 0 : unread;
       l.out_of_order = out_of_order_segments(self->socket_.native_handle());
+      l.last_read = self->last_read_;
     }
     done(l);
   });
@@ -190,6 +260,7 @@ void tcp_session::finish(std::string reason) {
   linger_timer_.cancel();
   socket_.close(ec);
   queue_.clear();
+  held_.clear();
   queued_bytes_ = 0;
   // Drop the handlers after the last call: they hold actor handles, and keeping
   // them would tie the actor's lifetime to this session's.

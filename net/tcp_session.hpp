@@ -4,9 +4,11 @@
 // with wire::frame_reader and hands each one to a callback; it decides nothing
 // about peers. All callbacks run on the I/O thread and must only post.
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -25,6 +27,10 @@ public:
   struct handlers {
     /// A decoded frame and its size on the wire.
     std::function<void(wire::frame, std::size_t)> on_frame;
+    /// BROADCAST frames, once route_broadcasts() named a sink: all those of
+    /// one socket read in one call, so a busy link costs one hand-off per read
+    /// instead of one per frame.
+    std::function<void(std::vector<wire::broadcast>)> on_broadcasts;
     /// The stream broke a wire rule; the session has closed itself.
     std::function<void(wire::decode_error)> on_bad_input;
     /// The link is gone (EOF, reset, error, or our own close); called once,
@@ -53,6 +59,29 @@ public:
   void send(shared_bytes frame);
   void send(bytes frame) { send(std::make_shared<const bytes>(std::move(frame))); }
 
+  /// Queues data frames (broadcasts from the router). They are held until
+  /// open(), so none goes out before the handshake's WELCOME. Thread-safe.
+  void send_data(std::vector<shared_bytes> frames);
+
+  /// Lets data frames through, after every frame sent before this call.
+  /// Thread-safe.
+  void open();
+
+  /// From now on BROADCAST frames go to `sink`, a batch per socket read,
+  /// instead of one by one to on_frame. Thread-safe; `sink` runs on the I/O
+  /// thread and is dropped when the session ends.
+  void route_broadcasts(std::function<void(std::vector<wire::broadcast>)> sink);
+
+  /// Frames and bytes through this link so far. Counted on the I/O thread;
+  /// readable from any thread.
+  struct traffic {
+    std::uint64_t frames_in = 0;
+    std::uint64_t frames_out = 0;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+  };
+  traffic counters() const;
+
   /// Sends `last` (a GOODBYE or REFUSE) after everything queued, shuts down the
   /// sending side and keeps reading until the peer closes or `linger` passes,
   /// so frames the peer sent before seeing our goodbye still arrive.
@@ -65,6 +94,7 @@ public:
   struct liveness {
     std::size_t unread = 0;         // bytes received but not read yet (a stall here)
     std::uint32_t out_of_order = 0; // segments received beyond a lost one (so far)
+    std::chrono::steady_clock::time_point last_read; // when bytes last arrived
   };
 
   /// Calls `done` on the I/O thread, after the reads it has pending, with the
@@ -78,6 +108,7 @@ public:
 private:
   tcp_session(boost::asio::ip::tcp::socket socket, std::size_t max_payload);
   void do_read();
+  bool enqueue(shared_bytes frame); // false if the session had to close
   void do_write();
   void finish(std::string reason);
 
@@ -89,6 +120,10 @@ private:
   handlers handlers_;
   std::array<std::uint8_t, 65536> read_buf_;
   std::deque<shared_bytes> queue_;
+  std::vector<shared_bytes> held_; // data frames waiting for open()
+  bool open_ = false;
+  std::chrono::steady_clock::time_point last_read_ = std::chrono::steady_clock::now();
+  std::atomic<std::uint64_t> frames_in_{0}, frames_out_{0}, bytes_in_{0}, bytes_out_{0};
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool closing_ = false; // no more frames accepted for sending

@@ -17,28 +17,44 @@ using namespace std::chrono_literals;
 console_actor::behavior_type fake_console(console_actor::pointer, caf::actor sink) {
   return {
       [](wire_atom, router_actor, caf::actor, caf::actor) {},
-      [](line_atom, std::string) {},
+      [](line_atom, std::vector<std::string>) {},
       [](ev_ready) {},
       [](ev_peer_up) {},
       [](ev_peer_down) {},
-      [sink](ev_deliver e) { caf::anon_send(sink, std::move(e)); },
+      [sink](std::vector<ev_deliver> batch) {
+        for (auto& e : batch)
+          caf::anon_send(sink, std::move(e));
+      },
   };
 }
 
-// A fake link: decodes what the router sends it and reports to `sink` as
-// (link id, broadcast) or (link id, "retire:" reason).
+// A fake link: decodes what the router writes to it and reports to `sink`
+// as (link id, broadcast) per frame or (link id, "retire:" reason).
 caf::behavior fake_link(caf::event_based_actor*, int id, caf::actor sink) {
   return {
       [=](send_atom, const net::shared_bytes& bytes) {
         wire::frame_reader reader(1 << 20);
         reader.feed(bytes->data(), bytes->size());
-        auto next = reader.next();
-        auto& f = std::get<wire::frame>(next);
-        caf::anon_send(sink, id, std::get<wire::broadcast>(f.body));
+        for (;;) {
+          auto next = reader.next();
+          auto* f = std::get_if<wire::frame>(&next);
+          if (!f)
+            break;
+          caf::anon_send(sink, id, std::get<wire::broadcast>(f->body));
+        }
+        EXPECT_EQ(reader.buffered(), 0u) << "a write ended inside a frame";
       },
       [=](retire_atom, const std::string& reason) {
         caf::anon_send(sink, id, "retire:" + reason);
       },
+  };
+}
+
+// What the router writes to a link goes to the fake link actor, in order.
+link_writer writer_to(caf::actor link) {
+  return [link](std::vector<net::shared_bytes> frames) {
+    for (auto& f : frames)
+      caf::anon_send(link, send_atom::value, std::move(f));
   };
 }
 
@@ -63,9 +79,9 @@ protected:
     link_a = sys.spawn(fake_link, 1, sink);
     link_b = sys.spawn(fake_link, 2, sink);
     link_c = sys.spawn(fake_link, 3, sink);
-    self->send(router, link_up_atom::value, peer_a, link_a);
-    self->send(router, link_up_atom::value, peer_b, link_b);
-    self->send(router, link_up_atom::value, peer_c, link_c);
+    self->send(router, link_up_atom::value, peer_a, link_a, writer_to(link_a));
+    self->send(router, link_up_atom::value, peer_b, link_b, writer_to(link_b));
+    self->send(router, link_up_atom::value, peer_c, link_c, writer_to(link_c));
   }
 
   void TearDown() override {
@@ -93,6 +109,8 @@ protected:
         caf::after(100ms) >> [] {});
   }
 
+  static std::vector<std::string> lines(std::string line) { return {std::move(line)}; }
+
   router_stats stats() {
     router_stats out;
     self->request(router, 2s, caf::get_atom::value, stats_atom::value)
@@ -104,9 +122,13 @@ protected:
 
 TEST_F(router_test, local_broadcast_goes_to_every_link_and_not_to_console) {
   std::string id;
-  self->request(router, 2s, broadcast_atom::value, std::string("hi"))
-      .receive([&](std::string msg) { id = msg; },
-               [&](caf::error& e) { FAIL() << sys.render(e); });
+  self->request(router, 2s, broadcast_atom::value, lines("hi"))
+      .receive(
+          [&](std::vector<std::string> ids) {
+            ASSERT_EQ(ids.size(), 1u);
+            id = ids[0];
+          },
+          [&](caf::error& e) { FAIL() << sys.render(e); });
   EXPECT_EQ(id.substr(0, 16), to_hex(self_id));
   auto got = forwarded(3);
   ASSERT_EQ(got.size(), 3u);
@@ -123,7 +145,7 @@ TEST_F(router_test, local_broadcast_goes_to_every_link_and_not_to_console) {
 
 TEST_F(router_test, new_message_is_delivered_once_and_forwarded_except_back) {
   wire::broadcast b{peer_c, 7, 0, "x"};
-  self->send(router, inbound_broadcast{b, peer_a});
+  self->send(router, inbound_broadcasts{{b}, peer_a});
   self->receive(
       [&](ev_deliver& e) {
         EXPECT_EQ(e.origin, peer_c);
@@ -139,23 +161,70 @@ TEST_F(router_test, new_message_is_delivered_once_and_forwarded_except_back) {
   expect_quiet();
 
   // The same message again, from another link: dropped, counted.
-  self->send(router, inbound_broadcast{b, peer_b});
+  self->send(router, inbound_broadcasts{{b}, peer_b});
   expect_quiet();
   auto s = stats();
   EXPECT_EQ(s.delivered, 1u);
   EXPECT_EQ(s.duplicates, 1u);
 }
 
+TEST_F(router_test, batch_from_a_link_is_delivered_in_order_without_duplicates) {
+  // One socket read's worth from A: two new messages (one originated by B),
+  // one repeated within the batch, and our own message coming back.
+  std::vector<wire::broadcast> batch{{peer_c, 1, 0, "one"},
+                                     {peer_b, 2, 0, "two"},
+                                     {peer_c, 1, 0, "one again"},
+                                     {self_id, 9, 2, "ours"}};
+  self->send(router, inbound_broadcasts{batch, peer_a});
+  std::vector<std::string> delivered;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](ev_deliver& e) { delivered.push_back(e.payload); },
+                  caf::after(2s) >> [] { FAIL() << "missing delivery"; });
+  EXPECT_EQ(delivered, (std::vector<std::string>{"one", "two"}));
+  // B gets only C's message (not its own), C only B's (not its own); A none.
+  auto got = forwarded(2);
+  ASSERT_EQ(got.count(2), 1u);
+  EXPECT_EQ(got.find(2)->second.payload, "one");
+  ASSERT_EQ(got.count(3), 1u);
+  EXPECT_EQ(got.find(3)->second.payload, "two");
+  expect_quiet();
+  auto s = stats();
+  EXPECT_EQ(s.delivered, 2u);
+  EXPECT_EQ(s.duplicates, 2u);
+  EXPECT_EQ(s.forwarded, 2u);
+}
+
+TEST_F(router_test, local_lines_of_one_request_keep_their_order_on_every_link) {
+  std::vector<std::string> ids;
+  self->request(router, 2s, broadcast_atom::value,
+                std::vector<std::string>{"first", "second", "third"})
+      .receive([&](std::vector<std::string> got) { ids = std::move(got); },
+               [&](caf::error& e) { FAIL() << sys.render(e); });
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_NE(ids[0], ids[1]);
+  auto got = forwarded(9);
+  for (int link : {1, 2, 3}) {
+    auto [from, to] = got.equal_range(link);
+    std::vector<std::string> order;
+    for (auto it = from; it != to; ++it)
+      order.push_back(it->second.payload);
+    EXPECT_EQ(order, (std::vector<std::string>{"first", "second", "third"}));
+  }
+  expect_quiet();
+}
+
 TEST_F(router_test, own_message_coming_back_is_a_duplicate) {
-  self->send(router, inbound_broadcast{wire::broadcast{self_id, 1, 3, "loop"}, peer_a});
+  self->send(router,
+             inbound_broadcasts{{wire::broadcast{self_id, 1, 3, "loop"}}, peer_a});
   expect_quiet();
   EXPECT_EQ(stats().duplicates, 1u);
 }
 
 TEST_F(router_test, link_down_stops_forwarding_to_that_link) {
   self->send(router, link_down_atom::value, peer_b, link_b);
-  self->request(router, 2s, broadcast_atom::value, std::string("after"))
-      .receive([](std::string) {}, [&](caf::error& e) { FAIL() << sys.render(e); });
+  self->request(router, 2s, broadcast_atom::value, lines("after"))
+      .receive([](std::vector<std::string>) {},
+               [&](caf::error& e) { FAIL() << sys.render(e); });
   auto got = forwarded(2);
   EXPECT_EQ(got.count(1), 1u);
   EXPECT_EQ(got.count(2), 0u);
@@ -166,7 +235,7 @@ TEST_F(router_test, link_down_stops_forwarding_to_that_link) {
 TEST_F(router_test, link_down_of_a_replaced_connection_keeps_the_new_one) {
   auto sink = caf::actor_cast<caf::actor>(self);
   auto fresh = sys.spawn(fake_link, 4, sink);
-  self->send(router, replace_atom::value, peer_a, fresh, link_a, true);
+  self->send(router, replace_atom::value, peer_a, fresh, writer_to(fresh), link_a, true);
   self->receive(
       [](int id, std::string& what) {
         EXPECT_EQ(id, 1);
@@ -175,8 +244,9 @@ TEST_F(router_test, link_down_of_a_replaced_connection_keeps_the_new_one) {
       caf::after(2s) >> [] { FAIL() << "old link not retired"; });
   // The retired connection closes later; that must not drop the new link.
   self->send(router, link_down_atom::value, peer_a, link_a);
-  self->request(router, 2s, broadcast_atom::value, std::string("y"))
-      .receive([](std::string) {}, [&](caf::error& e) { FAIL() << sys.render(e); });
+  self->request(router, 2s, broadcast_atom::value, lines("y"))
+      .receive([](std::vector<std::string>) {},
+               [&](caf::error& e) { FAIL() << sys.render(e); });
   auto got = forwarded(3);
   EXPECT_EQ(got.count(4), 1u);
   EXPECT_EQ(got.count(1), 0u);
@@ -184,10 +254,11 @@ TEST_F(router_test, link_down_of_a_replaced_connection_keeps_the_new_one) {
 }
 
 TEST_F(router_test, retire_is_ordered_after_frames_already_forwarded) {
-  self->request(router, 2s, broadcast_atom::value, std::string("before"))
-      .receive([](std::string) {}, [&](caf::error& e) { FAIL() << sys.render(e); });
+  self->request(router, 2s, broadcast_atom::value, lines("before"))
+      .receive([](std::vector<std::string>) {},
+               [&](caf::error& e) { FAIL() << sys.render(e); });
   auto fresh = sys.spawn(fake_link, 4, caf::actor_cast<caf::actor>(self));
-  self->send(router, replace_atom::value, peer_a, fresh, link_a, true);
+  self->send(router, replace_atom::value, peer_a, fresh, writer_to(fresh), link_a, true);
   // Link 1 must see its frame before its retire message.
   bool frame_seen = false;
   for (int i = 0; i < 4; ++i)
@@ -206,8 +277,8 @@ TEST_F(router_test, retire_is_ordered_after_frames_already_forwarded) {
 
 TEST_F(router_test, payload_over_limit_is_refused_not_truncated) {
   bool refused = false;
-  self->request(router, 2s, broadcast_atom::value, std::string(101, 'x'))
-      .receive([](std::string) {}, [&](caf::error&) { refused = true; });
+  self->request(router, 2s, broadcast_atom::value, lines(std::string(101, 'x')))
+      .receive([](std::vector<std::string>) {}, [&](caf::error&) { refused = true; });
   EXPECT_TRUE(refused);
   expect_quiet();
   EXPECT_EQ(stats().sent, 0u);
