@@ -11,6 +11,9 @@ namespace lanmesh::json {
 /// any payload yields valid JSON.
 std::string quote(const std::string& s);
 
+/// Appends quote(s) to `out`.
+void quote_to(std::string& out, const std::string& s);
+
 /// Builds `{"k":v,...}` in insertion order.
 class object {
 public:

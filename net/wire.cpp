@@ -294,10 +294,12 @@ std::variant<decode_error, frame, frame_reader::need_more> frame_reader::next() 
 
 std::size_t max_frame_for_payload(std::size_t max_payload) {
   // Control frames must fit whatever the payload limit: the largest HELLO
-  // (64-byte cluster) and the largest REFUSE/GOODBYE (256-byte reason).
+  // (64-byte cluster), REFUSE/GOODBYE (256-byte reason) and TOPO_REPLY.
   constexpr std::size_t largest_hello = 1 + 4 + 2 + 1 + max_cluster_len + 8 + 2 + 1;
   constexpr std::size_t largest_reason = 1 + 2 + max_reason_len;
-  return std::max({broadcast_frame_limit(max_payload), largest_hello, largest_reason});
+  constexpr std::size_t largest_topo_reply = 1 + 33 + 13 * max_topo_links;
+  return std::max({broadcast_frame_limit(max_payload), largest_hello, largest_reason,
+                   largest_topo_reply});
 }
 
 std::vector<std::uint8_t> encode_hello(const hello& h, bool welcome) {

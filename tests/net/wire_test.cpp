@@ -808,6 +808,16 @@ TEST(WireOverlay, RedirectRoundTripAndCountLimit) {
   EXPECT_EQ(std::get<decode_error>(r).code, error_code::truncated_body);
 }
 
+TEST(WireOverlay, LargestTopologyReplyFitsAnyPayloadLimit) {
+  // A node with many links answers /topology with max_topo_links entries; a
+  // small node.max-payload must not turn that answer into a bad frame.
+  topo_reply r;
+  r.links.resize(max_topo_links + 3);
+  auto enc = encode_topo_reply(r);
+  auto f = decode_one(enc, max_frame_for_payload(1));
+  EXPECT_EQ(std::get<topo_reply>(f.body).links.size(), max_topo_links);
+}
+
 TEST(WireOverlay, TopologyQueryAndReplyRoundTrip) {
   topo_query q{0xabc, 42, 3};
   auto fq = decode_one(encode_topo_query(q), big_max_frame);
