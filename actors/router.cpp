@@ -162,6 +162,8 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
         auto now = clock_t::now();
         std::vector<std::pair<node_id, net::shared_bytes>> frames;
         std::vector<ev_deliver> deliveries;
+        frames.reserve(in.msgs.size());
+        deliveries.reserve(in.msgs.size());
         for (auto& b : in.msgs) {
           if (b.origin == st->settings.self || !st->seen.insert({b.origin, b.seq}, now)) {
             ++st->stats.duplicates;
