@@ -166,9 +166,10 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
           // From here the router writes to the session directly, after
           // our WELCOME, and the peer's broadcasts go straight to it.
           st->args.session->open();
-          st->args.session->route_broadcasts([router = st->args.router, peer = st->peer](
-                                                 std::vector<wire::broadcast> b) {
-            caf::anon_send(router, inbound_broadcasts{std::move(b), peer});
+          st->args.session->route_broadcasts([router = st->args.router,
+                                              peer = st->peer](net::shared_bytes frames,
+                                                               std::size_t count) {
+            caf::anon_send(router, inbound_broadcasts{std::move(frames), count, peer});
           });
           st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer),
                         st->peer_addr);
@@ -236,9 +237,13 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
             return;
           }
           // Only until the session routes broadcasts itself (established).
-          self->send(st->args.router,
-                     inbound_broadcasts{{std::move(std::get<wire::broadcast>(f.body))},
-                                        st->peer});
+          {
+            auto& b = std::get<wire::broadcast>(f.body);
+            auto frames = std::make_shared<net::bytes>();
+            wire::append_broadcast(*frames, b.origin, b.seq, b.hops, b.payload);
+            self->send(st->args.router,
+                       inbound_broadcasts{std::move(frames), 1, st->peer});
+          }
           return;
         case wire::frame_type::ping:
           if (st->ph == phase::established || st->ph == phase::registering)

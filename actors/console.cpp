@@ -37,7 +37,7 @@ void append_int(std::string& out, std::int64_t value) {
 // One delivery as a line, appended to `out` without temporaries (a busy
 // node prints tens of thousands per second). The JSON has the fields and
 // order json::object would give it.
-void append_delivery(std::string& out, const ev_deliver& e, bool jsonl) {
+void append_delivery(std::string& out, const wire::broadcast_view& e, bool jsonl) {
   if (!jsonl) {
     out += '[';
     append_hex(out, e.origin);
@@ -396,18 +396,17 @@ console_actor::behavior_type console(console_actor::pointer self,
         else
           st->out("* peer down: " + to_hex(e.peer) + " (" + e.reason + ")");
       },
-      [=](const std::vector<ev_deliver>& batch) {
+      [=](const deliveries& batch) {
         // One write for the whole batch: a busy node does not flush per line.
         std::string out;
-        std::size_t size = 0;
-        for (auto& e : batch)
-          size += e.payload.size() + 128; // fields, escapes aside
-        out.reserve(size);
-        for (auto& e : batch) {
-          if (!out.empty())
-            out += '\n';
-          append_delivery(out, e, jsonl);
-        }
+        out.reserve(batch.frames->size() + batch.count * 128); // escapes aside
+        wire::for_each_broadcast(
+            batch.frames->data(), batch.frames->size(),
+            [&](const wire::broadcast_view& b, const std::uint8_t*, std::size_t) {
+              if (!out.empty())
+                out += '\n';
+              append_delivery(out, b, jsonl);
+            });
         if (!out.empty())
           st->out(out);
       },

@@ -6,7 +6,7 @@ namespace {
 
 // Length of the well-formed UTF-8 sequence starting at s[i], or 0 if it is not
 // one (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
-std::size_t utf8_len(const std::string& s, std::size_t i) {
+std::size_t utf8_len(std::string_view s, std::size_t i) {
   auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
   auto c = b(0);
   if (c < 0x80)
@@ -40,7 +40,7 @@ std::size_t utf8_len(const std::string& s, std::size_t i) {
 
 } // namespace
 
-void quote_to(std::string& out, const std::string& s) {
+void quote_to(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out.reserve(out.size() + s.size() + 2);
   out.push_back('"');

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace lanmesh::json {
 
@@ -12,7 +13,7 @@ namespace lanmesh::json {
 std::string quote(const std::string& s);
 
 /// Appends quote(s) to `out`.
-void quote_to(std::string& out, const std::string& s);
+void quote_to(std::string& out, std::string_view s);
 
 /// Builds `{"k":v,...}` in insertion order.
 class object {

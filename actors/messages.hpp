@@ -139,23 +139,20 @@ struct topology_snapshot {
 };
 
 /// Broadcasts that arrived from a peer, in the order it sent them (those of
-/// one socket read travel together).
+/// one socket read travel together), still encoded: whole BROADCAST frames
+/// one after the other (wire::for_each_broadcast reads them).
 struct inbound_broadcasts {
-  std::vector<wire::broadcast> msgs;
+  net::shared_bytes frames;
+  std::size_t count = 0;
   node_id from = 0;
 };
 
-namespace wire {
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, broadcast& x) {
-  return f(caf::meta::type_name("broadcast"), x.origin, x.seq, x.hops, x.payload);
-}
-} // namespace wire
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, inbound_broadcasts& x) {
-  return f(caf::meta::type_name("inbound_broadcasts"), x.msgs, x.from);
-}
+/// New broadcasts for the console to print, encoded as the router forwards
+/// them (hops counted), as in inbound_broadcasts.
+struct deliveries {
+  net::shared_bytes frames;
+  std::size_t count = 0;
+};
 
 struct router_stats {
   std::uint64_t sent = 0;              // local broadcasts originated
@@ -244,12 +241,6 @@ struct ev_peer_down {
   node_id peer = 0;
   std::string reason;
 };
-struct ev_deliver {
-  node_id origin = 0;
-  std::uint64_t seq = 0;
-  std::uint16_t hops = 0;
-  std::string payload;
-};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ev_ready& x) {
@@ -262,10 +253,6 @@ typename Inspector::result_type inspect(Inspector& f, ev_peer_up& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ev_peer_down& x) {
   return f(caf::meta::type_name("ev_peer_down"), x.peer, x.reason);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ev_deliver& x) {
-  return f(caf::meta::type_name("ev_deliver"), x.origin, x.seq, x.hops, x.payload);
 }
 
 /// A message id as shown to users: origin and sequence number in hex.
@@ -296,12 +283,13 @@ using console_actor =
     caf::typed_actor<caf::reacts_to<wire_atom, router_actor, caf::actor, caf::actor>,
                      caf::reacts_to<line_atom, std::vector<std::string>>,
                      caf::reacts_to<ev_ready>, caf::reacts_to<ev_peer_up>,
-                     caf::reacts_to<ev_peer_down>,
-                     caf::reacts_to<std::vector<ev_deliver>>>;
+                     caf::reacts_to<ev_peer_down>, caf::reacts_to<deliveries>>;
 
 } // namespace lanmesh
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::session_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::inbound_broadcasts)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::deliveries)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::link_writer)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::chrono::steady_clock::time_point)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::net::shared_bytes)

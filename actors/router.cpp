@@ -1,5 +1,6 @@
 #include "actors/router.hpp"
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <unordered_map>
@@ -53,41 +54,32 @@ struct state {
     return n;
   }
 
-  // Sends new broadcasts (origin, encoded frame) to every link but `except`,
-  // one write per link for the whole batch. A link gets no frame its own peer
-  // originated; every other link shares one buffer with all of them.
-  std::uint64_t flood(const std::vector<std::pair<node_id, net::shared_bytes>>& frames,
-                      node_id except) {
-    if (frames.empty())
-      return 0;
-    net::shared_bytes all;
+  // Sends new broadcasts (whole frames in `frames`, their origins in
+  // `origins`) to every link but `except`: one write per link for the batch.
+  // A link gets no frame its own peer originated; every other link shares
+  // the one buffer.
+  std::uint64_t flood(const net::shared_bytes& frames,
+                      const std::vector<node_id>& origins, node_id except) {
     std::uint64_t n = 0;
     for (auto& [peer, l] : links) {
       if (peer == except)
         continue;
-      bool origin_here = false;
-      for (auto& f : frames)
-        origin_here = origin_here || f.first == peer;
-      if (!origin_here) {
-        if (!all && frames.size() == 1)
-          all = frames.front().second;
-        if (!all) {
-          auto joined = std::make_shared<net::bytes>();
-          for (auto& f : frames)
-            joined->insert(joined->end(), f.second->begin(), f.second->end());
-          all = std::move(joined);
-        }
-        l.write({all});
-        n += frames.size();
+      if (std::find(origins.begin(), origins.end(), peer) == origins.end()) {
+        l.write({frames});
+        n += origins.size();
         continue;
       }
-      std::vector<net::shared_bytes> some;
-      for (auto& f : frames)
-        if (f.first != peer)
-          some.push_back(f.second);
-      n += some.size();
-      if (!some.empty())
-        l.write(std::move(some));
+      auto some = std::make_shared<net::bytes>();
+      wire::for_each_broadcast(
+          frames->data(), frames->size(),
+          [&](const wire::broadcast_view& b, const std::uint8_t* f, std::size_t size) {
+            if (b.origin == peer)
+              return;
+            some->insert(some->end(), f, f + size);
+            ++n;
+          });
+      if (!some->empty())
+        l.write({std::move(some)});
     }
     return n;
   }
@@ -144,41 +136,51 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
                                        std::to_string(st->settings.max_payload));
         auto now = clock_t::now();
         std::vector<std::string> ids;
-        std::vector<std::pair<node_id, net::shared_bytes>> frames;
         ids.reserve(payloads.size());
-        frames.reserve(payloads.size());
+        std::size_t size = 0;
+        for (auto& p : payloads)
+          size += wire::header_size + wire::broadcast_overhead + p.size();
+        auto frames = std::make_shared<net::bytes>();
+        frames->reserve(size);
         for (auto& p : payloads) {
-          wire::broadcast b{st->settings.self, st->next_seq++, 0, std::move(p)};
-          st->seen.insert({b.origin, b.seq}, now);
-          ids.push_back(msg_id_string(b.origin, b.seq));
-          frames.emplace_back(
-              b.origin, std::make_shared<const net::bytes>(wire::encode_broadcast(b)));
+          auto seq = st->next_seq++;
+          st->seen.insert({st->settings.self, seq}, now);
+          ids.push_back(msg_id_string(st->settings.self, seq));
+          wire::append_broadcast(*frames, st->settings.self, seq, 0, p);
         }
-        st->stats.sent += frames.size();
-        st->stats.forwarded += st->flood(frames, 0);
+        st->stats.sent += payloads.size();
+        st->stats.forwarded += st->flood(
+            frames, std::vector<node_id>(payloads.size(), st->settings.self), 0);
         return ids;
       },
       [=](inbound_broadcasts& in) {
+        // New frames are copied, hop count raised, into one buffer: it goes
+        // to every other link and to the console as it is.
         auto now = clock_t::now();
-        std::vector<std::pair<node_id, net::shared_bytes>> frames;
-        std::vector<ev_deliver> deliveries;
-        frames.reserve(in.msgs.size());
-        deliveries.reserve(in.msgs.size());
-        for (auto& b : in.msgs) {
-          if (b.origin == st->settings.self || !st->seen.insert({b.origin, b.seq}, now)) {
-            ++st->stats.duplicates;
-            continue;
-          }
-          b.hops += 1;
-          frames.emplace_back(
-              b.origin, std::make_shared<const net::bytes>(wire::encode_broadcast(b)));
-          deliveries.push_back({b.origin, b.seq, b.hops, std::move(b.payload)});
-        }
-        if (deliveries.empty())
+        auto fresh = std::make_shared<net::bytes>();
+        fresh->reserve(in.frames->size());
+        std::vector<node_id> origins;
+        origins.reserve(in.count);
+        wire::for_each_broadcast(
+            in.frames->data(), in.frames->size(),
+            [&](const wire::broadcast_view& b, const std::uint8_t* f, std::size_t size) {
+              if (b.origin == st->settings.self ||
+                  !st->seen.insert({b.origin, b.seq}, now)) {
+                ++st->stats.duplicates;
+                return;
+              }
+              auto at = fresh->size();
+              fresh->insert(fresh->end(), f, f + size);
+              wire::set_broadcast_hops(fresh->data() + at,
+                                       static_cast<std::uint16_t>(b.hops + 1));
+              origins.push_back(b.origin);
+            });
+        if (origins.empty())
           return;
-        st->stats.delivered += deliveries.size();
-        st->stats.forwarded += st->flood(frames, in.from);
-        self->send(st->console, std::move(deliveries));
+        st->stats.delivered += origins.size();
+        net::shared_bytes frames = std::move(fresh);
+        st->stats.forwarded += st->flood(frames, origins, in.from);
+        self->send(st->console, deliveries{std::move(frames), origins.size()});
       },
       [=](wire_atom, caf::actor supervisor) { st->supervisor = std::move(supervisor); },
       [=](member_atom, wire::member& m) {

@@ -72,24 +72,30 @@ void tcp_session::do_read() {
         }
         self->last_read_ = std::chrono::steady_clock::now();
         self->reader_.feed(self->read_buf_.data(), n);
-        // Broadcasts of this read go out as one batch, before any other frame
-        // that followed them, so the peer's order is kept.
-        std::vector<wire::broadcast> batch;
+        // Broadcasts of this read go out as one batch of encoded frames,
+        // before any other frame that followed them, so the peer's order is
+        // kept.
+        bytes raw;
+        std::size_t raw_frames = 0;
         auto flush = [&] {
-          if (!batch.empty() && self->handlers_.on_broadcasts)
-            self->handlers_.on_broadcasts(std::exchange(batch, {}));
+          if (raw_frames == 0)
+            return;
+          self->frames_in_.fetch_add(raw_frames, std::memory_order_relaxed);
+          self->bytes_in_.fetch_add(raw.size(), std::memory_order_relaxed);
+          if (self->handlers_.on_broadcasts)
+            self->handlers_.on_broadcasts(
+                std::make_shared<const bytes>(std::exchange(raw, {})), raw_frames);
+          raw.clear();
+          raw_frames = 0;
         };
         for (;;) {
-          auto next = self->reader_.next();
+          auto next = self->handlers_.on_broadcasts ? self->reader_.next(raw, raw_frames)
+                                                    : self->reader_.next();
           if (auto* f = std::get_if<wire::frame>(&next)) {
+            flush();
             self->frames_in_.fetch_add(1, std::memory_order_relaxed);
             self->bytes_in_.fetch_add(self->reader_.last_size(),
                                       std::memory_order_relaxed);
-            if (f->type == wire::frame_type::broadcast && self->handlers_.on_broadcasts) {
-              batch.push_back(std::move(std::get<wire::broadcast>(f->body)));
-              continue;
-            }
-            flush();
             if (self->handlers_.on_frame)
               self->handlers_.on_frame(std::move(*f), self->reader_.last_size());
             if (self->finished_)
@@ -150,8 +156,7 @@ void tcp_session::open() {
   });
 }
 
-void tcp_session::route_broadcasts(
-    std::function<void(std::vector<wire::broadcast>)> sink) {
+void tcp_session::route_broadcasts(std::function<void(shared_bytes, std::size_t)> sink) {
   asio::dispatch(strand_, [self = shared_from_this(), sink = std::move(sink)]() mutable {
     if (!self->finished_)
       self->handlers_.on_broadcasts = std::move(sink);

@@ -28,9 +28,10 @@ public:
     /// A decoded frame and its size on the wire.
     std::function<void(wire::frame, std::size_t)> on_frame;
     /// BROADCAST frames, once route_broadcasts() named a sink: all those of
-    /// one socket read in one call, so a busy link costs one hand-off per read
-    /// instead of one per frame.
-    std::function<void(std::vector<wire::broadcast>)> on_broadcasts;
+    /// one socket read in one call, still encoded (whole frames, one after
+    /// the other; read them with wire::for_each_broadcast), and how many.
+    /// A busy link costs one hand-off per read instead of one per frame.
+    std::function<void(shared_bytes, std::size_t)> on_broadcasts;
     /// The stream broke a wire rule; the session has closed itself.
     std::function<void(wire::decode_error)> on_bad_input;
     /// The link is gone (EOF, reset, error, or our own close); called once,
@@ -67,10 +68,10 @@ public:
   /// Thread-safe.
   void open();
 
-  /// From now on BROADCAST frames go to `sink`, a batch per socket read,
+  /// From now on BROADCAST frames go to `sink` (see handlers::on_broadcasts)
   /// instead of one by one to on_frame. Thread-safe; `sink` runs on the I/O
   /// thread and is dropped when the session ends.
-  void route_broadcasts(std::function<void(std::vector<wire::broadcast>)> sink);
+  void route_broadcasts(std::function<void(shared_bytes, std::size_t)> sink);
 
   /// Frames and bytes through this link so far. Counted on the I/O thread;
   /// readable from any thread.

@@ -247,49 +247,72 @@ void frame_reader::feed(const std::uint8_t* data, std::size_t size) {
 }
 
 std::variant<decode_error, frame, frame_reader::need_more> frame_reader::next() {
-  if (failed_)
-    return *failed_;
-  std::size_t avail = buf_.size() - pos_;
-  if (avail < 4)
-    return need_more{};
-  const std::uint8_t* p = buf_.data() + pos_;
-  std::uint32_t len = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
-                      (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
-  // The length is checked before anything is buffered or allocated for it.
-  if (len == 0) {
-    failed_ = decode_error{error_code::zero_length, "zero frame length"};
-    return *failed_;
+  return next_impl(nullptr, nullptr);
+}
+
+std::variant<decode_error, frame, frame_reader::need_more>
+frame_reader::next(std::vector<std::uint8_t>& raw, std::size_t& raw_frames) {
+  return next_impl(&raw, &raw_frames);
+}
+
+std::variant<decode_error, frame, frame_reader::need_more>
+frame_reader::next_impl(std::vector<std::uint8_t>* raw, std::size_t* raw_frames) {
+  for (;;) { // raw broadcasts are taken in a loop; anything else returns
+    if (failed_)
+      return *failed_;
+    std::size_t avail = buf_.size() - pos_;
+    if (avail < 4)
+      return need_more{};
+    const std::uint8_t* p = buf_.data() + pos_;
+    std::uint32_t len = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                        (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+    // The length is checked before anything is buffered or allocated for it.
+    if (len == 0) {
+      failed_ = decode_error{error_code::zero_length, "zero frame length"};
+      return *failed_;
+    }
+    if (len > max_frame_) {
+      failed_ = decode_error{error_code::length_over_limit,
+                             "frame length " + std::to_string(len) + " over limit " +
+                                 std::to_string(max_frame_)};
+      return *failed_;
+    }
+    if (avail < header_size)
+      return need_more{};
+    auto type = static_cast<frame_type>(p[4]);
+    if (type < frame_type::hello || type > frame_type::topo_reply) {
+      failed_ = decode_error{error_code::unknown_type,
+                             "unknown frame type " + std::to_string(p[4])};
+      return *failed_;
+    }
+    if (type == frame_type::broadcast && len > max_broadcast_) {
+      failed_ = decode_error{error_code::length_over_limit,
+                             "broadcast length " + std::to_string(len) + " over limit " +
+                                 std::to_string(max_broadcast_)};
+      return *failed_;
+    }
+    if (avail < 4 + std::size_t{len})
+      return need_more{};
+    if (raw && type == frame_type::broadcast) {
+      if (len - 1 < broadcast_overhead) {
+        failed_ = decode_error{error_code::truncated_body, "truncated broadcast header"};
+        return *failed_;
+      }
+      raw->insert(raw->end(), p, p + 4 + std::size_t{len});
+      pos_ += 4 + std::size_t{len};
+      last_size_ = 4 + std::size_t{len};
+      ++*raw_frames;
+      continue;
+    }
+    auto result = decode(type, p + header_size, len - 1);
+    pos_ += 4 + std::size_t{len};
+    last_size_ = 4 + std::size_t{len};
+    if (auto* e = std::get_if<decode_error>(&result)) {
+      failed_ = *e;
+      return *failed_;
+    }
+    return std::get<frame>(std::move(result));
   }
-  if (len > max_frame_) {
-    failed_ = decode_error{error_code::length_over_limit,
-                           "frame length " + std::to_string(len) + " over limit " +
-                               std::to_string(max_frame_)};
-    return *failed_;
-  }
-  if (avail < header_size)
-    return need_more{};
-  auto type = static_cast<frame_type>(p[4]);
-  if (type < frame_type::hello || type > frame_type::topo_reply) {
-    failed_ = decode_error{error_code::unknown_type,
-                           "unknown frame type " + std::to_string(p[4])};
-    return *failed_;
-  }
-  if (type == frame_type::broadcast && len > max_broadcast_) {
-    failed_ = decode_error{error_code::length_over_limit,
-                           "broadcast length " + std::to_string(len) + " over limit " +
-                               std::to_string(max_broadcast_)};
-    return *failed_;
-  }
-  if (avail < 4 + std::size_t{len})
-    return need_more{};
-  auto result = decode(type, p + header_size, len - 1);
-  pos_ += 4 + std::size_t{len};
-  last_size_ = 4 + std::size_t{len};
-  if (auto* e = std::get_if<decode_error>(&result)) {
-    failed_ = *e;
-    return *failed_;
-  }
-  return std::get<frame>(std::move(result));
 }
 
 std::size_t max_frame_for_payload(std::size_t max_payload) {
@@ -330,6 +353,21 @@ std::vector<std::uint8_t> encode_refuse(const std::string& reason) {
 
 std::vector<std::uint8_t> encode_goodbye(const std::string& reason) {
   return encode_reason(frame_type::goodbye, reason);
+}
+
+void append_broadcast(std::vector<std::uint8_t>& out, std::uint64_t origin,
+                      std::uint64_t seq, std::uint16_t hops, std::string_view payload) {
+  auto len = static_cast<std::uint32_t>(1 + broadcast_overhead + payload.size());
+  auto be = [&](std::uint64_t v, int n) {
+    for (int i = n - 1; i >= 0; --i)
+      out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  };
+  be(len, 4);
+  out.push_back(static_cast<std::uint8_t>(frame_type::broadcast));
+  be(origin, 8);
+  be(seq, 8);
+  be(hops, 2);
+  out.insert(out.end(), payload.begin(), payload.end());
 }
 
 std::vector<std::uint8_t> encode_broadcast(const broadcast& b) {

@@ -23,6 +23,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -192,6 +193,14 @@ public:
   struct need_more {};
   std::variant<decode_error, frame, need_more> next();
 
+  /// Like next(), but BROADCAST frames are not decoded: each is checked (its
+  /// limit, its header) and appended whole, length prefix included, to
+  /// `raw`, counted in `raw_frames`, and reading goes on. Other frames,
+  /// errors and need_more come back as from next(). A busy link's broadcasts
+  /// thus cost no allocation each.
+  std::variant<decode_error, frame, need_more> next(std::vector<std::uint8_t>& raw,
+                                                    std::size_t& raw_frames);
+
   /// Wire size (length prefix included) of the frame last returned by next().
   std::size_t last_size() const { return last_size_; }
 
@@ -199,6 +208,9 @@ public:
   std::size_t buffered() const { return buf_.size() - pos_; }
 
 private:
+  std::variant<decode_error, frame, need_more> next_impl(std::vector<std::uint8_t>* raw,
+                                                         std::size_t* raw_frames);
+
   std::size_t max_frame_;
   std::size_t max_broadcast_;
   std::vector<std::uint8_t> buf_;
@@ -214,6 +226,61 @@ std::size_t max_frame_for_payload(std::size_t max_payload);
 /// The largest BROADCAST frame length for this payload limit.
 constexpr std::size_t broadcast_frame_limit(std::size_t max_payload) {
   return 1 + broadcast_overhead + max_payload;
+}
+
+/// A BROADCAST frame's fields, read in place from its encoded bytes.
+struct broadcast_view {
+  std::uint64_t origin = 0;
+  std::uint64_t seq = 0;
+  std::uint16_t hops = 0;
+  std::string_view payload;
+};
+
+/// Offset of the hops field in an encoded BROADCAST frame.
+constexpr std::size_t broadcast_hops_offset = header_size + 16;
+
+/// Calls `f(view, frame, frame_size)` for each BROADCAST frame in `data`, a
+/// run of whole frames as frame_reader::next(raw, ...) or
+/// append_broadcast() leave them. Stops at the first frame that is not a
+/// whole BROADCAST; returns false then.
+template <class F>
+bool for_each_broadcast(const std::uint8_t* data, std::size_t size, F&& f) {
+  auto be = [](const std::uint8_t* p, int n) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < n; ++i)
+      v = (v << 8) | p[i];
+    return v;
+  };
+  std::size_t pos = 0;
+  while (pos < size) {
+    if (size - pos < header_size + broadcast_overhead)
+      return false;
+    const std::uint8_t* p = data + pos;
+    auto len = static_cast<std::size_t>(be(p, 4));
+    if (p[4] != static_cast<std::uint8_t>(frame_type::broadcast) ||
+        len < 1 + broadcast_overhead || len > size - pos - 4)
+      return false;
+    broadcast_view v;
+    v.origin = be(p + header_size, 8);
+    v.seq = be(p + header_size + 8, 8);
+    v.hops = static_cast<std::uint16_t>(be(p + broadcast_hops_offset, 2));
+    v.payload = std::string_view(reinterpret_cast<const char*>(p) + header_size +
+                                     broadcast_overhead,
+                                 len - 1 - broadcast_overhead);
+    f(static_cast<const broadcast_view&>(v), p, 4 + len);
+    pos += 4 + len;
+  }
+  return true;
+}
+
+/// Appends `b` encoded to `out` (many broadcasts, one buffer).
+void append_broadcast(std::vector<std::uint8_t>& out, std::uint64_t origin,
+                      std::uint64_t seq, std::uint16_t hops, std::string_view payload);
+
+/// Sets the hops field of the encoded BROADCAST frame at `frame`.
+inline void set_broadcast_hops(std::uint8_t* frame, std::uint16_t hops) {
+  frame[broadcast_hops_offset] = static_cast<std::uint8_t>(hops >> 8);
+  frame[broadcast_hops_offset + 1] = static_cast<std::uint8_t>(hops & 0xff);
 }
 
 // Encoders: each returns one complete frame, length prefix included.

@@ -8,10 +8,33 @@
 
 #include <caf/all.hpp>
 
+namespace lanmesh::testing_router {
+// One delivery as the console would print it.
+struct ev_deliver {
+  node_id origin = 0;
+  std::uint64_t seq = 0;
+  std::uint16_t hops = 0;
+  std::string payload;
+};
+} // namespace lanmesh::testing_router
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::testing_router::ev_deliver)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::broadcast)
+
 namespace lanmesh {
 namespace {
 
+using testing_router::ev_deliver;
+
 using namespace std::chrono_literals;
+
+// Broadcasts from `from`, encoded as a socket read hands them over.
+inbound_broadcasts from_peer(const std::vector<wire::broadcast>& msgs, node_id from) {
+  auto frames = std::make_shared<net::bytes>();
+  for (auto& b : msgs)
+    wire::append_broadcast(*frames, b.origin, b.seq, b.hops, b.payload);
+  return {std::move(frames), msgs.size(), from};
+}
 
 // Forwards every console event to `sink`, so the test can receive it.
 console_actor::behavior_type fake_console(console_actor::pointer, caf::actor sink) {
@@ -21,9 +44,16 @@ console_actor::behavior_type fake_console(console_actor::pointer, caf::actor sin
       [](ev_ready) {},
       [](ev_peer_up) {},
       [](ev_peer_down) {},
-      [sink](std::vector<ev_deliver> batch) {
-        for (auto& e : batch)
-          caf::anon_send(sink, std::move(e));
+      [sink](deliveries batch) {
+        std::size_t n = 0;
+        EXPECT_TRUE(wire::for_each_broadcast(
+            batch.frames->data(), batch.frames->size(),
+            [&](const wire::broadcast_view& b, const std::uint8_t*, std::size_t) {
+              caf::anon_send(sink,
+                             ev_deliver{b.origin, b.seq, b.hops, std::string(b.payload)});
+              ++n;
+            }));
+        EXPECT_EQ(n, batch.count);
       },
   };
 }
@@ -145,7 +175,7 @@ TEST_F(router_test, local_broadcast_goes_to_every_link_and_not_to_console) {
 
 TEST_F(router_test, new_message_is_delivered_once_and_forwarded_except_back) {
   wire::broadcast b{peer_c, 7, 0, "x"};
-  self->send(router, inbound_broadcasts{{b}, peer_a});
+  self->send(router, from_peer({b}, peer_a));
   self->receive(
       [&](ev_deliver& e) {
         EXPECT_EQ(e.origin, peer_c);
@@ -161,7 +191,7 @@ TEST_F(router_test, new_message_is_delivered_once_and_forwarded_except_back) {
   expect_quiet();
 
   // The same message again, from another link: dropped, counted.
-  self->send(router, inbound_broadcasts{{b}, peer_b});
+  self->send(router, from_peer({b}, peer_b));
   expect_quiet();
   auto s = stats();
   EXPECT_EQ(s.delivered, 1u);
@@ -175,7 +205,7 @@ TEST_F(router_test, batch_from_a_link_is_delivered_in_order_without_duplicates) 
                                      {peer_b, 2, 0, "two"},
                                      {peer_c, 1, 0, "one again"},
                                      {self_id, 9, 2, "ours"}};
-  self->send(router, inbound_broadcasts{batch, peer_a});
+  self->send(router, from_peer(batch, peer_a));
   std::vector<std::string> delivered;
   for (int i = 0; i < 2; ++i)
     self->receive([&](ev_deliver& e) { delivered.push_back(e.payload); },
@@ -214,8 +244,7 @@ TEST_F(router_test, local_lines_of_one_request_keep_their_order_on_every_link) {
 }
 
 TEST_F(router_test, own_message_coming_back_is_a_duplicate) {
-  self->send(router,
-             inbound_broadcasts{{wire::broadcast{self_id, 1, 3, "loop"}}, peer_a});
+  self->send(router, from_peer({wire::broadcast{self_id, 1, 3, "loop"}}, peer_a));
   expect_quiet();
   EXPECT_EQ(stats().duplicates, 1u);
 }

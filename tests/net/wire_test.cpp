@@ -808,6 +808,75 @@ TEST(WireOverlay, RedirectRoundTripAndCountLimit) {
   EXPECT_EQ(std::get<decode_error>(r).code, error_code::truncated_body);
 }
 
+TEST(WireRaw, BroadcastsAreTakenWholeAndOtherFramesStillReturned) {
+  // A socket read: two broadcasts, a ping, one more broadcast, half a frame.
+  bytes stream;
+  for (auto& b :
+       {broadcast{1, 10, 0, "a"}, broadcast{2, 20, 3, std::string("b\0c", 3)}}) {
+    auto f = encode_broadcast(b);
+    stream.insert(stream.end(), f.begin(), f.end());
+  }
+  auto ping_frame = encode_ping(7);
+  stream.insert(stream.end(), ping_frame.begin(), ping_frame.end());
+  auto last = encode_broadcast({3, 30, 1, "last"});
+  stream.insert(stream.end(), last.begin(), last.end());
+  auto tail = encode_broadcast({4, 40, 0, "cut"});
+  stream.insert(stream.end(), tail.begin(), tail.begin() + 10);
+
+  frame_reader rd(big_max_frame);
+  rd.feed(stream.data(), stream.size());
+  bytes raw;
+  std::size_t n = 0;
+  auto r = rd.next(raw, n);
+  ASSERT_TRUE(std::holds_alternative<frame>(r));
+  EXPECT_EQ(std::get<frame>(r).type, frame_type::ping);
+  EXPECT_EQ(n, 2u); // the broadcasts before the ping, nothing after it yet
+  std::vector<std::pair<std::uint64_t, std::string>> got;
+  auto collect = [&](const broadcast_view& b, const std::uint8_t*, std::size_t) {
+    got.emplace_back(b.seq, std::string(b.payload));
+  };
+  EXPECT_TRUE(for_each_broadcast(raw.data(), raw.size(), collect));
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].second, std::string("b\0c", 3));
+  raw.clear();
+  n = 0;
+  got.clear();
+  EXPECT_TRUE(std::holds_alternative<frame_reader::need_more>(rd.next(raw, n)));
+  EXPECT_EQ(n, 1u);
+  EXPECT_TRUE(for_each_broadcast(raw.data(), raw.size(), collect));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].first, 30u);
+}
+
+TEST(WireRaw, HopsArePatchedInPlaceAndAppendMatchesEncode) {
+  bytes out;
+  append_broadcast(out, 5, 6, 7, "xyz");
+  EXPECT_EQ(out, encode_broadcast({5, 6, 7, "xyz"}));
+  set_broadcast_hops(out.data(), 0x1234);
+  EXPECT_EQ(std::get<broadcast>(decode_one(out).body).hops, 0x1234);
+}
+
+TEST(WireRaw, ShortBroadcastHeaderIsABadFrameAndGarbageStopsTheWalk) {
+  frame_reader rd(big_max_frame);
+  bytes bad{0, 0, 0, 5, 4, 1, 2, 3, 4}; // a broadcast of 4 body bytes
+  rd.feed(bad.data(), bad.size());
+  bytes raw;
+  std::size_t n = 0;
+  auto r = rd.next(raw, n);
+  ASSERT_TRUE(std::holds_alternative<decode_error>(r));
+  EXPECT_EQ(std::get<decode_error>(r).code, error_code::truncated_body);
+  EXPECT_EQ(n, 0u);
+  auto good = encode_broadcast({1, 1, 0, "ok"});
+  std::size_t seen = 0;
+  auto count = [&](const broadcast_view&, const std::uint8_t*, std::size_t) { ++seen; };
+  bytes mixed = good;
+  auto ping_frame = encode_ping(1);
+  mixed.insert(mixed.end(), ping_frame.begin(), ping_frame.end());
+  EXPECT_FALSE(for_each_broadcast(mixed.data(), mixed.size(), count));
+  EXPECT_EQ(seen, 1u);
+  EXPECT_FALSE(for_each_broadcast(good.data(), good.size() - 1, count));
+}
+
 TEST(WireOverlay, LargestTopologyReplyFitsAnyPayloadLimit) {
   // A node with many links answers /topology with max_topo_links entries; a
   // small node.max-payload must not turn that answer into a bad frame.
