@@ -131,8 +131,13 @@ void tcp_session::send_data(std::vector<shared_bytes> frames) {
                    if (self->closing_ || self->finished_)
                      return;
                    if (!self->open_) {
-                     for (auto& f : frames)
+                     // Bounded like the write queue they will join.
+                     for (auto& f : frames) {
+                       self->held_bytes_ += f->size();
                        self->held_.push_back(std::move(f));
+                     }
+                     if (self->held_bytes_ > max_queued_bytes)
+                       self->finish("write queue over limit (peer too slow)");
                      return;
                    }
                    for (auto& f : frames)
@@ -148,6 +153,7 @@ void tcp_session::open() {
     if (self->open_ || self->closing_ || self->finished_)
       return;
     self->open_ = true;
+    self->held_bytes_ = 0;
     for (auto& f : std::exchange(self->held_, {}))
       if (!self->enqueue(std::move(f)))
         return;

@@ -122,6 +122,7 @@ private:
   std::array<std::uint8_t, 65536> read_buf_;
   std::deque<shared_bytes> queue_;
   std::vector<shared_bytes> held_; // data frames waiting for open()
+  std::size_t held_bytes_ = 0;
   bool open_ = false;
   std::chrono::steady_clock::time_point last_read_ = std::chrono::steady_clock::now();
   std::atomic<std::uint64_t> frames_in_{0}, frames_out_{0}, bytes_in_{0}, bytes_out_{0};
