@@ -82,12 +82,12 @@ class Registry:
             return [p for p in self.procs if p.poll() is None]
 
 
-def rss_kib(pid):
-    """VmRSS of a process in KiB, or None."""
+def rss_kib(pid, field="VmRSS"):
+    """VmRSS (or another size field of /proc/PID/status) in KiB, or None."""
     try:
         with open("/proc/%d/status" % pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         return None
@@ -315,8 +315,8 @@ class LmNode:
             if f:
                 f.close()
 
-    def rss(self):
-        return rss_kib(self.pid)
+    def rss(self, field="VmRSS"):
+        return rss_kib(self.pid, field)
 
 
 # -- Serf --------------------------------------------------------------------
@@ -423,5 +423,5 @@ class SerfAgent:
         self.bench.procs.kill(self.proc)
         self._out.close()
 
-    def rss(self):
-        return rss_kib(self.pid)
+    def rss(self, field="VmRSS"):
+        return rss_kib(self.pid, field)

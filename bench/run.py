@@ -110,6 +110,8 @@ ROWS = [
     ("sigstop_drop", "SIGSTOP: all neighbours dropped it", "s", "lower", "< 2 s", lambda v: v < 2.0),
     ("leave_known", "Graceful leave: neighbours know", "s", "lower", "< 0.05 s", lambda v: v < 0.05),
     ("rss_idle", "RSS per node, idle (median of nodes)", "MiB", "lower", "< 8 MiB", lambda v: v < 8.0),
+    ("rss_anon_idle", "RSS per node, idle: anonymous part (heap, stacks; the rest is mapped code)",
+     "MiB", "lower", None, None),
     ("rss_after", "RSS per node after latency run (median of nodes)", "MiB", "lower", "< 8 MiB",
      lambda v: v < 8.0),
     ("idle_udp", "Idle UDP datagrams sent per node per minute", "1/min", "lower", None, None),
@@ -136,7 +138,7 @@ ROW_GROUP = {
     "convergence_small": "convergence", "convergence_big": "convergence",
     "join_newcomer": "convergence", "lost": "latency", "duplicates": "latency",
     "sigkill_drop": "failure", "sigkill_whole": "failure", "sigstop_drop": "failure",
-    "leave_known": "failure", "rss_idle": "memory", "rss_after": "memory",
+    "leave_known": "failure", "rss_idle": "memory", "rss_anon_idle": "memory", "rss_after": "memory",
     "idle_udp": "idle", "idle_tcp": "idle", "idle_cpu": "idle", "idle_total": "idle",
 }
 LANMESH_ONLY = {"tp_100_one", "tp_100_all", "tp_16k_one", "tp_16k_all", "rmr_100_one",
@@ -694,6 +696,7 @@ def idle_and_memory(b, res, lm, sf, want_idle, want_mem):
                      "not measured in --quick")
     if want_mem:
         record_rss(res, "rss_idle", lm_nodes, sf_agents)
+        record_rss(res, "rss_anon_idle", lm_nodes, sf_agents, field="RssAnon")
 
 
 def cpu_seconds(pid):
@@ -706,11 +709,11 @@ def cpu_seconds(pid):
         return 0.0
 
 
-def record_rss(res, rid, lm_nodes, sf_agents):
+def record_rss(res, rid, lm_nodes, sf_agents, field="VmRSS"):
     for system, procs in (("lanmesh", lm_nodes), ("serf", sf_agents)):
         if not procs:
             continue
-        r = [x for x in (p.rss() for p in procs) if x is not None]
+        r = [x for x in (p.rss(field) for p in procs) if x is not None]
         if r:
             res.add(rid, system, statistics.median(r) / 1024.0)
             res.detail(rid + "/" + system, {"median_mib": statistics.median(r) / 1024.0,
@@ -1337,7 +1340,10 @@ METHOD = """## How each row is measured
   goodbye on every link; Serf: graceful leave), until every neighbour printed
   `peer_down` (Serf: every agent lists it `left`).
 - **RSS**: `VmRSS` from `/proc/PID/status`, median over the nodes; idle after
-  convergence plus the idle window, and again after the latency run.
+  convergence plus the idle window, and again after the latency run. Most of
+  a lanmesh node's RSS is mapped code of its shared libraries (CAF,
+  libstdc++, spdlog), the same pages in every node; the `RssAnon` row is the
+  part each node has to itself.
 - **Idle traffic**: both clusters up and idle side by side, after a settle
   time, over a measured window. lanmesh: deltas of `discovery_sent` (UDP
   datagrams) and `frames_out` (TCP frames: heartbeats) from `/stats`. Serf:
