@@ -394,9 +394,16 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
             }
             return;
           }
-          st->log->warn("link {} peer {}: silent for {} ms, declared dead{}", tag,
-                        to_hex(st->peer), ms(f.silent),
-                        f.heard_elsewhere ? " (silent past overlay.dead-after-max)" : "");
+          if (st->waiting_since)
+            st->log->warn("link {} peer {}: silent for {} ms, declared dead ({})", tag,
+                          to_hex(st->peer), ms(f.silent),
+                          f.silent >= st->args.settings->dead_after_max
+                              ? "kept on the overlay's word, but silent up to the cap"
+                              : "its MEMBER flood no longer reaches us over other links "
+                                "either");
+          else
+            st->log->warn("link {} peer {}: silent for {} ms, declared dead", tag,
+                          to_hex(st->peer), ms(f.silent));
           st->ph = phase::closing;
           report("timeout");
           st->args.session->abort("timeout");
