@@ -6,7 +6,7 @@ made lossy.
 
     scenarios.py --lanmesh build/lanmesh SCENARIO [--keep] [--warmup S] [--hold S]
 
-SCENARIO is one of: discovery, cut, split, loss, restart (one ctest test
+SCENARIO is one of: discovery, cut, split, loss, oneway, restart (one ctest test
 each, label `netns`). Exit status: 0 passed, 1 failed, 77 skipped (not root,
 or a tool missing: the message says which).
 
@@ -19,7 +19,7 @@ however the scenario ends.
 
 Times printed with `timing:` are measurements for the notes, never asserted
 beyond the generous bounds in the waits. A passing run takes about 1 s
-(discovery), 11 s (loss), 21 s (restart) and 35-45 s (cut, split: they let
+(discovery), 11 s (loss), 12 s (oneway), 21 s (restart) and 35-45 s (cut, split: they let
 the cluster run 20 s before the fault and hold it 12 s, see WARMUP).
 """
 
@@ -645,6 +645,59 @@ def scenario_loss(h):
     h.stop_all()
 
 
+CAP = 4 * DEAD_AFTER  # lanmesh keeps a silent link at most this long (liveness cap)
+
+
+def scenario_oneway(h):
+    """One direction of one link broken (host a's frames to host b dropped,
+    b still reaches a): b hears nothing on the link, but a's MEMBER flood
+    reaches b over other hosts, so b keeps the link past dead-after; it is
+    still dropped (reason timeout) by 4 x dead-after of silence, the cap that
+    bounds the wait. The overlay delivers around it meanwhile and, once the
+    block is lifted, is whole again and delivers exactly once."""
+    nodes = h.start_all()
+    wait_overlay(nodes, CONVERGE)
+    ledger = Ledger("oneway")
+    round_from_all(ledger, nodes, nodes, nodes)
+    wait_settled(nodes, CONVERGE)
+    g = link_graph(nodes)
+    # Any link will do: every node has other links (target degree 3), so
+    # a's flood has paths to b that avoid the broken direction.
+    a = min(nodes, key=lambda n: n.host)
+    b = min((n for n in nodes if n.id in g[a.id]), key=lambda n: n.host)
+    log("blocking %s (h%d) -> %s (h%d); links: %s"
+        % (a.name, a.host, b.name, b.host, describe(nodes, g)))
+    marks = {n: n.mark() for n in nodes}
+    t_block = time.time()
+    h.bed.block(a.host, b.host)
+    try:
+        # Broadcasts from everyone, a included, reach everyone around the
+        # broken direction.
+        msgs = [ledger.broadcast(n, nodes) for n in nodes]
+        ledger.wait_delivered(msgs=set(msgs))
+        ev = b.wait_event("peer_down", CAP + 6.0, after=marks[b], peer=a.id)
+        took = ev["ts"] / 1e6 - t_block
+        log("timing: %s dropped the link to %s %.2f s after the block (%s)"
+            % (b.name, a.name, took, ev["reason"]))
+    finally:
+        h.bed.block(None, None)
+    check(ev["reason"] == "timeout", "%s dropped %s for %s, not timeout" % (b.name, a.name, ev))
+    # Kept past dead-after on the overlay's word: not dropped at dead-after.
+    check(took > DEAD_AFTER + 1.0, "%s dropped the half-broken link after %.2f s: at "
+          "dead-after, not kept while %s flooded over other hosts" % (b.name, took, a.name))
+    with open(os.path.join(h.dir, b.name + ".log"), errors="replace") as f:
+        kept = [line for line in f if "keeping the link" in line and a.id in line]
+    check(kept, "%s's log does not say it kept the link to %s" % (b.name, a.name))
+    # No other link fell: the rest of the overlay never went silent.
+    others = {k: [e for e in v if e["peer"] not in (a.id, b.id)]
+              for k, v in peer_downs(nodes, marks).items()}
+    check(not any(others.values()), "other links dropped: %s" % others)
+    t = wait_merge(nodes, "one overlay after the block", since="the block was lifted")
+    log("timing: one overlay %.2f s after the block was lifted" % t)
+    round_from_all(ledger, nodes, nodes, nodes)
+    h.stop_all()
+
+
 def scenario_restart(h):
     """SIGKILL the node on one host and start it again there: the cluster
     takes it back (one overlay of 6, broadcasts both ways exactly once)."""
@@ -685,6 +738,7 @@ SCENARIOS = {
     "split": (scenario_split, True),
     "loss": (scenario_loss, True),
     "restart": (scenario_restart, False),
+    "oneway": (scenario_oneway, True),
 }
 
 
