@@ -1,8 +1,10 @@
 #include "actors/connection.hpp"
 
 #include "actors/logging.hpp"
+#include "actors/proto/liveness.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace lanmesh {
 
@@ -27,6 +29,8 @@ struct state {
   clock::time_point last_rx = clock::now();
   std::uint32_t out_of_order = 0; // TCP's count at the last probe
   bool reported = false;          // link_closed sent
+  // Silent past dead-after but kept on the overlay's word: since when.
+  std::optional<clock::time_point> waiting_since;
 };
 
 link_counters counters_of(const net::tcp_session& s) {
@@ -365,22 +369,78 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
           return;
         // Broadcasts bypass this actor: the session knows when bytes came.
         st->last_rx = std::max(st->last_rx, last_read);
+        liveness judge(
+            {st->args.settings->dead_after, st->args.settings->dead_after_max});
+        link_facts f;
+        f.silent = clock::now() - st->last_rx;
+        f.unread = unread;
         // Segments beyond a lost one keep arriving: the peer is alive and TCP
         // is retransmitting (packet loss), not silent.
-        if (out_of_order != st->out_of_order) {
-          st->out_of_order = out_of_order;
-          st->last_rx = clock::now();
+        f.out_of_order_moved = out_of_order != st->out_of_order;
+        st->out_of_order = out_of_order;
+        auto ms = [](clock::duration d) {
+          return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+        };
+        auto conclude = [=](const link_facts& f, verdict v) {
+          if (v == verdict::recovering)
+            st->last_rx = clock::now();
+          if (v == verdict::alive || v == verdict::recovering) {
+            if (auto since = std::exchange(st->waiting_since, std::nullopt))
+              st->log->info(
+                  "link {} peer {}: heard again after a silence of at most {} ms", tag,
+                  to_hex(st->peer), ms(st->last_rx - *since));
+            return;
+          }
+          if (v == verdict::waiting) {
+            // Judged again at the next tick, one heartbeat later.
+            if (!st->waiting_since) {
+              st->waiting_since = st->last_rx;
+              st->log->info("link {} peer {}: silent for {} ms, but its MEMBER flood "
+                            "reached us over other links {} ms ago: keeping the link "
+                            "(up to {} ms of silence)",
+                            tag, to_hex(st->peer), ms(f.silent), ms(*f.heard_elsewhere),
+                            st->args.settings->dead_after_max.count());
+            }
+            return;
+          }
+          if (st->waiting_since)
+            st->log->warn("link {} peer {}: silent for {} ms, declared dead ({})", tag,
+                          to_hex(st->peer), ms(f.silent),
+                          f.silent >= st->args.settings->dead_after_max
+                              ? "kept on the overlay's word, but silent up to the cap"
+                              : "its MEMBER flood no longer reaches us over other links "
+                                "either");
+          else
+            st->log->warn("link {} peer {}: silent for {} ms, declared dead", tag,
+                          to_hex(st->peer), ms(f.silent));
+          st->ph = phase::closing;
+          report("timeout");
+          st->args.session->abort("timeout");
+        };
+        auto v = judge.assess(f);
+        if (v != verdict::suspect) {
+          conclude(f, v);
           return;
         }
-        auto silent = clock::now() - st->last_rx;
-        if (unread > 0 || silent < st->args.settings->dead_after)
-          return; // frames arrived or are waiting: alive
-        st->log->warn(
-            "link {} peer {}: silent for {} ms, declared dead", tag, to_hex(st->peer),
-            std::chrono::duration_cast<std::chrono::milliseconds>(silent).count());
-        st->ph = phase::closing;
-        report("timeout");
-        st->args.session->abort("timeout");
+        // Silent for dead-after with nothing on the link to explain it: does
+        // the peer still flood over other links?
+        self->request(st->args.supervisor, st->args.settings->heartbeat,
+                      heard_atom::value, st->peer)
+            .then(
+                [=](std::int64_t heard_ms) mutable {
+                  if (st->ph != phase::established)
+                    return;
+                  f.silent = clock::now() - st->last_rx;
+                  if (heard_ms >= 0)
+                    f.heard_elsewhere = std::chrono::milliseconds(heard_ms);
+                  conclude(f, judge.judge(f));
+                },
+                [=](caf::error&) mutable {
+                  if (st->ph != phase::established)
+                    return;
+                  f.silent = clock::now() - st->last_rx;
+                  conclude(f, judge.judge(f));
+                });
       },
       [=](hs_timeout_atom) {
         if (st->ph != phase::handshake)

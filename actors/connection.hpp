@@ -21,6 +21,9 @@ struct link_settings {
   std::chrono::milliseconds handshake_timeout{3000};
   std::chrono::milliseconds heartbeat{500};
   std::chrono::milliseconds dead_after{2000};
+  /// A silent link whose peer still floods over other links is kept up to
+  /// this long (actors/proto/liveness.hpp).
+  std::chrono::milliseconds dead_after_max{8000};
   std::chrono::milliseconds linger{500}; // graceful close waits this long for EOF
 };
 

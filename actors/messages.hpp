@@ -58,6 +58,9 @@ using maintain_atom = caf::atom_constant<caf::atom("maintain")>;
 using alive_atom = caf::atom_constant<caf::atom("alive")>;
 using topology_atom = caf::atom_constant<caf::atom("topology")>;
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
+/// connection -> supervisor: ms since the peer's own MEMBER flood last
+/// reached us over another link (-1: not within overlay.dead-after).
+using heard_atom = caf::atom_constant<caf::atom("heard")>;
 
 /// The session (socket) of one link. Handles are never serialized: lanmesh
 /// actors only talk within one process.

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "actors/logging.hpp"
+#include "actors/proto/liveness.hpp"
 #include "actors/proto/overlay_policy.hpp"
 
 namespace lanmesh {
@@ -81,6 +82,7 @@ struct state {
   caf::actor discovery;
   link_table table;
   overlay_policy policy;
+  overlay_evidence evidence; // relayed MEMBER floods, for silent links
   std::unordered_map<conn_id, conn_record> conns;
   std::vector<dial_target> targets;
   std::unordered_map<std::string, dial_info> dialing; // addr -> dial in flight
@@ -520,8 +522,9 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
         auto addr = m.ip != 0 && m.port != 0
                         ? ipv4_string(m.ip) + ":" + std::to_string(m.port)
                         : std::string{};
-        st->policy.heard(m.origin, addr, m.links_in, m.links_out, m.capacity, true,
-                         clock::now());
+        auto now = clock::now();
+        st->policy.heard(m.origin, addr, m.links_in, m.links_out, m.capacity, true, now);
+        st->evidence.heard(m.origin, m.hops, now);
         if (st->settings.manage && m.want_from == st->self_id() && !addr.empty() &&
             st->policy.accept_invite(st->link_views(), m.origin))
           st->dial(addr, dial_info{m.origin, -1, 0, "invited by " + to_hex(m.origin)});
@@ -549,7 +552,16 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
           it->second.rtt_at = clock::now();
         }
       },
+      [=](heard_atom, node_id peer) -> std::int64_t {
+        // A connection whose link fell silent asks whether the peer still
+        // floods over other links (actors/proto/liveness.hpp).
+        auto ago = st->evidence.since(peer, clock::now());
+        if (!ago)
+          return -1;
+        return std::chrono::duration_cast<std::chrono::milliseconds>(*ago).count();
+      },
       [=](maintain_atom) {
+        st->evidence.expire(clock::now(), st->settings.link->dead_after);
         st->maintain();
         self->delayed_send(self, st->settings.maintain_interval, maintain_atom::value);
       },

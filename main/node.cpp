@@ -161,6 +161,7 @@ int run_node(const node_config& cfg) {
   link->handshake_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
   link->heartbeat = std::chrono::milliseconds(cfg.heartbeat_ms);
   link->dead_after = std::chrono::milliseconds(cfg.dead_after_ms);
+  link->dead_after_max = 4 * link->dead_after;
   supervisor_settings ss;
   ss.link = link;
   ss.peers = cfg.peers;

@@ -45,6 +45,8 @@ public:
   /// dead peer; on a LAN 50 ms is ample. Links also use linear timeouts for
   /// thin streams (TCP_THIN_LINEAR_TIMEOUTS).
   static constexpr int rto_min_us = 50000;
+  /// Maximum retransmission timeout (Linux >= 6.15; ignored elsewhere).
+  static constexpr int rto_max_ms = 1000;
 
   /// The write queue may hold this many bytes before the link is judged too
   /// slow and closed, so one stuck peer cannot exhaust memory.

@@ -27,6 +27,8 @@ straight into the host namespace.
 
 Faults (all reversible; all applied in the bridge namespace):
     cut(i) / heal(i)      host i's bridge port down / up ("cable pulled")
+    block(a, b)           nftables rule dropping the frames host a sends to host
+                          b, one direction only; block(None, None) removes it
     split(A, B) / join()  nftables bridge-family rules drop frames between the
                           hosts of group A and group B / rules removed
     loss(pct)             nftables `numgen random mod 100 < pct drop` on every
@@ -353,8 +355,8 @@ class Bed:
     def _chain(self, name, priority, rules):
         """Replaces base chain `name` (bridge forward hook) with `rules`.
 
-        Split and loss have a chain each, so either can change alone; a frame
-        dropped by either is gone."""
+        Split, block and loss have a chain each, so each can change alone; a frame
+        dropped by any is gone."""
         lines = [
             "add table bridge %s" % NFT_TABLE,
             "add chain bridge %s %s { type filter hook forward priority %d; policy accept; }"
@@ -374,6 +376,15 @@ class Bed:
     def join(self):
         self._chain("split", 0, [])
         self.log("joined")
+
+    def block(self, src, dst):
+        """Drops every frame host `src` sends to host `dst`, one direction
+        only (`dst` still reaches `src`); block(None, None) removes it."""
+        rules = []
+        if src is not None:
+            rules = ['iifname "%s" oifname "%s" drop' % (self.port(src), self.port(dst))]
+        self._chain("oneway", 2, rules)
+        self.log("blocked h%d -> h%d" % (src, dst) if rules else "unblocked")
 
     def loss(self, pct):
         """Drops `pct` % of the frames the bridge forwards, at random (each

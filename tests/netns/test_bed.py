@@ -171,6 +171,23 @@ def test_split_and_join(bed):
     check(got == {0: 20, 1: 20}, "joined: multicast from h2: %s" % got)
 
 
+def test_block_one_way(bed):
+    # h1 learns h0's hardware address first: under the block h0's answers to
+    # h1's ARP requests would be dropped too.
+    got = transfer(bed, 1, [0])
+    check(got == {0: 20}, "before the block: unicast from h1: %s" % got)
+    bed.block(0, 1)
+    try:
+        got = transfer(bed, 0, [1, 2])
+        check(got == {1: 0, 2: 20}, "h0 -> h1 blocked: unicast from h0: %s" % got)
+        got = transfer(bed, 1, [0])
+        check(got == {0: 20}, "h0 -> h1 blocked: unicast from h1: %s" % got)
+    finally:
+        bed.block(None, None)
+    got = transfer(bed, 0, [1])
+    check(got == {1: 20}, "unblocked: unicast from h0: %s" % got)
+
+
 def test_loss(bed, pct=20, count=1000):
     bed.loss(pct)
     try:
@@ -267,7 +284,7 @@ def main():
     with Bed(4, log=lambda m: print("  " + m, flush=True)) as bed:
         names = bed.names()
         for fn in (test_layout, test_multicast_and_unicast, test_cut_and_heal,
-                   test_split_and_join, test_loss):
+                   test_split_and_join, test_block_one_way, test_loss):
             run(fn.__name__[5:], fn, bed)
     left = [n for n in names if n in list_namespaces()]
     run("teardown_leaves_nothing", lambda: check(not left, "left behind: %s" % left))
