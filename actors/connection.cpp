@@ -347,9 +347,11 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
         // silence nears dead-after, the check runs when dead-after is reached,
         // not on the tick after it, so a dead peer is dropped at dead-after.
         auto left = st->args.settings->dead_after - (clock::now() - st->last_rx);
+        auto hb = st->args.settings->heartbeat;
         self->delayed_send(self,
-                           std::clamp<clock::duration>(left, clock::duration::zero(),
-                                                       st->args.settings->heartbeat / 2),
+                           left <= hb
+                               ? std::max<clock::duration>(left, clock::duration::zero())
+                               : clock::duration(hb / 2),
                            probe_atom::value);
       },
       [=](probe_atom) {
@@ -369,8 +371,13 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
           return;
         // Broadcasts bypass this actor: the session knows when bytes came.
         st->last_rx = std::max(st->last_rx, last_read);
-        liveness judge(
-            {st->args.settings->dead_after, st->args.settings->dead_after_max});
+        // Bytes came later than this actor knew: look again exactly when the
+        // silence reaches dead-after, not a tick later.
+        auto left = st->args.settings->dead_after - (clock::now() - st->last_rx);
+        if (left > clock::duration::zero() && left <= st->args.settings->heartbeat)
+          self->delayed_send(self, left, probe_atom::value);
+        liveness judge({st->args.settings->dead_after, st->args.settings->dead_after_max,
+                        st->args.settings->heartbeat + std::chrono::milliseconds(100)});
         link_facts f;
         f.silent = clock::now() - st->last_rx;
         f.unread = unread;

@@ -20,7 +20,7 @@ struct link_settings {
   std::uint16_t listen_port = 0;
   std::chrono::milliseconds handshake_timeout{3000};
   std::chrono::milliseconds heartbeat{500};
-  std::chrono::milliseconds dead_after{2000};
+  std::chrono::milliseconds dead_after{1800};
   /// A silent link whose peer still floods over other links is kept up to
   /// this long (actors/proto/liveness.hpp).
   std::chrono::milliseconds dead_after_max{8000};

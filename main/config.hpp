@@ -43,7 +43,7 @@ struct node_config {
   std::uint32_t heartbeat_ms = 500;
   std::uint32_t alive_interval_ms = 1000;
   bool overlay_manage = true;
-  std::uint32_t dead_after_ms = 2000;
+  std::uint32_t dead_after_ms = 1800;
   // [discovery]
   bool discovery_enabled = true;
   std::string discovery_group = "239.255.77.77";

@@ -39,11 +39,13 @@ verdict liveness::judge(const link_facts& f) const {
   auto v = assess(f);
   if (v != verdict::suspect)
     return v;
-  // Evidence counts when it is recent: heard within dead_after. Since the
-  // link has been silent at least that long, it was also heard after the
-  // link fell silent.
+  // Evidence counts when it is recent (heard within dead_after) and came
+  // clearly after the link fell silent: a flood the peer sent just before it
+  // stopped (SIGSTOP) arrives at most about a heartbeat after its last frame
+  // on this link, and must not delay the verdict.
   if (f.heard_elsewhere && *f.heard_elsewhere >= duration::zero() &&
-      *f.heard_elsewhere < p_.dead_after)
+      *f.heard_elsewhere < p_.dead_after &&
+      *f.heard_elsewhere < f.silent - p_.after_last_frame)
     return verdict::waiting;
   return verdict::dead;
 }

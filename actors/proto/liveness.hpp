@@ -10,7 +10,9 @@
 //   one: the peer sends) mean the peer is alive.
 // - A link silent for `dead_after` with none of these is suspect. If the
 //   peer's own MEMBER flood reached us over other links within the last
-//   `dead_after`, the peer process is alive and only this TCP path stalls
+//   `dead_after`, and more than `after_last_frame` (a heartbeat and a bit)
+//   after the link's last frame, the peer process is alive and only this TCP
+//   path stalls
 //   (under packet loss a stream's head segment can wait seconds for its
 //   retransmission): the link is kept and judged again later. Otherwise (the
 //   peer is stopped, cut off, or crashed without a reset) it is dead, at
@@ -38,6 +40,11 @@ struct liveness_params {
   std::chrono::milliseconds dead_after{2000};
   /// A link silent this long is dead even if the overlay vouches (>= dead_after).
   std::chrono::milliseconds dead_after_max{8000};
+  /// A relayed flood vouches only if it came this much later than the link's
+  /// last frame. The peer heartbeats on the link, so a peer that stopped sent
+  /// its last flood at most a heartbeat after its last frame to us: longer
+  /// than the heartbeat interval, this keeps such a flood from vouching.
+  std::chrono::milliseconds after_last_frame{600};
 };
 
 /// What one probe of a link found.

@@ -93,7 +93,7 @@ TEST(ConfigDefaults, MatchTheHeader) {
   EXPECT_EQ(c.seen_max_entries, 200000u);
   EXPECT_EQ(c.seen_max_age_s, 300u);
   EXPECT_EQ(c.heartbeat_ms, 500u);
-  EXPECT_EQ(c.dead_after_ms, 2000u);
+  EXPECT_EQ(c.dead_after_ms, 1800u);
   EXPECT_TRUE(c.discovery_enabled);
   EXPECT_EQ(c.discovery_group, "239.255.77.77");
   EXPECT_EQ(c.discovery_port, 49152);

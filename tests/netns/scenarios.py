@@ -41,7 +41,7 @@ from bed import Bed, BedError, preflight  # noqa: E402
 
 SKIP = 77
 HOSTS = 6
-DEAD_AFTER = 2.0  # lanmesh's overlay.dead-after default, seconds
+DEAD_AFTER = 1.8  # lanmesh's overlay.dead-after default, seconds
 # Bounds of the waits. Generous: the machine has 2 cores and others build on it.
 CONVERGE = 15.0   # a fresh cluster forms one overlay
 DETECT = DEAD_AFTER + 6.0  # a silent peer is dropped (requirement: dead-after)

@@ -71,6 +71,16 @@ TEST(liveness, relayed_flood_since_the_silence_keeps_the_link_waiting) {
   EXPECT_EQ(l.judge(heard_elsewhere(silent_for(3000ms), 400ms)), verdict::waiting);
   EXPECT_EQ(l.judge(heard_elsewhere(silent_for(2000ms), 0ms)), verdict::waiting);
   EXPECT_EQ(l.judge(heard_elsewhere(silent_for(7999ms), 1999ms)), verdict::waiting);
+  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(2000ms), 1399ms)), verdict::waiting);
+}
+
+TEST(liveness, flood_sent_just_before_the_peer_stopped_does_not_vouch) {
+  auto l = judge_2s_8s();
+  // The peer pinged us, flooded up to a heartbeat later and stopped: at
+  // dead-after its flood is at most ~a heartbeat younger than the silence.
+  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(2000ms), 1500ms)), verdict::dead);
+  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(2000ms), 1400ms)), verdict::dead);
+  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(2500ms), 1999ms)), verdict::dead);
 }
 
 TEST(liveness, evidence_must_be_fresh) {
