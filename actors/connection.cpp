@@ -103,9 +103,7 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
   // Session callbacks run on the I/O thread: they only post to this actor.
   auto handle = caf::actor_cast<caf::actor>(self);
   net::tcp_session::handlers h;
-  h.on_frame = [handle](wire::frame f, std::size_t n) {
-    caf::anon_send(handle, std::move(f), static_cast<std::uint64_t>(n));
-  };
+  h.on_frame = [handle](wire::frame f) { caf::anon_send(handle, std::move(f)); };
   h.on_bad_input = [handle](wire::decode_error e) {
     caf::anon_send(handle, bad_input_atom::value, std::move(e));
   };
@@ -189,7 +187,7 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
   };
 
   return {
-      [=](wire::frame& f, std::uint64_t) {
+      [=](wire::frame& f) {
         st->last_rx = clock::now();
         switch (f.type) {
         case wire::frame_type::hello:

@@ -19,14 +19,6 @@ std::int64_t unix_micros() {
       .count();
 }
 
-void append_hex(std::string& out, std::uint64_t value) {
-  static constexpr char digits[] = "0123456789abcdef";
-  char buf[16];
-  for (int i = 15; i >= 0; --i, value >>= 4)
-    buf[i] = digits[value & 0xf];
-  out.append(buf, sizeof(buf));
-}
-
 void append_int(std::string& out, std::int64_t value) {
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);

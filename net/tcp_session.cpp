@@ -105,7 +105,7 @@ void tcp_session::do_read() {
             self->bytes_in_.fetch_add(self->reader_.last_size(),
                                       std::memory_order_relaxed);
             if (self->handlers_.on_frame)
-              self->handlers_.on_frame(std::move(*f), self->reader_.last_size());
+              self->handlers_.on_frame(std::move(*f));
             if (self->finished_)
               return;
             continue;

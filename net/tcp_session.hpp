@@ -25,8 +25,8 @@ using shared_bytes = std::shared_ptr<const bytes>;
 class tcp_session : public std::enable_shared_from_this<tcp_session> {
 public:
   struct handlers {
-    /// A decoded frame and its size on the wire.
-    std::function<void(wire::frame, std::size_t)> on_frame;
+    /// A decoded frame (other than a routed BROADCAST).
+    std::function<void(wire::frame)> on_frame;
     /// BROADCAST frames, once route_broadcasts() named a sink: all those of
     /// one socket read in one call, still encoded (whole frames, one after
     /// the other; read them with wire::for_each_broadcast), and how many.

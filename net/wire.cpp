@@ -371,12 +371,10 @@ void append_broadcast(std::vector<std::uint8_t>& out, std::uint64_t origin,
 }
 
 std::vector<std::uint8_t> encode_broadcast(const broadcast& b) {
-  return writer(frame_type::broadcast, broadcast_overhead + b.payload.size())
-      .u64(b.origin)
-      .u64(b.seq)
-      .u16(b.hops)
-      .bytes(b.payload)
-      .finish();
+  std::vector<std::uint8_t> out;
+  out.reserve(header_size + broadcast_overhead + b.payload.size());
+  append_broadcast(out, b.origin, b.seq, b.hops, b.payload);
+  return out;
 }
 
 std::vector<std::uint8_t> encode_ping(std::uint64_t nonce) {

@@ -12,11 +12,17 @@ node_id random_node_id() {
   return id;
 }
 
-std::string to_hex(std::uint64_t value) {
+void append_hex(std::string& out, std::uint64_t value) {
   static constexpr char digits[] = "0123456789abcdef";
-  std::string out(16, '0');
+  char buf[16];
   for (int i = 15; i >= 0; --i, value >>= 4)
-    out[static_cast<std::size_t>(i)] = digits[value & 0xf];
+    buf[i] = digits[value & 0xf];
+  out.append(buf, sizeof(buf));
+}
+
+std::string to_hex(std::uint64_t value) {
+  std::string out;
+  append_hex(out, value);
   return out;
 }
 
