@@ -139,44 +139,46 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
     link_offer o{st->args.conn, h.node, st->args.dir, st->peer_addr,
                  (flags & wire::hello_reverse) != 0};
     self->request(st->args.supervisor, caf::infinite, register_atom::value, o)
-        .then([self, st, tag, make, send_frame,
-               close_gracefully](const register_reply& r) {
-          if (st->ph != phase::registering)
-            return;
-          auto& refusal = r.refusal;
-          if (r.redirect)
-            send_frame(r.redirect);
-          if (refusal == "standby") {
-            self->send(self, standby_atom::value);
-            return;
-          }
-          if (!refusal.empty()) { // "duplicate" or "full"
-            close_gracefully(st->args.dir == direction::in
-                                 ? wire::encode_refuse(refusal)
-                                 : wire::encode_goodbye(refusal),
-                             refusal);
-            return;
-          }
-          if (st->args.dir == direction::in) {
-            wire::hello w;
-            w.cluster = st->args.settings->cluster;
-            w.node = st->args.settings->self;
-            w.listen_port = st->args.settings->listen_port;
-            send_frame(make(wire::encode_hello(w, true)));
-          }
-          st->ph = phase::established;
-          // From here the router writes to the session directly, after
-          // our WELCOME, and the peer's broadcasts go straight to it.
-          st->args.session->open();
-          st->args.session->route_broadcasts([router = st->args.router,
-                                              peer = st->peer](net::shared_bytes frames,
-                                                               std::size_t count) {
-            caf::anon_send(router, inbound_broadcasts{std::move(frames), count, peer});
-          });
-          st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer),
-                        st->peer_addr);
-          self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
-        });
+        .then(
+            [self, st, tag, make, send_frame, close_gracefully](const register_reply& r) {
+              if (st->ph != phase::registering)
+                return;
+              auto& refusal = r.refusal;
+              if (r.redirect)
+                send_frame(r.redirect);
+              if (refusal == "standby") {
+                self->send(self, standby_atom::value);
+                return;
+              }
+              if (!refusal.empty()) { // "duplicate" or "full"
+                close_gracefully(st->args.dir == direction::in
+                                     ? wire::encode_refuse(refusal)
+                                     : wire::encode_goodbye(refusal),
+                                 refusal);
+                return;
+              }
+              if (st->args.dir == direction::in) {
+                wire::hello w;
+                w.cluster = st->args.settings->cluster;
+                w.node = st->args.settings->self;
+                w.listen_port = st->args.settings->listen_port;
+                send_frame(make(wire::encode_hello(w, true)));
+              }
+              st->ph = phase::established;
+              // From here the router and the relay write to the session
+              // directly, after our WELCOME, and the peer's broadcasts go to the
+              // relay on the I/O thread, where the sink runs.
+              st->args.session->open();
+              st->args.session->route_broadcasts(
+                  [fast = st->args.settings->fast_path,
+                   peer = st->peer](net::shared_bytes frames, std::size_t) {
+                    fast->inbound(peer, frames->data(), frames->size(),
+                                  std::chrono::steady_clock::now());
+                  });
+              st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer),
+                            st->peer_addr);
+              self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
+            });
   };
 
   // A frame that breaks the protocol's order: count it like a bad frame.

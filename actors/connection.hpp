@@ -10,6 +10,7 @@
 #include <string>
 
 #include "actors/messages.hpp"
+#include "actors/proto/relay.hpp"
 
 namespace lanmesh {
 
@@ -25,6 +26,8 @@ struct link_settings {
   /// this long (actors/proto/liveness.hpp).
   std::chrono::milliseconds dead_after_max{8000};
   std::chrono::milliseconds linger{500}; // graceful close waits this long for EOF
+  /// Where an established link's broadcasts go, on the I/O thread.
+  std::shared_ptr<relay> fast_path;
 };
 
 struct connection_args {

@@ -18,7 +18,7 @@ constexpr auto topo_path_ttl = std::chrono::seconds(30);
 
 struct state {
   router_settings settings;
-  console_actor console;
+  relay_host host;       // the relay and its thread
   caf::actor supervisor; // receives MEMBER floods (membership is its business)
   seen_cache seen;
   std::uint64_t next_seq;
@@ -34,8 +34,8 @@ struct state {
       topo_paths;
   std::shared_ptr<spdlog::logger> log = logging::get("router");
 
-  state(router_settings s, console_actor c)
-      : settings(s), console(std::move(c)), seen(s.seen_max_entries, s.seen_max_age),
+  state(router_settings s, relay_host r)
+      : settings(s), host(std::move(r)), seen(s.seen_max_entries, s.seen_max_age),
         // Sequence numbers start at a random point: a node restarted with a
         // fixed id must not reuse ids that peers still hold in their caches.
         next_seq(std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32)) {
@@ -54,34 +54,17 @@ struct state {
     return n;
   }
 
-  // Sends new broadcasts (whole frames in `frames`, their origins in
-  // `origins`) to every link but `except`: one write per link for the batch.
-  // A link gets no frame its own peer originated; every other link shares
-  // the one buffer.
-  std::uint64_t flood(const net::shared_bytes& frames,
-                      const std::vector<node_id>& origins, node_id except) {
-    std::uint64_t n = 0;
-    for (auto& [peer, l] : links) {
-      if (peer == except)
-        continue;
-      if (std::find(origins.begin(), origins.end(), peer) == origins.end()) {
-        l.write({frames});
-        n += origins.size();
-        continue;
-      }
-      auto some = std::make_shared<net::bytes>();
-      wire::for_each_broadcast(
-          frames->data(), frames->size(),
-          [&](const wire::broadcast_view& b, const std::uint8_t* f, std::size_t size) {
-            if (b.origin == peer)
-              return;
-            some->insert(some->end(), f, f + size);
-            ++n;
-          });
-      if (!some->empty())
-        l.write({std::move(some)});
-    }
-    return n;
+  // Sends this node's broadcasts (whole frames) to every link: one write
+  // per link for the batch.
+  std::uint64_t flood_own(const net::shared_bytes& frames, std::size_t count) {
+    for (auto& [peer, l] : links)
+      l.write({frames});
+    return count * links.size();
+  }
+
+  // Runs `task` on the relay's thread, after every task given before.
+  template <class F> void on_relay(F task) {
+    host.run([fast = host.fast_path, task = std::move(task)]() mutable { task(*fast); });
   }
 
   // Sends a topology answer one hop back along the path its query came; an
@@ -99,32 +82,42 @@ struct state {
 
 } // namespace
 
-router_actor::behavior_type router(router_actor::pointer self, router_settings settings,
-                                   console_actor console) {
-  auto st = std::make_shared<state>(settings, std::move(console));
+router_actor::behavior_type router(router_actor::pointer, router_settings settings,
+                                   relay_host host) {
+  auto st = std::make_shared<state>(settings, std::move(host));
   return {
       [=](link_up_atom, node_id peer, caf::actor conn, link_writer& write) {
-        st->links[peer] = {std::move(conn), std::move(write)};
+        st->links[peer] = {std::move(conn), write};
+        st->on_relay([peer, write = std::move(write)](relay& r) mutable {
+          r.set_link(peer, std::move(write));
+        });
         st->log->debug("link to {} added ({} links)", to_hex(peer), st->links.size());
       },
       [=](replace_atom, node_id peer, caf::actor fresh, link_writer& write,
           caf::actor old, bool retire_old) {
-        st->links[peer] = {std::move(fresh), std::move(write)};
-        // Sent by the router: this message is ordered after every frame the
-        // router already gave `old`, so none of them is cut off. The node that
+        st->links[peer] = {std::move(fresh), write};
+        // Sent from the relay's thread once it writes to the new link: this
+        // message is ordered after every frame the router or the relay
+        // already gave `old`, so none of them is cut off. The node that
         // dialed the winning link retires the loser; the other side only stops
         // sending on it and waits for that goodbye, so neither side is ever
         // without a link to the peer.
-        if (retire_old)
-          caf::anon_send(old, retire_atom::value, std::string("duplicate"));
-        else
-          caf::anon_send(old, standby_atom::value);
+        st->on_relay([peer, write = std::move(write), old = std::move(old),
+                      retire_old](relay& r) mutable {
+          r.set_link(peer, std::move(write));
+          if (retire_old)
+            caf::anon_send(old, retire_atom::value, std::string("duplicate"));
+          else
+            caf::anon_send(old, standby_atom::value);
+        });
         st->log->info("link to {} replaced (duplicate pair)", to_hex(peer));
       },
       [=](link_down_atom, node_id peer, caf::actor conn) {
         auto it = st->links.find(peer);
-        if (it != st->links.end() && it->second.conn == conn)
+        if (it != st->links.end() && it->second.conn == conn) {
           st->links.erase(it);
+          st->on_relay([peer](relay& r) { r.drop_link(peer); });
+        }
       },
       [=](broadcast_atom,
           std::vector<std::string>& payloads) -> caf::result<std::vector<std::string>> {
@@ -134,7 +127,6 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
                                    "payload of " + std::to_string(p.size()) +
                                        " bytes over node.max-payload " +
                                        std::to_string(st->settings.max_payload));
-        auto now = clock_t::now();
         std::vector<std::string> ids;
         ids.reserve(payloads.size());
         std::size_t size = 0;
@@ -143,44 +135,21 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
         auto frames = std::make_shared<net::bytes>();
         frames->reserve(size);
         for (auto& p : payloads) {
+          // Not put in a seen-cache: copies coming back carry our own origin.
           auto seq = st->next_seq++;
-          st->seen.insert({st->settings.self, seq}, now);
           ids.push_back(msg_id_string(st->settings.self, seq));
           wire::append_broadcast(*frames, st->settings.self, seq, 0, p);
         }
         st->stats.sent += payloads.size();
-        st->stats.forwarded += st->flood(
-            frames, std::vector<node_id>(payloads.size(), st->settings.self), 0);
+        st->stats.forwarded += st->flood_own(frames, payloads.size());
         return ids;
       },
       [=](inbound_broadcasts& in) {
-        // New frames are copied, hop count raised, into one buffer: it goes
-        // to every other link and to the console as it is.
-        auto now = clock_t::now();
-        auto fresh = std::make_shared<net::bytes>();
-        fresh->reserve(in.frames->size());
-        std::vector<node_id> origins;
-        origins.reserve(in.count);
-        wire::for_each_broadcast(
-            in.frames->data(), in.frames->size(),
-            [&](const wire::broadcast_view& b, const std::uint8_t* f, std::size_t size) {
-              if (b.origin == st->settings.self ||
-                  !st->seen.insert({b.origin, b.seq}, now)) {
-                ++st->stats.duplicates;
-                return;
-              }
-              auto at = fresh->size();
-              fresh->insert(fresh->end(), f, f + size);
-              wire::set_broadcast_hops(fresh->data() + at,
-                                       static_cast<std::uint16_t>(b.hops + 1));
-              origins.push_back(b.origin);
-            });
-        if (origins.empty())
-          return;
-        st->stats.delivered += origins.size();
-        net::shared_bytes frames = std::move(fresh);
-        st->stats.forwarded += st->flood(frames, origins, in.from);
-        self->send(st->console, deliveries{std::move(frames), origins.size()});
+        // Broadcasts a link received before its handshake was done (later
+        // ones go from the session to the relay directly).
+        st->on_relay([in = std::move(in)](relay& r) {
+          r.inbound(in.from, in.frames->data(), in.frames->size(), clock_t::now());
+        });
       },
       [=](wire_atom, caf::actor supervisor) { st->supervisor = std::move(supervisor); },
       [=](member_atom, wire::member& m) {
@@ -204,12 +173,18 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
           caf::anon_send(st->supervisor, member_atom::value, std::move(m));
       },
       [=](retire_atom, node_id peer, caf::actor conn, std::string& reason) {
-        // Through the router, so the goodbye follows every frame already
-        // handed to that link.
+        // Through the router and the relay's thread, so the goodbye follows
+        // every frame either already handed to that link.
         auto it = st->links.find(peer);
-        if (it != st->links.end() && it->second.conn == conn)
+        bool ours = it != st->links.end() && it->second.conn == conn;
+        if (ours)
           st->links.erase(it);
-        caf::anon_send(conn, retire_atom::value, std::move(reason));
+        st->on_relay([peer, ours, conn = std::move(conn),
+                      reason = std::move(reason)](relay& r) mutable {
+          if (ours)
+            r.drop_link(peer);
+          caf::anon_send(conn, retire_atom::value, std::move(reason));
+        });
       },
       [=](topology_atom, wire::topo_query& q) {
         // This node's own question: flood it.
@@ -244,7 +219,14 @@ router_actor::behavior_type router(router_actor::pointer self, router_settings s
         // This node's own answer: back to the neighbour the query came from.
         st->send_back(r, 0);
       },
-      [=](caf::get_atom, stats_atom) { return st->stats; },
+      [=](caf::get_atom, stats_atom) {
+        auto out = st->stats;
+        auto fast = st->host.fast_path->stats();
+        out.delivered = fast.delivered;
+        out.duplicates = fast.duplicates;
+        out.forwarded += fast.forwarded;
+        return out;
+      },
   };
 }
 

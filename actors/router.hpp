@@ -1,12 +1,16 @@
 #pragma once
-// The router: assigns message ids, drops duplicates with a bounded seen-cache,
-// forwards each new broadcast to every link but the one it came from, and hands
-// it to the console. Knows links only as (peer -> connection actor), as told by
-// the supervisor.
+// The router: owns the link set (peer -> connection actor and writer, as
+// told by the supervisor), assigns message ids, and floods this node's
+// broadcasts and the control floods (MEMBER, topology) with their own
+// seen-cache. Broadcasts from peers take the fast path: the relay on the I/O
+// thread, whose link set the router keeps in step with its own.
 
 #include <caf/all.hpp>
+#include <functional>
+#include <memory>
 
 #include "actors/messages.hpp"
+#include "actors/proto/relay.hpp"
 
 namespace lanmesh {
 
@@ -17,7 +21,14 @@ struct router_settings {
   std::chrono::seconds seen_max_age{300};
 };
 
+/// The relay and the one thread it lives on.
+struct relay_host {
+  std::shared_ptr<relay> fast_path;
+  /// Runs a task on the relay's thread; tasks run in the order given.
+  std::function<void(std::function<void()>)> run;
+};
+
 router_actor::behavior_type router(router_actor::pointer self, router_settings settings,
-                                   console_actor console);
+                                   relay_host host);
 
 } // namespace lanmesh

@@ -492,18 +492,32 @@ def serf_newcomer(b, res, cl):
 
 # -- scenarios: latency ----------------------------------------------------------
 
+# How long after the last send the harness still keeps quiet: a bound on
+# the measured window, not a synchronisation (late deliveries still count).
+LATENCY_QUIET_TAIL = 0.5
+
+
 def lm_latency(b, res, cl, size_key, tag):
     s = b.s
     nodes = cl.alive()
     sends = []
-    t0 = time.monotonic()
-    for k in range(s.lat_count):
-        sleep_until(t0 + k / s.lat_rate)
-        snd = nodes[k % len(nodes)]
-        p = "%s-%d" % (tag, k)
-        wts = time.time()
-        snd.send(p)
-        sends.append((p, snd, wts))
+    # Nothing is parsed while messages are in flight (procs.LmNode.pause_reading);
+    # the output is read once the last message had time to arrive everywhere.
+    for m in nodes:
+        m.pause_reading()
+    try:
+        t0 = time.monotonic()
+        for k in range(s.lat_count):
+            sleep_until(t0 + k / s.lat_rate)
+            snd = nodes[k % len(nodes)]
+            p = "%s-%d" % (tag, k)
+            wts = time.time()
+            snd.send(p)
+            sends.append((p, snd, wts))
+        sleep_until(t0 + s.lat_count / s.lat_rate + LATENCY_QUIET_TAIL)
+    finally:
+        for m in nodes:
+            m.resume_reading()
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
         if all(m.delivers.get(p) for p, snd, _ in sends for m in nodes if m is not snd):

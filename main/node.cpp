@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <caf/all.hpp>
 #include <cstdio>
 #include <memory>
@@ -152,7 +153,18 @@ int run_node(const node_config& cfg) {
   rs.max_payload = cfg.max_payload;
   rs.seen_max_entries = cfg.seen_max_entries;
   rs.seen_max_age = std::chrono::seconds(cfg.seen_max_age_s);
-  auto router_a = sys.spawn(router, rs, console_a);
+  // The relay lives on the I/O thread: frames are deduplicated and forwarded
+  // where they arrive; only deliveries cross to an actor (the console).
+  auto fast_path = std::make_shared<relay>(
+      self_id, cfg.seen_max_entries, std::chrono::seconds(cfg.seen_max_age_s),
+      [console_a](relay::frames_ptr frames, std::size_t count) {
+        caf::anon_send(console_a, deliveries{std::move(frames), count});
+      });
+  auto router_a =
+      sys.spawn(router, rs,
+                relay_host{fast_path, [&ioc = io.context()](std::function<void()> task) {
+                             boost::asio::post(ioc, std::move(task));
+                           }});
 
   auto link = std::make_shared<link_settings>();
   link->self = self_id;
@@ -162,6 +174,7 @@ int run_node(const node_config& cfg) {
   link->heartbeat = std::chrono::milliseconds(cfg.heartbeat_ms);
   link->dead_after = std::chrono::milliseconds(cfg.dead_after_ms);
   link->dead_after_max = 4 * link->dead_after;
+  link->fast_path = fast_path;
   supervisor_settings ss;
   ss.link = link;
   ss.peers = cfg.peers;
@@ -219,6 +232,9 @@ int run_node(const node_config& cfg) {
                   caf::actor_cast<caf::actor>(router_a), supervisor_a})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   io.stop();
+  // The relay's writers hold sessions whose sinks hold the relay: break the
+  // cycle now that no thread runs it.
+  fast_path->clear();
   log->info("stopped");
   spdlog::shutdown();
   return 0;

@@ -1,12 +1,16 @@
-// The router actor with fake links and a fake console: real scheduler,
-// scoped_actor, request/receive with timeouts (CAF's expect DSL does not mix
-// with GoogleTest).
+// The router actor with its relay on a real I/O thread, fake links and a
+// fake console: real scheduler, scoped_actor, request/receive with timeouts
+// (CAF's expect DSL does not mix with GoogleTest). The relay's own decisions
+// are tested without threads in tests/actors/proto/relay_test.cpp.
 
 #include "actors/router.hpp"
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/post.hpp>
 #include <caf/all.hpp>
+
+#include "net/io_thread.hpp"
 
 namespace lanmesh::testing_router {
 // One delivery as the console would print it.
@@ -96,6 +100,8 @@ protected:
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
+  net::io_thread io;
+  std::shared_ptr<relay> fast_path;
   router_actor router;
   caf::actor link_a, link_b, link_c;
 
@@ -105,7 +111,15 @@ protected:
     rs.self = self_id;
     rs.max_payload = 100;
     rs.seen_max_entries = 1000;
-    router = sys.spawn(lanmesh::router, rs, sys.spawn(fake_console, sink));
+    auto console = sys.spawn(fake_console, sink);
+    fast_path = std::make_shared<relay>(self_id, 1000, std::chrono::seconds(300),
+                                        [console](relay::frames_ptr f, std::size_t n) {
+                                          caf::anon_send(console, deliveries{f, n});
+                                        });
+    router = sys.spawn(lanmesh::router, rs,
+                       relay_host{fast_path, [this](std::function<void()> task) {
+                                    boost::asio::post(io.context(), std::move(task));
+                                  }});
     link_a = sys.spawn(fake_link, 1, sink);
     link_b = sys.spawn(fake_link, 2, sink);
     link_c = sys.spawn(fake_link, 3, sink);
@@ -118,6 +132,24 @@ protected:
     for (auto& a : {link_a, link_b, link_c})
       self->send_exit(a, caf::exit_reason::user_shutdown);
     self->send_exit(router, caf::exit_reason::user_shutdown);
+    io.stop();
+    fast_path->clear();
+  }
+
+  // Sends a fresh message from A and waits for its delivery: the relay
+  // handles messages in order, so everything sent before it is counted.
+  void sync_with_relay() {
+    static std::uint64_t seq = 1000;
+    self->send(router, from_peer({wire::broadcast{peer_c, ++seq, 0, "sync"}}, peer_a));
+    bool seen = false;
+    while (!seen)
+      self->receive([&](ev_deliver& e) { seen = e.payload == "sync"; },
+                    [](int, wire::broadcast&) {},
+                    caf::after(2s) >>
+                        [&] {
+                          ADD_FAILURE() << "no sync delivery";
+                          seen = true;
+                        });
   }
 
   // Collects `n` frames forwarded to links, keyed by link id.
@@ -192,9 +224,9 @@ TEST_F(router_test, new_message_is_delivered_once_and_forwarded_except_back) {
 
   // The same message again, from another link: dropped, counted.
   self->send(router, from_peer({b}, peer_b));
-  expect_quiet();
+  sync_with_relay();
   auto s = stats();
-  EXPECT_EQ(s.delivered, 1u);
+  EXPECT_EQ(s.delivered, 2u); // with the sync message
   EXPECT_EQ(s.duplicates, 1u);
 }
 
@@ -245,7 +277,7 @@ TEST_F(router_test, local_lines_of_one_request_keep_their_order_on_every_link) {
 
 TEST_F(router_test, own_message_coming_back_is_a_duplicate) {
   self->send(router, from_peer({wire::broadcast{self_id, 1, 3, "loop"}}, peer_a));
-  expect_quiet();
+  sync_with_relay();
   EXPECT_EQ(stats().duplicates, 1u);
 }
 
@@ -301,6 +333,29 @@ TEST_F(router_test, retire_is_ordered_after_frames_already_forwarded) {
           EXPECT_TRUE(frame_seen) << "retire overtook a forwarded frame";
         },
         caf::after(2s) >> [] { FAIL() << "missing message"; });
+  self->send_exit(fresh, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(router_test, retire_is_ordered_after_frames_the_relay_forwarded) {
+  // A peer's message reaches link 1 through the relay, not the router.
+  self->send(router, from_peer({wire::broadcast{peer_c, 5, 0, "relayed"}}, peer_b));
+  auto fresh = sys.spawn(fake_link, 4, caf::actor_cast<caf::actor>(self));
+  self->send(router, replace_atom::value, peer_a, fresh, writer_to(fresh), link_a, true);
+  bool frame_seen = false, retired = false;
+  for (int i = 0; i < 3 && !retired; ++i)
+    self->receive(
+        [&](int id, wire::broadcast& b) {
+          if (id == 1 && b.payload == "relayed")
+            frame_seen = true;
+        },
+        [&](ev_deliver&) {},
+        [&](int id, std::string&) {
+          EXPECT_EQ(id, 1);
+          EXPECT_TRUE(frame_seen) << "retire overtook a relayed frame";
+          retired = true;
+        },
+        caf::after(2s) >> [] { FAIL() << "missing message"; });
+  EXPECT_TRUE(retired);
   self->send_exit(fresh, caf::exit_reason::user_shutdown);
 }
 
