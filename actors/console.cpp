@@ -1,55 +1,15 @@
 #include "actors/console.hpp"
 
-#include <charconv>
 #include <cstdio>
 #include <map>
 
+#include "actors/delivery_lines.hpp"
 #include "actors/json.hpp"
 #include "actors/logging.hpp"
 
 namespace lanmesh {
 
 namespace {
-
-// Wall-clock time of an event in microseconds since the Unix epoch, so that
-// streams of several nodes on one machine can be merged and latencies measured.
-std::int64_t unix_micros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-void append_int(std::string& out, std::int64_t value) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  (void)ec;
-  out.append(buf, end);
-}
-
-// One delivery as a line, appended to `out` without temporaries (a busy
-// node prints tens of thousands per second). The JSON has the fields and
-// order json::object would give it.
-void append_delivery(std::string& out, const wire::broadcast_view& e, bool jsonl) {
-  if (!jsonl) {
-    out += '[';
-    append_hex(out, e.origin);
-    out += "] ";
-    out += e.payload;
-    return;
-  }
-  out += R"({"event":"deliver","ts":)";
-  append_int(out, unix_micros());
-  out += R"(,"origin":")";
-  append_hex(out, e.origin);
-  out += R"(","msg":")";
-  append_hex(out, e.origin);
-  append_hex(out, e.seq);
-  out += R"(","hops":)";
-  append_int(out, e.hops);
-  out += R"(,"payload":)";
-  json::quote_to(out, e.payload);
-  out += '}';
-}
 
 std::string fixed3(double v) {
   char buf[32];
@@ -387,20 +347,6 @@ console_actor::behavior_type console(console_actor::pointer self,
                       .done());
         else
           st->out("* peer down: " + to_hex(e.peer) + " (" + e.reason + ")");
-      },
-      [=](const deliveries& batch) {
-        // One write for the whole batch: a busy node does not flush per line.
-        std::string out;
-        out.reserve(batch.frames->size() + batch.count * 128); // escapes aside
-        wire::for_each_broadcast(
-            batch.frames->data(), batch.frames->size(),
-            [&](const wire::broadcast_view& b, const std::uint8_t*, std::size_t) {
-              if (!out.empty())
-                out += '\n';
-              append_delivery(out, b, jsonl);
-            });
-        if (!out.empty())
-          st->out(out);
       },
   };
 }

@@ -1,7 +1,8 @@
 #pragma once
 // The console: stdin lines become broadcasts, `/`-commands become queries, and
 // events become lines on stdout, as text for people or as JSON lines for
-// programs. The only writer of stdout.
+// programs. Deliveries are printed by the relay on the I/O thread
+// (delivery_lines.hpp); both go through one writer (net/stdout_writer).
 
 #include <caf/all.hpp>
 #include <functional>

@@ -4,10 +4,13 @@
 //   io thread --(frame, bad input, closed)--> connection
 //   acceptor --(inbound session)--> supervisor --spawns/monitors--> connection
 //   connection --(register, link_closed)--> supervisor --(link up/replace/down)--> router
-//   io thread --(broadcasts of one socket read)--> router --(frames)--> sessions
-//   (until a link's handshake is done, its broadcasts go via its connection)
-//   console <--(events)-- supervisor, router;  console --(broadcast, queries)--> router,
-//   supervisor
+//   router --(link set, in order)--> relay (I/O thread, actors/proto/relay)
+//   io thread: session --(broadcasts of one socket read)--> relay --(frames)--> sessions,
+//              relay --(deliveries)--> stdout writer
+//   (until a link's handshake is done, its broadcasts go via its connection
+//   and the router to the relay)
+//   console <--(events)-- supervisor;  console --(broadcast, queries)--> router,
+//   supervisor;  console --(lines)--> stdout writer
 
 #include <caf/all.hpp>
 #include <cstdint>
@@ -141,8 +144,8 @@ struct topology_snapshot {
   std::vector<std::pair<node_id, std::string>> known;
 };
 
-/// Broadcasts that arrived from a peer, in the order it sent them (those of
-/// one socket read travel together), still encoded: whole BROADCAST frames
+/// Broadcasts that arrived from a peer before its link was established, for
+/// the router to hand to the relay. Still encoded: whole BROADCAST frames
 /// one after the other (wire::for_each_broadcast reads them).
 struct inbound_broadcasts {
   net::shared_bytes frames;
@@ -150,16 +153,9 @@ struct inbound_broadcasts {
   node_id from = 0;
 };
 
-/// New broadcasts for the console to print, encoded as the router forwards
-/// them (hops counted), as in inbound_broadcasts.
-struct deliveries {
-  net::shared_bytes frames;
-  std::size_t count = 0;
-};
-
 struct router_stats {
   std::uint64_t sent = 0;              // local broadcasts originated
-  std::uint64_t delivered = 0;         // remote broadcasts delivered to the console
+  std::uint64_t delivered = 0;         // remote broadcasts delivered (printed)
   std::uint64_t duplicates = 0;        // copies dropped by the seen-cache
   std::uint64_t forwarded = 0;         // broadcast frames handed to links
   std::uint64_t member_floods = 0;     // MEMBER frames handed to links
@@ -286,13 +282,12 @@ using console_actor =
     caf::typed_actor<caf::reacts_to<wire_atom, router_actor, caf::actor, caf::actor>,
                      caf::reacts_to<line_atom, std::vector<std::string>>,
                      caf::reacts_to<ev_ready>, caf::reacts_to<ev_peer_up>,
-                     caf::reacts_to<ev_peer_down>, caf::reacts_to<deliveries>>;
+                     caf::reacts_to<ev_peer_down>>;
 
 } // namespace lanmesh
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::session_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::inbound_broadcasts)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::deliveries)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::link_writer)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::chrono::steady_clock::time_point)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::net::shared_bytes)

@@ -200,7 +200,10 @@ class LmNode:
         out = self.proc.stdout
         while True:
             self._may_read.wait()
-            raw = out.readline()
+            try:
+                raw = out.readline()
+            except (ValueError, OSError):  # closed by cleanup while waiting
+                break
             if not raw:
                 break
             try:

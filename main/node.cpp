@@ -8,17 +8,20 @@
 #include <boost/asio/post.hpp>
 #include <caf/all.hpp>
 #include <cstdio>
+#include <future>
 #include <memory>
 #include <thread>
 
 #include "actors/acceptor.hpp"
 #include "actors/connection.hpp"
 #include "actors/console.hpp"
+#include "actors/delivery_lines.hpp"
 #include "actors/discovery.hpp"
 #include "actors/logging.hpp"
 #include "actors/router.hpp"
 #include "actors/supervisor.hpp"
 #include "net/io_thread.hpp"
+#include "net/stdout_writer.hpp"
 #include "net/tcp_listener.hpp"
 #include "net/udp_multicast.hpp"
 
@@ -137,11 +140,9 @@ int run_node(const node_config& cfg) {
   cs.self = self_id;
   cs.jsonl = cfg.console_output == "jsonl";
   cs.max_payload = cfg.max_payload;
-  cs.write_line = [](const std::string& line) {
-    std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fputc('\n', stdout);
-    std::fflush(stdout);
-  };
+  // stdout has one writer, on the I/O thread, which it never blocks.
+  auto out = net::stdout_writer::make(io.context(), STDOUT_FILENO);
+  cs.write_line = [out](const std::string& line) { out->post(line + '\n'); };
   cs.write_error = [](const std::string& line) {
     std::fprintf(stderr, "%s\n", line.c_str());
   };
@@ -153,12 +154,14 @@ int run_node(const node_config& cfg) {
   rs.max_payload = cfg.max_payload;
   rs.seen_max_entries = cfg.seen_max_entries;
   rs.seen_max_age = std::chrono::seconds(cfg.seen_max_age_s);
-  // The relay lives on the I/O thread: frames are deduplicated and forwarded
-  // where they arrive; only deliveries cross to an actor (the console).
+  // The relay lives on the I/O thread: frames are deduplicated, forwarded
+  // and printed where they arrive, without a hand-off to another thread.
   auto fast_path = std::make_shared<relay>(
       self_id, cfg.seen_max_entries, std::chrono::seconds(cfg.seen_max_age_s),
-      [console_a](relay::frames_ptr frames, std::size_t count) {
-        caf::anon_send(console_a, deliveries{std::move(frames), count});
+      [out, jsonl = cs.jsonl](relay::frames_ptr frames, std::size_t) {
+        std::string text;
+        append_delivery_lines(text, frames->data(), frames->size(), jsonl);
+        out->write(std::move(text));
       });
   auto router_a =
       sys.spawn(router, rs,
@@ -231,7 +234,19 @@ int run_node(const node_config& cfg) {
   for (auto& a : {caf::actor_cast<caf::actor>(console_a),
                   caf::actor_cast<caf::actor>(router_a), supervisor_a})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  {
+    // What the console printed before it stopped is written before the I/O
+    // thread stops: its lines were posted there, ahead of this marker.
+    caf::scoped_actor self{sys};
+    self->wait_for(caf::actor_cast<caf::actor>(console_a));
+    std::promise<void> marker;
+    auto reached = marker.get_future();
+    boost::asio::post(io.context(), [&marker] { marker.set_value(); });
+    reached.wait_for(std::chrono::seconds(1));
+  }
   io.stop();
+  if (auto left = out->finish(std::chrono::seconds(1)))
+    log->warn("stdout: {} bytes not written (reader too slow)", left);
   // The relay's writers hold sessions whose sinks hold the relay: break the
   // cycle now that no thread runs it.
   fast_path->clear();

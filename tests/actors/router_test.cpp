@@ -1,7 +1,7 @@
-// The router actor with its relay on a real I/O thread, fake links and a
-// fake console: real scheduler, scoped_actor, request/receive with timeouts
-// (CAF's expect DSL does not mix with GoogleTest). The relay's own decisions
-// are tested without threads in tests/actors/proto/relay_test.cpp.
+// The router actor with its relay on a real I/O thread and fake links: real scheduler,
+// scoped_actor, request/receive with timeouts (CAF's expect DSL does not mix with
+// GoogleTest). The relay's own decisions are tested without threads in
+// tests/actors/proto/relay_test.cpp.
 
 #include "actors/router.hpp"
 
@@ -13,7 +13,7 @@
 #include "net/io_thread.hpp"
 
 namespace lanmesh::testing_router {
-// One delivery as the console would print it.
+// One delivery as it would be printed.
 struct ev_deliver {
   node_id origin = 0;
   std::uint64_t seq = 0;
@@ -38,28 +38,6 @@ inbound_broadcasts from_peer(const std::vector<wire::broadcast>& msgs, node_id f
   for (auto& b : msgs)
     wire::append_broadcast(*frames, b.origin, b.seq, b.hops, b.payload);
   return {std::move(frames), msgs.size(), from};
-}
-
-// Forwards every console event to `sink`, so the test can receive it.
-console_actor::behavior_type fake_console(console_actor::pointer, caf::actor sink) {
-  return {
-      [](wire_atom, router_actor, caf::actor, caf::actor) {},
-      [](line_atom, std::vector<std::string>) {},
-      [](ev_ready) {},
-      [](ev_peer_up) {},
-      [](ev_peer_down) {},
-      [sink](deliveries batch) {
-        std::size_t n = 0;
-        EXPECT_TRUE(wire::for_each_broadcast(
-            batch.frames->data(), batch.frames->size(),
-            [&](const wire::broadcast_view& b, const std::uint8_t*, std::size_t) {
-              caf::anon_send(sink,
-                             ev_deliver{b.origin, b.seq, b.hops, std::string(b.payload)});
-              ++n;
-            }));
-        EXPECT_EQ(n, batch.count);
-      },
-  };
 }
 
 // A fake link: decodes what the router writes to it and reports to `sink`
@@ -111,11 +89,20 @@ protected:
     rs.self = self_id;
     rs.max_payload = 100;
     rs.seen_max_entries = 1000;
-    auto console = sys.spawn(fake_console, sink);
-    fast_path = std::make_shared<relay>(self_id, 1000, std::chrono::seconds(300),
-                                        [console](relay::frames_ptr f, std::size_t n) {
-                                          caf::anon_send(console, deliveries{f, n});
-                                        });
+    // Deliveries reach the test as they would be printed: one event each.
+    fast_path = std::make_shared<relay>(
+        self_id, 1000, std::chrono::seconds(300),
+        [sink](relay::frames_ptr f, std::size_t n) {
+          std::size_t seen = 0;
+          EXPECT_TRUE(wire::for_each_broadcast(
+              f->data(), f->size(),
+              [&](const wire::broadcast_view& b, const std::uint8_t*, std::size_t) {
+                caf::anon_send(
+                    sink, ev_deliver{b.origin, b.seq, b.hops, std::string(b.payload)});
+                ++seen;
+              }));
+          EXPECT_EQ(seen, n);
+        });
     router = sys.spawn(lanmesh::router, rs,
                        relay_host{fast_path, [this](std::function<void()> task) {
                                     boost::asio::post(io.context(), std::move(task));
@@ -182,7 +169,7 @@ protected:
   }
 };
 
-TEST_F(router_test, local_broadcast_goes_to_every_link_and_not_to_console) {
+TEST_F(router_test, local_broadcast_goes_to_every_link_and_is_not_delivered_here) {
   std::string id;
   self->request(router, 2s, broadcast_atom::value, lines("hi"))
       .receive(

@@ -1,0 +1,23 @@
+#pragma once
+// How deliveries are printed: one line per broadcast, as text for people
+// ("[origin] payload") or as a JSON line for programs. Used on the I/O
+// thread, where the relay finds new broadcasts, so it builds the text
+// without temporaries (a busy node prints tens of thousands per second).
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace lanmesh {
+
+/// Wall-clock time in microseconds since the Unix epoch, the `ts` of every
+/// JSON line, so that streams of several nodes on one machine can be merged
+/// and latencies measured.
+std::int64_t unix_micros();
+
+/// Appends one line per BROADCAST frame in `frames` (whole frames, as the
+/// relay forwards them), each ending in '\n'.
+void append_delivery_lines(std::string& out, const std::uint8_t* frames, std::size_t size,
+                           bool jsonl);
+
+} // namespace lanmesh

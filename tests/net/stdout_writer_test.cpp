@@ -1,0 +1,141 @@
+// stdout_writer on a real pipe and file: it never blocks the I/O thread,
+// keeps the order of what it is given, and bounds what a slow reader costs.
+
+#include "net/stdout_writer.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/post.hpp>
+#include <cstdio>
+#include <future>
+#include <string>
+
+#include "net/io_thread.hpp"
+
+namespace lanmesh::net {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct pipe_fds {
+  int r = -1, w = -1;
+  pipe_fds() {
+    int fds[2];
+    EXPECT_EQ(pipe(fds), 0);
+    r = fds[0];
+    w = fds[1];
+    fcntl(w, F_SETPIPE_SZ, 4096); // the smallest pipe: fills at once
+  }
+  ~pipe_fds() {
+    close(r);
+    close(w);
+  }
+  // Reads until `n` bytes arrived or 5 s passed.
+  std::string read_n(std::size_t n) {
+    std::string got;
+    char buf[8192];
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (got.size() < n) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd pfd{r, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0)
+        break;
+      auto k = ::read(r, buf, sizeof(buf));
+      if (k <= 0)
+        break;
+      got.append(buf, static_cast<std::size_t>(k));
+    }
+    return got;
+  }
+};
+
+// Runs `f` on the I/O thread and waits (bounded) for it to return.
+template <class F> bool on_io(io_thread& io, F f) {
+  std::promise<void> done;
+  auto returned = done.get_future();
+  boost::asio::post(io.context(), [&] {
+    f();
+    done.set_value();
+  });
+  return returned.wait_for(5s) == std::future_status::ready;
+}
+
+std::string lines(char c, int count, std::size_t width) {
+  std::string out;
+  for (int i = 0; i < count; ++i)
+    out += std::string(width - 1, c) + "\n";
+  return out;
+}
+
+TEST(StdoutWriter, FullPipeDoesNotBlockAndOrderIsKept) {
+  pipe_fds p;
+  io_thread io;
+  auto out = stdout_writer::make(io.context(), p.w);
+  std::string want;
+  // 64 KiB into a 4 KiB pipe nobody reads yet: the I/O thread must return.
+  ASSERT_TRUE(on_io(io, [&] {
+    for (char c = 'a'; c < 'a' + 16; ++c) {
+      auto text = lines(c, 32, 128);
+      want += text;
+      out->write(text);
+    }
+  })) << "write blocked the I/O thread";
+  out->post("last\n");
+  want += "last\n";
+  EXPECT_EQ(p.read_n(want.size()), want);
+  EXPECT_EQ(out->dropped(), 0u);
+  io.stop();
+}
+
+TEST(StdoutWriter, ReaderTooSlowLosesWholeWritesCounted) {
+  pipe_fds p;
+  io_thread io;
+  auto out = stdout_writer::make(io.context(), p.w, 10000);
+  std::string first = lines('x', 100, 100);  // 10 000 bytes: pipe + queue take it
+  std::string second = lines('y', 100, 100); // no room left: dropped whole
+  ASSERT_TRUE(on_io(io, [&] {
+    out->write(first);
+    out->write(second);
+  }));
+  EXPECT_EQ(out->dropped(), second.size());
+  EXPECT_EQ(p.read_n(first.size()), first);
+  // Once the reader caught up, output flows again.
+  out->post("again\n");
+  EXPECT_EQ(p.read_n(6), "again\n");
+  io.stop();
+}
+
+TEST(StdoutWriter, FinishWritesWhatIsQueuedOrReportsWhatIsLeft) {
+  pipe_fds p;
+  io_thread io;
+  auto out = stdout_writer::make(io.context(), p.w);
+  std::string text = lines('z', 64, 128); // 8 KiB: half waits in the queue
+  ASSERT_TRUE(on_io(io, [&] { out->write(text); }));
+  io.stop();
+  // Nobody reads: the bound ends the wait and the rest is reported.
+  auto left = out->finish(50ms);
+  EXPECT_GT(left, 0u);
+  EXPECT_LT(left, text.size());
+}
+
+TEST(StdoutWriter, FileIsWrittenAtOnce) {
+  char path[] = "/tmp/stdout_writer_testXXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  io_thread io;
+  auto out = stdout_writer::make(io.context(), fd);
+  std::string text = lines('f', 1000, 64);
+  ASSERT_TRUE(on_io(io, [&] { out->write(text); }));
+  io.stop();
+  EXPECT_EQ(lseek(fd, 0, SEEK_END), static_cast<off_t>(text.size()));
+  close(fd);
+  unlink(path);
+}
+
+} // namespace
+} // namespace lanmesh::net
