@@ -131,9 +131,15 @@ int run_node(const node_config& cfg) {
   caf::actor_system_config sys_cfg;
   sys_cfg.set("scheduler.max-threads", 2);
   // CAF's workers poll hard for work before sleeping; an idle node mostly
-  // waits, so let them fall asleep (woken by new work) after a few polls.
+  // waits, so let them fall asleep after a few polls, on a condition
+  // variable that new work signals. Its timeout only paces work stealing
+  // (our actors' jobs are microseconds), so it can be long: with 10 ms and
+  // 50 us naps between polls, 20 idle nodes spent twice the CPU
+  // (bench/FINDINGS.md, 2026-12-01).
   sys_cfg.set("work-stealing.aggressive-poll-attempts", 4);
-  sys_cfg.set("work-stealing.moderate-poll-attempts", 4);
+  sys_cfg.set("work-stealing.moderate-poll-attempts", 0);
+  sys_cfg.set("work-stealing.relaxed-sleep-duration",
+              caf::timespan{std::chrono::seconds(1)});
   caf::actor_system sys{sys_cfg};
 
   console_settings cs;
