@@ -194,6 +194,8 @@ void print_stats(state& st, const router_stats& r, const supervisor_stats& s,
       .unum("discovery_bad", d.bad)
       .unum("discovery_foreign", d.foreign)
       .unum("discovery_candidates", d.candidates)
+      .unum("stdout_dropped_bytes",
+            st.settings.output_dropped ? st.settings.output_dropped() : 0)
       .raw("bad_by_rule", rules)
       .raw("rtt_ms", rtts);
   if (st.settings.jsonl) {

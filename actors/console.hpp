@@ -19,6 +19,8 @@ struct console_settings {
   std::function<void(const std::string&)> write_line;  // one line, no newline
   std::function<void(const std::string&)> write_error; // text-mode errors (stderr)
   std::function<void()> quit;                          // `/quit`
+  /// Bytes of output dropped because stdout's reader fell too far behind.
+  std::function<std::uint64_t()> output_dropped;
 };
 
 console_actor::behavior_type console(console_actor::pointer self,

@@ -149,6 +149,7 @@ int run_node(const node_config& cfg) {
   // stdout has one writer, on the I/O thread, which it never blocks.
   auto out = net::stdout_writer::make(io.context(), STDOUT_FILENO);
   cs.write_line = [out](const std::string& line) { out->post(line + '\n'); };
+  cs.output_dropped = [out] { return out->dropped(); };
   cs.write_error = [](const std::string& line) {
     std::fprintf(stderr, "%s\n", line.c_str());
   };
