@@ -1341,9 +1341,12 @@ METHOD = """## How each row is measured
   it alive). A broadcast each way is checked for lanmesh.
 - **Latency**: broadcasts at a low fixed rate from the nodes in turn. lanmesh:
   `deliver.ts − sent.ts` per receiver (both wall clock, one machine; `sent.ts` is
-  printed after the router took the message). Serf: user event through the RPC
-  (`Coalesce=false`), from just before the RPC call until the event handler's
-  `$EPOCHREALTIME` (bash, first line of the handler; includes Serf's fork/exec).
+  printed after the router took the message). The harness parses no node's
+  output while messages are in flight (it waits in the pipes, read 0.5 s after
+  the last send), so its own CPU does not delay the nodes'. Serf: user event
+  through the RPC (`Coalesce=false`), from just before the RPC call until the
+  event handler's `$EPOCHREALTIME` (bash, first line of the handler; includes
+  Serf's fork/exec; the handler writes to a file read afterwards).
   Lost = a receiver never delivered it (5 s bound, Serf 8 s); duplicate = a
   receiver delivered it more than once (or the sender delivered its own).
 - **SIGKILL**: the node with the most links is killed. Dropped = the last
