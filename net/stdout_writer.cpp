@@ -42,7 +42,7 @@ std::uint64_t stdout_writer::dropped() const {
 
 std::size_t stdout_writer::finish(std::chrono::milliseconds bound) {
   auto deadline = std::chrono::steady_clock::now() + bound;
-  while (!queue_.empty()) {
+  while (!queue_.empty() && !broken_) {
     auto& head = queue_.front();
     auto fits = std::min(head.size() - head_written_, room());
     if (fits == 0) {
@@ -66,7 +66,7 @@ std::size_t stdout_writer::finish(std::chrono::milliseconds bound) {
   return queued_bytes_;
 }
 
-std::size_t stdout_writer::room() const {
+std::size_t stdout_writer::room() {
   // We are the pipe's only writer, so its free space can only grow until we
   // write: a write that fits never blocks (the fd stays in blocking mode,
   // which a shell sharing it expects). Free bytes are counted with a page to
@@ -78,7 +78,11 @@ std::size_t stdout_writer::room() const {
   if (size > 0 && ioctl(fd_, FIONREAD, &unread) == 0 && unread + PIPE_BUF < size)
     return static_cast<std::size_t>(size - unread - PIPE_BUF);
   pollfd p{fd_, POLLOUT, 0};
-  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) ? PIPE_BUF : 0;
+  if (::poll(&p, 1, 0) != 1)
+    return 0;
+  if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
+    broken_ = true; // the reader is gone: waiting for room would spin
+  return !broken_ && (p.revents & POLLOUT) ? PIPE_BUF : 0;
 }
 
 void stdout_writer::write_all(const char* data, std::size_t size) {
@@ -87,7 +91,8 @@ void stdout_writer::write_all(const char* data, std::size_t size) {
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      return; // stdout closed or broken: nothing to keep it for
+      broken_ = true; // stdout closed or its reader gone: nothing to keep it for
+      return;
     }
     data += n;
     size -= static_cast<std::size_t>(n);
@@ -95,6 +100,10 @@ void stdout_writer::write_all(const char* data, std::size_t size) {
 }
 
 void stdout_writer::write(std::string text) {
+  if (broken_) {
+    dropped_.fetch_add(text.size(), std::memory_order_relaxed);
+    return;
+  }
   if (!is_pipe_) {
     write_all(text.data(), text.size());
     return;
@@ -116,7 +125,7 @@ void stdout_writer::write(std::string text) {
 }
 
 void stdout_writer::flush() {
-  while (!queue_.empty()) {
+  while (!queue_.empty() && !broken_) {
     auto& head = queue_.front();
     auto left = head.size() - head_written_;
     auto fits = std::min(left, room());
@@ -129,6 +138,14 @@ void stdout_writer::flush() {
       queue_.pop_front();
       head_written_ = 0;
     }
+  }
+  if (broken_) {
+    dropped_.fetch_add(queued_bytes_, std::memory_order_relaxed);
+    queue_.clear();
+    queued_bytes_ = 0;
+    head_written_ = 0;
+    spdlog::warn("stdout: its reader is gone; output is dropped from now on");
+    return;
   }
   if (queue_.empty()) {
     warned_ = false;

@@ -42,8 +42,8 @@ public:
 
 private:
   stdout_writer(boost::asio::io_context& ioc, int fd, std::size_t max_queued);
-  std::size_t room() const; // bytes a write can take without blocking
-  void flush();             // writes what fits; waits for room for the rest
+  std::size_t room(); // bytes a write can take without blocking; sets broken_
+  void flush();       // writes what fits; waits for room for the rest
   void write_all(const char* data, std::size_t size);
 
   boost::asio::io_context& ioc_;
@@ -55,6 +55,7 @@ private:
   std::size_t queued_bytes_ = 0;
   std::size_t head_written_ = 0; // of queue_.front()
   bool waiting_ = false;
+  bool broken_ = false; // the reader closed stdout: everything is dropped
   bool warned_ = false;
   std::atomic<std::uint64_t> dropped_{0};
 };

@@ -31,7 +31,8 @@ struct pipe_fds {
     fcntl(w, F_SETPIPE_SZ, 4096); // the smallest pipe: fills at once
   }
   ~pipe_fds() {
-    close(r);
+    if (r >= 0)
+      close(r);
     close(w);
   }
   // Reads until `n` bytes arrived or 5 s passed.
@@ -107,6 +108,25 @@ TEST(StdoutWriter, ReaderTooSlowLosesWholeWritesCounted) {
   // Once the reader caught up, output flows again.
   out->post("again\n");
   EXPECT_EQ(p.read_n(6), "again\n");
+  io.stop();
+}
+
+TEST(StdoutWriter, ReaderGoneDropsOutputInsteadOfWaiting) {
+  pipe_fds p;
+  io_thread io;
+  auto out = stdout_writer::make(io.context(), p.w);
+  std::string text = lines('g', 64, 128); // 8 KiB: half waits for room
+  ASSERT_TRUE(on_io(io, [&] { out->write(text); }));
+  close(p.r);
+  p.r = -1;
+  // The wait for room ends with an error event; the queue is then dropped,
+  // not waited on forever (or re-armed in a loop). Each round is an I/O
+  // thread round trip, bounded in count.
+  for (int i = 0; i < 1000 && out->dropped() == 0; ++i)
+    ASSERT_TRUE(on_io(io, [] {}));
+  EXPECT_EQ(out->dropped(), text.size() - 4096);
+  ASSERT_TRUE(on_io(io, [&] { out->write("later\n"); }));
+  EXPECT_EQ(out->dropped(), text.size() - 4096 + 6);
   io.stop();
 }
 
