@@ -42,17 +42,24 @@ std::uint64_t stdout_writer::dropped() const {
 
 std::size_t stdout_writer::finish(std::chrono::milliseconds bound) {
   auto deadline = std::chrono::steady_clock::now() + bound;
+  for (write_what_fits(); !queue_.empty() && !broken_; write_what_fits()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{fd_, POLLOUT, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+      break;
+  }
+  boost::system::error_code ignored;
+  watch_.close(ignored);
+  return queued_bytes_;
+}
+
+void stdout_writer::write_what_fits() {
   while (!queue_.empty() && !broken_) {
     auto& head = queue_.front();
     auto fits = std::min(head.size() - head_written_, room());
-    if (fits == 0) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      pollfd p{fd_, POLLOUT, 0};
-      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-        break;
-      continue;
-    }
+    if (fits == 0)
+      return;
     write_all(head.data() + head_written_, fits);
     head_written_ += fits;
     queued_bytes_ -= fits;
@@ -61,9 +68,6 @@ std::size_t stdout_writer::finish(std::chrono::milliseconds bound) {
       head_written_ = 0;
     }
   }
-  boost::system::error_code ignored;
-  watch_.close(ignored);
-  return queued_bytes_;
 }
 
 std::size_t stdout_writer::room() {
@@ -125,20 +129,7 @@ void stdout_writer::write(std::string text) {
 }
 
 void stdout_writer::flush() {
-  while (!queue_.empty() && !broken_) {
-    auto& head = queue_.front();
-    auto left = head.size() - head_written_;
-    auto fits = std::min(left, room());
-    if (fits == 0)
-      break;
-    write_all(head.data() + head_written_, fits);
-    head_written_ += fits;
-    queued_bytes_ -= fits;
-    if (head_written_ == head.size()) {
-      queue_.pop_front();
-      head_written_ = 0;
-    }
-  }
+  write_what_fits();
   if (broken_) {
     dropped_.fetch_add(queued_bytes_, std::memory_order_relaxed);
     queue_.clear();

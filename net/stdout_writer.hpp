@@ -42,8 +42,9 @@ public:
 
 private:
   stdout_writer(boost::asio::io_context& ioc, int fd, std::size_t max_queued);
-  std::size_t room(); // bytes a write can take without blocking; sets broken_
-  void flush();       // writes what fits; waits for room for the rest
+  std::size_t room();     // bytes a write can take without blocking; sets broken_
+  void write_what_fits(); // of the queue, without blocking
+  void flush();           // writes what fits; waits for room for the rest
   void write_all(const char* data, std::size_t size);
 
   boost::asio::io_context& ioc_;
