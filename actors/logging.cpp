@@ -39,6 +39,10 @@ std::string init(const std::string& level, const std::string& file,
     l->sinks().assign(1, s.sink);
     l->set_level(s.level);
   }
+  // Code outside the actors (net/) logs through spdlog's default logger,
+  // which writes to stdout unless replaced; stdout carries only the
+  // console's output.
+  spdlog::set_default_logger(get("main"));
   return {};
 }
 

@@ -246,10 +246,11 @@ int run_node(const node_config& cfg) {
     // thread stops: its lines were posted there, ahead of this marker.
     caf::scoped_actor self{sys};
     self->wait_for(caf::actor_cast<caf::actor>(console_a));
-    std::promise<void> marker;
-    auto reached = marker.get_future();
-    boost::asio::post(io.context(), [&marker] { marker.set_value(); });
-    reached.wait_for(std::chrono::seconds(1));
+    auto marker = std::make_shared<std::promise<void>>();
+    auto reached = marker->get_future();
+    boost::asio::post(io.context(), [marker] { marker->set_value(); });
+    if (reached.wait_for(std::chrono::seconds(1)) != std::future_status::ready)
+      log->warn("stopping: the I/O thread did not reach the end of the output in 1 s");
   }
   io.stop();
   if (auto left = out->finish(std::chrono::seconds(1)))

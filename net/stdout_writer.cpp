@@ -1,15 +1,15 @@
 #include "net/stdout_writer.hpp"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
-#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <spdlog/spdlog.h>
+#include <string>
 
 namespace lanmesh::net {
 
@@ -21,13 +21,41 @@ std::shared_ptr<stdout_writer> stdout_writer::make(boost::asio::io_context& ioc,
 stdout_writer::stdout_writer(boost::asio::io_context& ioc, int fd, std::size_t max_queued)
     : ioc_(ioc), fd_(fd), max_queued_(max_queued), watch_(ioc) {
   struct stat st {};
-  if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && fcntl(fd, F_GETPIPE_SZ) > 0) {
-    int copy = dup(fd);
-    if (copy >= 0) {
-      is_pipe_ = true;
-      watch_.assign(copy);
-    }
+  if (fstat(fd, &st) != 0 || S_ISREG(st.st_mode)) {
+    blocking_ = true; // a file never makes us wait for a reader
+    return;
   }
+  if (S_ISSOCK(st.st_mode)) {
+    // send() takes MSG_DONTWAIT per call; the descriptor is left as it is.
+    int copy = dup(fd);
+    is_socket_ = copy >= 0;
+    blocking_ = copy < 0;
+    if (copy >= 0)
+      watch_.assign(copy);
+    return;
+  }
+  // A pipe or terminal: O_NONBLOCK on fd itself would change the open file
+  // description it shares with the shell and every other holder. Opening it
+  // anew through /proc gives a description of our own to set it on.
+  own_fd_ = ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(),
+                   O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (own_fd_ < 0) {
+    blocking_ = true;
+    return;
+  }
+  fd_ = own_fd_;
+  int copy = dup(own_fd_);
+  if (copy >= 0)
+    watch_.assign(copy);
+  else
+    blocking_ = true;
+}
+
+stdout_writer::~stdout_writer() {
+  boost::system::error_code ignored;
+  watch_.close(ignored);
+  if (own_fd_ >= 0)
+    ::close(own_fd_);
 }
 
 void stdout_writer::post(std::string text) {
@@ -40,66 +68,17 @@ std::uint64_t stdout_writer::dropped() const {
   return dropped_.load(std::memory_order_relaxed);
 }
 
-std::size_t stdout_writer::finish(std::chrono::milliseconds bound) {
-  auto deadline = std::chrono::steady_clock::now() + bound;
-  for (write_what_fits(); !queue_.empty() && !broken_; write_what_fits()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd p{fd_, POLLOUT, 0};
-    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-      break;
-  }
-  boost::system::error_code ignored;
-  watch_.close(ignored);
-  return queued_bytes_;
-}
-
-void stdout_writer::write_what_fits() {
-  while (!queue_.empty() && !broken_) {
-    auto& head = queue_.front();
-    auto fits = std::min(head.size() - head_written_, room());
-    if (fits == 0)
-      return;
-    write_all(head.data() + head_written_, fits);
-    head_written_ += fits;
-    queued_bytes_ -= fits;
-    if (head_written_ == head.size()) {
-      queue_.pop_front();
-      head_written_ = 0;
-    }
-  }
-}
-
-std::size_t stdout_writer::room() {
-  // We are the pipe's only writer, so its free space can only grow until we
-  // write: a write that fits never blocks (the fd stays in blocking mode,
-  // which a shell sharing it expects). Free bytes are counted with a page to
-  // spare, as the pipe holds pages and the reader's first one may be partly
-  // read. When that says no, but poll() says the pipe is not full, one
-  // PIPE_BUF still fits (the kernel's guarantee for a writable pipe).
-  int size = fcntl(fd_, F_GETPIPE_SZ);
-  int unread = 0;
-  if (size > 0 && ioctl(fd_, FIONREAD, &unread) == 0 && unread + PIPE_BUF < size)
-    return static_cast<std::size_t>(size - unread - PIPE_BUF);
-  pollfd p{fd_, POLLOUT, 0};
-  if (::poll(&p, 1, 0) != 1)
-    return 0;
-  if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
-    broken_ = true; // the reader is gone: waiting for room would spin
-  return !broken_ && (p.revents & POLLOUT) ? PIPE_BUF : 0;
-}
-
-void stdout_writer::write_all(const char* data, std::size_t size) {
-  while (size > 0) {
-    auto n = ::write(fd_, data, size);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      broken_ = true; // stdout closed or its reader gone: nothing to keep it for
-      return;
-    }
-    data += n;
-    size -= static_cast<std::size_t>(n);
+long stdout_writer::write_some(const char* data, std::size_t size) {
+  for (;;) {
+    auto n = is_socket_ ? ::send(fd_, data, size, MSG_DONTWAIT | MSG_NOSIGNAL)
+                        : ::write(fd_, data, size);
+    if (n >= 0)
+      return static_cast<long>(n);
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return 0;
+    return -1; // EPIPE and the like: the reader is gone
   }
 }
 
@@ -108,8 +87,18 @@ void stdout_writer::write(std::string text) {
     dropped_.fetch_add(text.size(), std::memory_order_relaxed);
     return;
   }
-  if (!is_pipe_) {
-    write_all(text.data(), text.size());
+  if (blocking_) {
+    for (std::size_t at = 0; at < text.size();) {
+      auto n = ::write(fd_, text.data() + at, text.size() - at);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        broken_ = true;
+        dropped_.fetch_add(text.size() - at, std::memory_order_relaxed);
+        return;
+      }
+      at += static_cast<std::size_t>(n);
+    }
     return;
   }
   if (queued_bytes_ + text.size() > max_queued_) {
@@ -128,13 +117,36 @@ void stdout_writer::write(std::string text) {
     flush();
 }
 
+void stdout_writer::write_what_fits() {
+  while (!queue_.empty() && !broken_) {
+    auto& head = queue_.front();
+    auto n = write_some(head.data() + head_written_, head.size() - head_written_);
+    if (n < 0) {
+      broken_ = true;
+      return;
+    }
+    if (n == 0)
+      return;
+    head_written_ += static_cast<std::size_t>(n);
+    queued_bytes_ -= static_cast<std::size_t>(n);
+    if (head_written_ == head.size()) {
+      queue_.pop_front();
+      head_written_ = 0;
+    }
+  }
+}
+
+void stdout_writer::drop_queue() {
+  dropped_.fetch_add(queued_bytes_, std::memory_order_relaxed);
+  queue_.clear();
+  queued_bytes_ = 0;
+  head_written_ = 0;
+}
+
 void stdout_writer::flush() {
   write_what_fits();
   if (broken_) {
-    dropped_.fetch_add(queued_bytes_, std::memory_order_relaxed);
-    queue_.clear();
-    queued_bytes_ = 0;
-    head_written_ = 0;
+    drop_queue();
     spdlog::warn("stdout: its reader is gone; output is dropped from now on");
     return;
   }
@@ -146,9 +158,26 @@ void stdout_writer::flush() {
   watch_.async_wait(boost::asio::posix::stream_descriptor::wait_write,
                     [self = shared_from_this()](const boost::system::error_code& ec) {
                       self->waiting_ = false;
-                      if (!ec)
-                        self->flush();
+                      if (ec == boost::asio::error::operation_aborted)
+                        return;
+                      if (ec) // the descriptor failed: waiting again would spin
+                        self->broken_ = true;
+                      self->flush();
                     });
+}
+
+std::size_t stdout_writer::finish(std::chrono::milliseconds bound) {
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  for (write_what_fits(); !queue_.empty() && !broken_; write_what_fits()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{fd_, POLLOUT, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+      break;
+  }
+  boost::system::error_code ignored;
+  watch_.close(ignored);
+  return queued_bytes_;
 }
 
 } // namespace lanmesh::net

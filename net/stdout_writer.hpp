@@ -2,10 +2,13 @@
 // The node's standard output, written from the I/O thread. Deliveries are
 // printed where the relay finds them, so a delivery costs no hand-off to
 // another thread (on a loaded 2-core machine that hand-off was half the
-// latency at 20 nodes). The I/O thread must never block on it: when stdout
-// is a pipe, only as much is written as the pipe has room for; the rest
-// waits in a bounded queue until the pipe drains. A terminal or a file is
-// written at once. Being the only writer of stdout keeps lines whole.
+// latency at 20 nodes). The I/O thread must never block on it, so a pipe,
+// terminal or socket is written without blocking: what does not fit waits
+// in a bounded queue until the reader takes more. A regular file is written
+// at once. It must be stdout's only writer (logs go to stderr or a file),
+// so lines stay whole even when a write takes only part of one. The process
+// must ignore SIGPIPE (the node does): a reader that is gone is then seen as
+// EPIPE, and output is dropped from then on.
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -25,6 +28,7 @@ public:
 
   static std::shared_ptr<stdout_writer> make(boost::asio::io_context& ioc, int fd,
                                              std::size_t max_queued = default_max_queued);
+  ~stdout_writer();
 
   /// Writes `text` (whole lines, newline included) after everything before
   /// it. I/O thread only.
@@ -33,7 +37,8 @@ public:
   /// Same, from any thread (posted to the I/O thread).
   void post(std::string text);
 
-  /// Bytes dropped because the reader fell too far behind. Any thread.
+  /// Bytes dropped because the reader fell too far behind or is gone. Any
+  /// thread.
   std::uint64_t dropped() const;
 
   /// Once the I/O thread has stopped: writes what is still queued, waiting
@@ -42,22 +47,26 @@ public:
 
 private:
   stdout_writer(boost::asio::io_context& ioc, int fd, std::size_t max_queued);
-  std::size_t room();     // bytes a write can take without blocking; sets broken_
-  void write_what_fits(); // of the queue, without blocking
-  void flush();           // writes what fits; waits for room for the rest
-  void write_all(const char* data, std::size_t size);
+  // One write without blocking: bytes taken, 0 if the reader has no room
+  // now, -1 if it is gone.
+  long write_some(const char* data, std::size_t size);
+  void write_what_fits();
+  void flush(); // writes what fits; waits for room for the rest
+  void drop_queue();
 
   boost::asio::io_context& ioc_;
-  int fd_;
-  bool is_pipe_ = false;
+  int fd_;                 // what we write to (our own description, or fd for a socket)
+  int own_fd_ = -1;        // a description of our own, opened non-blocking
+  bool is_socket_ = false; // sent with MSG_DONTWAIT instead
+  bool blocking_ = false;  // a regular file (or nothing better possible)
   std::size_t max_queued_;
-  boost::asio::posix::stream_descriptor watch_; // on a dup of fd, to await room
+  boost::asio::posix::stream_descriptor watch_; // to await room
   std::deque<std::string> queue_;
   std::size_t queued_bytes_ = 0;
   std::size_t head_written_ = 0; // of queue_.front()
   bool waiting_ = false;
-  bool broken_ = false; // the reader closed stdout: everything is dropped
   bool warned_ = false;
+  bool broken_ = false; // the reader is gone: everything is dropped
   std::atomic<std::uint64_t> dropped_{0};
 };
 

@@ -96,28 +96,36 @@ void tcp_session::do_read() {
           raw.clear();
           raw_frames = 0;
         };
-        for (;;) {
-          auto next = self->handlers_.on_broadcasts ? self->reader_.next(raw, raw_frames)
-                                                    : self->reader_.next();
-          if (auto* f = std::get_if<wire::frame>(&next)) {
+        // A handler that throws (memory exhausted) would leave this link
+        // never read again yet looking alive (bytes waiting unread): close it.
+        try {
+          for (;;) {
+            auto next = self->handlers_.on_broadcasts
+                            ? self->reader_.next(raw, raw_frames)
+                            : self->reader_.next();
+            if (auto* f = std::get_if<wire::frame>(&next)) {
+              flush();
+              self->frames_in_.fetch_add(1, std::memory_order_relaxed);
+              self->bytes_in_.fetch_add(self->reader_.last_size(),
+                                        std::memory_order_relaxed);
+              if (self->handlers_.on_frame)
+                self->handlers_.on_frame(std::move(*f));
+              if (self->finished_)
+                return;
+              continue;
+            }
             flush();
-            self->frames_in_.fetch_add(1, std::memory_order_relaxed);
-            self->bytes_in_.fetch_add(self->reader_.last_size(),
-                                      std::memory_order_relaxed);
-            if (self->handlers_.on_frame)
-              self->handlers_.on_frame(std::move(*f));
-            if (self->finished_)
+            if (auto* e = std::get_if<wire::decode_error>(&next)) {
+              if (self->handlers_.on_bad_input)
+                self->handlers_.on_bad_input(*e);
+              self->finish(std::string("bad input: ") + e->detail);
               return;
-            continue;
+            }
+            break; // need more bytes
           }
-          flush();
-          if (auto* e = std::get_if<wire::decode_error>(&next)) {
-            if (self->handlers_.on_bad_input)
-              self->handlers_.on_bad_input(*e);
-            self->finish(std::string("bad input: ") + e->detail);
-            return;
-          }
-          break; // need more bytes
+        } catch (const std::exception& e) {
+          self->finish(std::string("internal error: ") + e.what());
+          return;
         }
         self->do_read();
       }));

@@ -9,6 +9,7 @@
 
 #include <boost/asio/post.hpp>
 #include <caf/all.hpp>
+#include <set>
 
 #include "net/io_thread.hpp"
 
@@ -343,6 +344,29 @@ TEST_F(router_test, retire_is_ordered_after_frames_the_relay_forwarded) {
         },
         caf::after(2s) >> [] { FAIL() << "missing message"; });
   EXPECT_TRUE(retired);
+  self->send_exit(fresh, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(router_test, relay_stops_forwarding_to_a_link_that_went_down) {
+  self->send(router, link_down_atom::value, peer_b, link_b);
+  self->send(router, from_peer({wire::broadcast{0xd, 1, 0, "m"}}, peer_a));
+  auto got = forwarded(1);
+  EXPECT_EQ(got.count(3), 1u);
+  self->receive([](ev_deliver&) {}, caf::after(2s) >> [] { FAIL() << "no delivery"; });
+  expect_quiet();
+}
+
+TEST_F(router_test, relay_forwards_to_the_new_link_of_a_replaced_pair) {
+  auto fresh = sys.spawn(fake_link, 4, caf::actor_cast<caf::actor>(self));
+  self->send(router, replace_atom::value, peer_a, fresh, writer_to(fresh), link_a, true);
+  self->send(router, from_peer({wire::broadcast{0xd, 1, 0, "m"}}, peer_b));
+  std::set<int> to;
+  for (int i = 0; i < 4; ++i)
+    self->receive([&](int id, wire::broadcast&) { to.insert(id); },
+                  [&](int id, std::string&) { EXPECT_EQ(id, 1); }, [](ev_deliver&) {},
+                  caf::after(2s) >> [] { FAIL() << "missing message"; });
+  EXPECT_EQ(to, (std::set<int>{3, 4}));
+  expect_quiet();
   self->send_exit(fresh, caf::exit_reason::user_shutdown);
 }
 

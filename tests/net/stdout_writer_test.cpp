@@ -5,6 +5,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -93,6 +95,58 @@ TEST(StdoutWriter, FullPipeDoesNotBlockAndOrderIsKept) {
   io.stop();
 }
 
+TEST(StdoutWriter, ManyPageWritesIntoABigFullPipeNeitherBlockNorChangeItsFlags) {
+  pipe_fds p;
+  fcntl(p.w, F_SETPIPE_SZ, 65536); // many page slots; writes of 2100 B straddle them
+  io_thread io;
+  auto out = stdout_writer::make(io.context(), p.w);
+  std::string want;
+  ASSERT_TRUE(on_io(io, [&] {
+    for (int i = 0; i < 100; ++i) {
+      auto text = lines(static_cast<char>('A' + i % 26), 21, 100);
+      want += text;
+      out->write(text);
+    }
+  })) << "write blocked the I/O thread";
+  // The shell and others share fd's open file description: it stays blocking.
+  EXPECT_EQ(fcntl(p.w, F_GETFL) & O_NONBLOCK, 0);
+  EXPECT_EQ(p.read_n(want.size()), want);
+  EXPECT_EQ(out->dropped(), 0u);
+  io.stop();
+}
+
+TEST(StdoutWriter, FullSocketDoesNotBlockAndOrderIsKept) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  int small = 4096;
+  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+  io_thread io;
+  auto out = stdout_writer::make(io.context(), sv[0]);
+  std::string want;
+  ASSERT_TRUE(on_io(io, [&] {
+    for (char c = 'a'; c < 'a' + 16; ++c) {
+      auto text = lines(c, 64, 128);
+      want += text;
+      out->write(text);
+    }
+  })) << "write blocked the I/O thread";
+  std::string got;
+  char buf[8192];
+  while (got.size() < want.size()) {
+    pollfd pfd{sv[1], POLLIN, 0};
+    if (::poll(&pfd, 1, 5000) <= 0)
+      break;
+    auto k = ::read(sv[1], buf, sizeof(buf));
+    if (k <= 0)
+      break;
+    got.append(buf, static_cast<std::size_t>(k));
+  }
+  EXPECT_EQ(got, want);
+  io.stop();
+  close(sv[0]);
+  close(sv[1]);
+}
+
 TEST(StdoutWriter, ReaderTooSlowLosesWholeWritesCounted) {
   pipe_fds p;
   io_thread io;
@@ -112,6 +166,7 @@ TEST(StdoutWriter, ReaderTooSlowLosesWholeWritesCounted) {
 }
 
 TEST(StdoutWriter, ReaderGoneDropsOutputInsteadOfWaiting) {
+  signal(SIGPIPE, SIG_IGN); // as the node does
   pipe_fds p;
   io_thread io;
   auto out = stdout_writer::make(io.context(), p.w);
