@@ -86,6 +86,7 @@ struct state {
   std::unordered_map<conn_id, conn_record> conns;
   std::vector<dial_target> targets;
   std::unordered_map<std::string, dial_info> dialing; // addr -> dial in flight
+  std::unordered_set<conn_id> dropping;               // links told to go, not closed yet
   node_id invite_next = 0; // ask this node to dial us in the next MEMBER flood
   conn_id next_conn = 1;
   bool stopping = false;
@@ -278,9 +279,21 @@ struct state {
           }
         }
       } else if (auto* dr = std::get_if<overlay_policy::drop>(&a)) {
+        // The policy counts dials still in flight as links, and a link being
+        // dropped stays in the table until it has closed. A drop must be
+        // justified by established links alone, not yet going: once two
+        // drops in a row on account of pending dials left a node with no
+        // link for 30 ms, and a broadcast it sent then reached nobody.
+        std::size_t est_in = 0, est_out = 0;
+        for (auto& [_, l] : table.links())
+          if (!dropping.count(l.conn))
+            ++(l.dir == direction::in ? est_in : est_out);
+        if (est_out <= est_in + 1 || est_in + est_out <= settings.target_degree)
+          continue;
         if (auto* e = table.find(dr->peer)) {
           auto it = conns.find(e->conn);
           if (it != conns.end()) {
+            dropping.insert(e->conn);
             log->info("dropping link to {}: {}", to_hex(dr->peer), dr->reason);
             self->send(router, retire_atom::value, dr->peer, it->second.actor,
                        dr->reason);
@@ -291,6 +304,7 @@ struct state {
   }
 
   void handle_closed(const link_closed& c) {
+    dropping.erase(c.conn);
     auto it = conns.find(c.conn);
     if (!c.bad_frame.empty()) {
       bad_by_rule[c.bad_frame] += 1;
