@@ -1,6 +1,5 @@
 #include "actors/router.hpp"
 
-#include <algorithm>
 #include <map>
 #include <random>
 #include <unordered_map>

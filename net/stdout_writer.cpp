@@ -89,9 +89,7 @@ void stdout_writer::write(std::string text) {
   }
   if (blocking_) {
     for (std::size_t at = 0; at < text.size();) {
-      auto n = ::write(fd_, text.data() + at, text.size() - at);
-      if (n < 0 && errno == EINTR)
-        continue;
+      auto n = write_some(text.data() + at, text.size() - at);
       if (n <= 0) {
         broken_ = true;
         dropped_.fetch_add(text.size() - at, std::memory_order_relaxed);

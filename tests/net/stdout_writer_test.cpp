@@ -23,6 +23,25 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Reads from `fd` until `n` bytes arrived or 5 s passed.
+std::string read_from(int fd, std::size_t n) {
+  std::string got;
+  char buf[8192];
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (got.size() < n) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd pfd{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0)
+      break;
+    auto k = ::read(fd, buf, sizeof(buf));
+    if (k <= 0)
+      break;
+    got.append(buf, static_cast<std::size_t>(k));
+  }
+  return got;
+}
+
 struct pipe_fds {
   int r = -1, w = -1;
   pipe_fds() {
@@ -37,24 +56,7 @@ struct pipe_fds {
       close(r);
     close(w);
   }
-  // Reads until `n` bytes arrived or 5 s passed.
-  std::string read_n(std::size_t n) {
-    std::string got;
-    char buf[8192];
-    auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (got.size() < n) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      pollfd pfd{r, POLLIN, 0};
-      if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0)
-        break;
-      auto k = ::read(r, buf, sizeof(buf));
-      if (k <= 0)
-        break;
-      got.append(buf, static_cast<std::size_t>(k));
-    }
-    return got;
-  }
+  std::string read_n(std::size_t n) { return read_from(r, n); }
 };
 
 // Runs `f` on the I/O thread and waits (bounded) for it to return.
@@ -130,18 +132,7 @@ TEST(StdoutWriter, FullSocketDoesNotBlockAndOrderIsKept) {
       out->write(text);
     }
   })) << "write blocked the I/O thread";
-  std::string got;
-  char buf[8192];
-  while (got.size() < want.size()) {
-    pollfd pfd{sv[1], POLLIN, 0};
-    if (::poll(&pfd, 1, 5000) <= 0)
-      break;
-    auto k = ::read(sv[1], buf, sizeof(buf));
-    if (k <= 0)
-      break;
-    got.append(buf, static_cast<std::size_t>(k));
-  }
-  EXPECT_EQ(got, want);
+  EXPECT_EQ(read_from(sv[1], want.size()), want);
   io.stop();
   close(sv[0]);
   close(sv[1]);
