@@ -4,6 +4,7 @@
 #include "actors/proto/liveness.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 
 namespace lanmesh {
@@ -34,12 +35,17 @@ struct state {
   clock::time_point peer_nonce_at{};
   // The peer's load as last told to the supervisor.
   std::uint16_t peer_in = 0, peer_out = 0, peer_cap = 0;
-  bool suspect = false; // the supervisor is probing the peer
+  bool suspect = false;       // the supervisor is probing the peer
+  std::int64_t told_rtt = -1; // the round trip last told to the supervisor, us
+  int rtt_skipped = 0;
   // Silent past dead-after but kept on the probes' word: since when.
   std::optional<clock::time_point> waiting_since;
   bool vouched = false; // probes were answered during this silence
-  clock::time_point check_at = clock::time_point::max();  // next look armed
-  clock::time_point next_tick = clock::time_point::max(); // next heartbeat (and look)
+  clock::time_point check_at = clock::time_point::max(); // next look armed
+  // The session's last read when its silence watch fired; a later read
+  // has armed the watch again.
+  clock::time_point watch_read{};
+  clock::time_point seen_read{}; // the session's last read at the last look
 };
 
 link_counters counters_of(const net::tcp_session& s) {
@@ -217,6 +223,16 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
               });
           st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer),
                         st->peer_addr);
+          // The session watches for silence on the I/O thread: the peer's
+          // heartbeats keep it quiet; a silence a sixth of a heartbeat too
+          // long is looked at here (actors/proto/liveness).
+          auto handle = caf::actor_cast<caf::actor>(self);
+          st->args.session->watch_silence(
+              st->args.settings->suspect_after, [handle](net::tcp_session::liveness l) {
+                caf::anon_send(handle, probe_atom::value,
+                               static_cast<std::uint64_t>(l.unread), l.out_of_order,
+                               l.last_read, true);
+              });
           self->send(self, tick_atom::value);
         });
   };
@@ -228,10 +244,9 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
                      "bad frame: unexpected_frame", "unexpected_frame");
   };
 
-  // Arms one look at the link for `at` unless an earlier one is armed or the
-  // next heartbeat comes first (it looks too).
+  // Arms one look at the link for `at` unless an earlier one is armed.
   auto look_at = [self, st](clock::time_point at) {
-    if (at >= st->check_at || at >= st->next_tick)
+    if (at >= st->check_at)
       return;
     st->check_at = at;
     self->delayed_send(self, std::max(at - clock::now(), clock::duration::zero()),
@@ -309,7 +324,8 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
           st->log->info("link {}: refused by peer: {}", tag, r.reason);
           if (st->ph == phase::closing)
             return;
-          st->ph = phase::closing; // the peer closes; we drain
+          st->ph = phase::closing; // the peer closes; we drain, for a while
+          st->args.session->close_gracefully(nullptr, st->args.settings->linger);
           report(r.reason == "duplicate" ? "duplicate" : "refused by peer: " + r.reason);
           return;
         }
@@ -353,9 +369,17 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
           // held it.
           auto now = now_ns();
           auto held = std::uint64_t{p.echo_delay_us} * 1000;
-          if (p.echo != 0 && p.echo <= now && now - p.echo >= held)
-            self->send(st->args.supervisor, rtt_atom::value, st->args.conn,
-                       static_cast<std::int64_t>((now - p.echo - held) / 1000));
+          if (p.echo != 0 && p.echo <= now && now - p.echo >= held) {
+            // Told to the supervisor when it moved by a tenth, or every ten
+            // heartbeats: one actor message less per heartbeat.
+            auto rtt = static_cast<std::int64_t>((now - p.echo - held) / 1000);
+            auto moved = std::abs(rtt - st->told_rtt) * 10 > st->told_rtt;
+            if (moved || ++st->rtt_skipped >= 10) {
+              st->told_rtt = rtt;
+              st->rtt_skipped = 0;
+              self->send(st->args.supervisor, rtt_atom::value, st->args.conn, rtt);
+            }
+          }
           if (p.links_in != st->peer_in || p.links_out != st->peer_out ||
               p.capacity != st->peer_cap) {
             st->peer_in = p.links_in;
@@ -443,11 +467,6 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
         p.capacity = rec.capacity.load();
         send_frame(make(wire::encode_ping(p)));
         self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
-        st->next_tick = clock::now() + st->args.settings->heartbeat;
-        // A look at the link with every heartbeat keeps TCP's out-of-order
-        // count current.
-        st->check_at = clock::time_point::max();
-        self->send(self, probe_atom::value);
       },
       [=](probe_atom) {
         st->check_at = clock::time_point::max();
@@ -458,13 +477,16 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
         auto handle = caf::actor_cast<caf::actor>(self);
         st->args.session->probe([handle](net::tcp_session::liveness l) {
           caf::anon_send(handle, probe_atom::value, static_cast<std::uint64_t>(l.unread),
-                         l.out_of_order, l.last_read);
+                         l.out_of_order, l.last_read, false);
         });
       },
       [=](probe_atom, std::uint64_t unread, std::uint32_t out_of_order,
-          clock::time_point last_read) {
+          clock::time_point last_read, bool from_watch) {
         if (st->ph != phase::established)
           return;
+        if (from_watch)
+          st->watch_read = last_read;
+        st->seen_read = last_read;
         auto& cfg = *st->args.settings;
         // Broadcasts bypass this actor: the session knows when bytes came.
         st->last_rx = std::max(st->last_rx, last_read);
@@ -498,7 +520,10 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
                 st->log->info(
                     "link {} peer {}: heard again after a silence of at most {} ms", tag,
                     to_hex(st->peer), ms(st->last_rx - *since));
-              look_at(st->last_rx + cfg.suspect_after);
+              // A read since the watch fired has armed it again; otherwise
+              // (unread bytes, TCP retransmitting) keep looking from here.
+              if (st->seen_read <= st->watch_read || f.unread > 0)
+                look_at(st->last_rx + cfg.suspect_after);
             } else {
               // Silent past a heartbeat: probe the peer while we wait.
               set_suspect(true);

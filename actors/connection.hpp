@@ -34,9 +34,9 @@ struct link_settings {
   std::uint16_t probe_port = 0;
   std::shared_ptr<live_record> record = std::make_shared<live_record>();
   std::chrono::milliseconds handshake_timeout{3000};
-  std::chrono::milliseconds heartbeat{1000};
+  std::chrono::milliseconds heartbeat{1200};
   /// A link silent this long is suspect: the supervisor probes its peer.
-  std::chrono::milliseconds suspect_after{1250};
+  std::chrono::milliseconds suspect_after{1400};
   std::chrono::milliseconds dead_after{1800};
   /// A silent link whose peer answers probes is kept up to this long
   /// (actors/proto/liveness.hpp).

@@ -139,6 +139,9 @@ void print_peers(state& st, const std::vector<peer_info>& peers) {
                   .num("age_ms", p.age_ms)
                   .raw("rtt_ms", p.rtt_us < 0 ? "null" : fixed3(p.rtt_us / 1000.0))
                   .num("heartbeat_ms", p.heartbeat_ms)
+                  .unum("queued_bytes", p.queued_bytes)
+                  .unum("frames_in", p.frames_in)
+                  .unum("frames_out", p.frames_out)
                   .done();
     }
     st.out(json::object()
@@ -213,6 +216,8 @@ void print_stats(state& st, const router_stats& r, const supervisor_stats& s,
       .unum("delivered", r.delivered)
       .unum("duplicates", r.duplicates)
       .unum("forwarded", r.forwarded)
+      .unum("router_links", r.links)
+      .unum("relay_links", r.relay_links)
       .unum("frames_in", s.traffic.frames_in)
       .unum("frames_out", s.traffic.frames_out)
       .unum("bytes_in", s.traffic.bytes_in)

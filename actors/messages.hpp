@@ -154,16 +154,18 @@ struct inbound_broadcasts {
 };
 
 struct router_stats {
-  std::uint64_t sent = 0;       // local broadcasts originated
-  std::uint64_t delivered = 0;  // remote broadcasts delivered (printed)
-  std::uint64_t duplicates = 0; // copies dropped by the seen-cache
-  std::uint64_t forwarded = 0;  // broadcast frames handed to links
+  std::uint64_t sent = 0;        // local broadcasts originated
+  std::uint64_t delivered = 0;   // remote broadcasts delivered (printed)
+  std::uint64_t duplicates = 0;  // copies dropped by the seen-cache
+  std::uint64_t forwarded = 0;   // broadcast frames handed to links
+  std::uint64_t links = 0;       // links the router writes to
+  std::uint64_t relay_links = 0; // links the relay writes to (the same, once in step)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, router_stats& x) {
   return f(caf::meta::type_name("router_stats"), x.sent, x.delivered, x.duplicates,
-           x.forwarded);
+           x.forwarded, x.links, x.relay_links);
 }
 
 struct supervisor_stats {
@@ -213,6 +215,8 @@ struct peer_info {
   std::int64_t age_ms = 0;
   std::int64_t rtt_us = -1;       // last heartbeat round trip, -1 if none yet
   std::int64_t heartbeat_ms = -1; // time since that heartbeat answer
+  std::uint64_t queued_bytes = 0; // waiting in the link's write queue
+  std::uint64_t frames_in = 0, frames_out = 0;
 };
 
 /// One line of /members.
@@ -229,7 +233,7 @@ struct member_info {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
   return f(caf::meta::type_name("peer_info"), x.peer, x.addr, x.dir, x.age_ms, x.rtt_us,
-           x.heartbeat_ms);
+           x.heartbeat_ms, x.queued_bytes, x.frames_in, x.frames_out);
 }
 
 // Events for the console to print.

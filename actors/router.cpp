@@ -204,6 +204,8 @@ router_actor::behavior_type router(router_actor::pointer, router_settings settin
         out.delivered = fast.delivered;
         out.duplicates = fast.duplicates;
         out.forwarded += fast.forwarded;
+        out.links = st->links.size();
+        out.relay_links = fast.links;
         return out;
       },
   };

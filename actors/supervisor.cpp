@@ -173,14 +173,17 @@ struct state {
     return out;
   }
 
-  // A control frame straight into the session of the link to `peer`.
+  // A membership or probe frame straight into the session of the link to
+  // `peer`. Held by the session until the link is open: a link registered
+  // here may not have sent its WELCOME yet, and nothing may precede it.
   void send_control(node_id peer, net::bytes frame) {
     auto* e = table.find(peer);
     if (!e)
       return;
     auto it = conns.find(e->conn);
     if (it != conns.end())
-      it->second.session->send(std::move(frame));
+      it->second.session->send_data(
+          {std::make_shared<const net::bytes>(std::move(frame))});
   }
 
   // Keeps one wake-up pending for the earliest of the membership's and the
@@ -806,8 +809,10 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
           auto ms = [&](clock::time_point t) {
             return std::chrono::duration_cast<std::chrono::milliseconds>(now - t).count();
           };
+          auto traffic = rec.session->counters();
           out.push_back(peer_info{peer, rec.addr, e.dir, ms(rec.since), rec.rtt_us,
-                                  rec.rtt_us < 0 ? -1 : ms(rec.rtt_at)});
+                                  rec.rtt_us < 0 ? -1 : ms(rec.rtt_at), traffic.queued,
+                                  traffic.frames_in, traffic.frames_out});
         }
         return out;
       },

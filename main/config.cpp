@@ -243,7 +243,7 @@ const std::vector<key_spec>& keys() {
        "from node.peers, plus discovery's first dial)",
        bool_field(&node_config::overlay_manage)},
       {"overlay.heartbeat",
-       "ms between heartbeats each side sends on a link; a link silent a quarter "
+       "ms between heartbeats each side sends on a link; a link silent a sixth "
        "longer is suspect and its peer is probed",
        uint_in(&node_config::heartbeat_ms, 10, 60000)},
       {"overlay.max-members",
@@ -328,11 +328,11 @@ std::optional<config_error> check_combined(const node_config& c) {
                         std::to_string(c.discovery_announce_min_ms) +
                         ": larger than discovery.announce-max " +
                         std::to_string(c.discovery_announce_max_ms)};
-  if (c.dead_after_ms <= c.heartbeat_ms + c.heartbeat_ms / 4)
+  if (c.dead_after_ms <= c.heartbeat_ms + c.heartbeat_ms / 6)
     return config_error{
         "config: overlay.dead-after = " + std::to_string(c.dead_after_ms) +
         ": must exceed overlay.heartbeat " + std::to_string(c.heartbeat_ms) +
-        " by more than a quarter (a link is suspect, and probed, from there)"};
+        " by more than a sixth (a link is suspect, and probed, from there)"};
   if (c.max_members < c.max_degree)
     return config_error{"config: overlay.max-members = " + std::to_string(c.max_members) +
                         ": smaller than overlay.max-degree " +

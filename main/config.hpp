@@ -40,7 +40,7 @@ struct node_config {
   // [overlay]
   std::uint16_t target_degree = 3;
   std::uint16_t max_degree = 8;
-  std::uint32_t heartbeat_ms = 1000;
+  std::uint32_t heartbeat_ms = 1200;
   bool overlay_manage = true;
   std::uint32_t dead_after_ms = 1800;
   std::uint32_t max_members = 1024;

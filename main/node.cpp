@@ -195,7 +195,7 @@ int run_node(const node_config& cfg) {
   link->record->incarnation = static_cast<std::uint64_t>(unix_micros());
   link->handshake_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
   link->heartbeat = std::chrono::milliseconds(cfg.heartbeat_ms);
-  link->suspect_after = link->heartbeat + link->heartbeat / 4;
+  link->suspect_after = link->heartbeat + link->heartbeat / 6;
   link->dead_after = std::chrono::milliseconds(cfg.dead_after_ms);
   link->dead_after_max = 4 * link->dead_after;
   link->fast_path = fast_path;

@@ -24,7 +24,7 @@ std::shared_ptr<tcp_session> tcp_session::make(tcp::socket socket,
 
 tcp_session::tcp_session(tcp::socket socket, std::size_t max_payload)
     : socket_(std::move(socket)), strand_(asio::make_strand(socket_.get_executor())),
-      linger_timer_(socket_.get_executor()),
+      linger_timer_(socket_.get_executor()), watch_timer_(socket_.get_executor()),
       reader_(wire::max_frame_for_payload(max_payload),
               wire::broadcast_frame_limit(max_payload)) {
   boost::system::error_code ec;
@@ -79,6 +79,8 @@ void tcp_session::do_read() {
           return;
         }
         self->last_read_ = std::chrono::steady_clock::now();
+        if (self->on_silent_ && !self->watch_armed_)
+          self->arm_watch();
         self->reader_.feed(self->read_buf_.data(), n);
         // Broadcasts of this read go out as one batch of encoded frames,
         // before any other frame that followed them, so the peer's order is
@@ -154,6 +156,7 @@ void tcp_session::send_data(std::vector<shared_bytes> frames) {
                      }
                      if (self->held_bytes_ > max_queued_bytes)
                        self->finish("write queue over limit (peer too slow)");
+                     self->note_queued();
                      return;
                    }
                    for (auto& f : frames)
@@ -170,6 +173,7 @@ void tcp_session::open() {
       return;
     self->open_ = true;
     self->held_bytes_ = 0;
+    self->note_queued();
     for (auto& f : std::exchange(self->held_, {}))
       if (!self->enqueue(std::move(f)))
         return;
@@ -189,7 +193,8 @@ tcp_session::traffic tcp_session::counters() const {
   return {frames_in_.load(std::memory_order_relaxed),
           frames_out_.load(std::memory_order_relaxed),
           bytes_in_.load(std::memory_order_relaxed),
-          bytes_out_.load(std::memory_order_relaxed)};
+          bytes_out_.load(std::memory_order_relaxed),
+          queued_now_.load(std::memory_order_relaxed)};
 }
 
 bool tcp_session::enqueue(shared_bytes frame) {
@@ -201,6 +206,7 @@ bool tcp_session::enqueue(shared_bytes frame) {
     return false;
   }
   queue_.push_back(std::move(frame));
+  note_queued();
   return true;
 }
 
@@ -234,6 +240,7 @@ void tcp_session::do_write() {
           self->queued_bytes_ -= self->queue_.front()->size();
           self->queue_.pop_front();
         }
+        self->note_queued();
         self->do_write();
       }));
 }
@@ -257,18 +264,49 @@ void tcp_session::close_gracefully(shared_bytes last, std::chrono::milliseconds 
   });
 }
 
+tcp_session::liveness tcp_session::look() {
+  liveness l;
+  if (!finished_) {
+    boost::system::error_code ec;
+    auto unread = socket_.available(ec);
+    l.unread = ec ? 0 : unread;
+    l.out_of_order = out_of_order_segments(socket_.native_handle());
+    l.last_read = last_read_;
+  }
+  return l;
+}
+
 void tcp_session::probe(std::function<void(liveness)> done) {
-  asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
-    liveness l;
-    if (!self->finished_) {
-      boost::system::error_code ec;
-      auto unread = self->socket_.available(ec);
-      l.unread = ec ? 0 : unread;
-      l.out_of_order = out_of_order_segments(self->socket_.native_handle());
-      l.last_read = self->last_read_;
-    }
-    done(l);
-  });
+  asio::post(strand_,
+             [self = shared_from_this(), done = std::move(done)] { done(self->look()); });
+}
+
+void tcp_session::watch_silence(std::chrono::steady_clock::duration silence,
+                                std::function<void(liveness)> on_silent) {
+  asio::dispatch(
+      strand_, [self = shared_from_this(), silence, cb = std::move(on_silent)]() mutable {
+        if (self->finished_)
+          return;
+        self->watch_silence_ = silence;
+        self->on_silent_ = std::move(cb);
+        self->arm_watch();
+      });
+}
+
+void tcp_session::arm_watch() {
+  watch_armed_ = true;
+  watch_timer_.expires_at(last_read_ + watch_silence_);
+  watch_timer_.async_wait(asio::bind_executor(
+      strand_, [self = shared_from_this()](boost::system::error_code ec) {
+        if (ec || self->finished_ || !self->on_silent_)
+          return;
+        if (std::chrono::steady_clock::now() - self->last_read_ < self->watch_silence_) {
+          self->arm_watch(); // bytes came meanwhile: look again later
+          return;
+        }
+        self->watch_armed_ = false; // the next read arms it again
+        self->on_silent_(self->look());
+      }));
 }
 
 void tcp_session::abort(std::string reason) {
@@ -285,10 +323,14 @@ void tcp_session::finish(std::string reason) {
   closing_ = true;
   boost::system::error_code ec;
   linger_timer_.cancel();
+  watch_timer_.cancel();
+  on_silent_ = nullptr;
   socket_.close(ec);
   queue_.clear();
   held_.clear();
   queued_bytes_ = 0;
+  held_bytes_ = 0;
+  note_queued();
   // Drop the handlers after the last call: they hold actor handles, and keeping
   // them would tie the actor's lifetime to this session's.
   auto h = std::move(handlers_);

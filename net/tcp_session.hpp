@@ -82,6 +82,7 @@ public:
     std::uint64_t frames_out = 0;
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
+    std::uint64_t queued = 0; // bytes waiting to be written (held ones included)
   };
   traffic counters() const;
 
@@ -106,6 +107,14 @@ public:
   /// still retransmitting (out-of-order segments keep arriving).
   void probe(std::function<void(liveness)> done);
 
+  /// Calls `on_silent` on the I/O thread once no byte has been read for
+  /// `silence`, with the socket's liveness; armed again by the next read.
+  /// Looked at lazily: one timer for the last read plus `silence`, moved on
+  /// when bytes came meanwhile, so a link that hears its peer's heartbeats
+  /// costs one timer a heartbeat and no thread hand-off. Thread-safe.
+  void watch_silence(std::chrono::steady_clock::duration silence,
+                     std::function<void(liveness)> on_silent);
+
   const boost::asio::ip::tcp::endpoint& remote() const { return remote_; }
 
 private:
@@ -114,10 +123,16 @@ private:
   bool enqueue(shared_bytes frame); // false if the session had to close
   void do_write();
   void finish(std::string reason);
+  void arm_watch();
+  liveness look();
 
   boost::asio::ip::tcp::socket socket_;
   boost::asio::strand<boost::asio::any_io_executor> strand_;
   boost::asio::steady_timer linger_timer_;
+  boost::asio::steady_timer watch_timer_;
+  std::chrono::steady_clock::duration watch_silence_{};
+  std::function<void(liveness)> on_silent_;
+  bool watch_armed_ = false;
   boost::asio::ip::tcp::endpoint remote_;
   wire::frame_reader reader_;
   handlers handlers_;
@@ -128,6 +143,11 @@ private:
   bool open_ = false;
   std::chrono::steady_clock::time_point last_read_ = std::chrono::steady_clock::now();
   std::atomic<std::uint64_t> frames_in_{0}, frames_out_{0}, bytes_in_{0}, bytes_out_{0};
+  std::atomic<std::uint64_t> queued_now_{
+      0}; // queued_bytes_ + held_bytes_, for other threads
+  void note_queued() {
+    queued_now_.store(queued_bytes_ + held_bytes_, std::memory_order_relaxed);
+  }
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool closing_ = false; // no more frames accepted for sending

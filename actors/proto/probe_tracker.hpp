@@ -27,7 +27,7 @@ namespace lanmesh {
 
 struct probe_params {
   /// A suspect is probed again this often.
-  std::chrono::milliseconds interval{200};
+  std::chrono::milliseconds interval{100};
   /// Other neighbours asked per round.
   std::size_t indirect = 2;
   /// A suspect is probed at most this long (the link's longest wait).

@@ -17,12 +17,14 @@ void relay::set_link(node_id peer, writer w) {
       return;
     }
   links_.emplace_back(peer, std::move(w));
+  link_count_.store(links_.size(), std::memory_order_relaxed);
 }
 
 void relay::drop_link(node_id peer) {
   links_.erase(std::remove_if(links_.begin(), links_.end(),
                               [peer](const auto& l) { return l.first == peer; }),
                links_.end());
+  link_count_.store(links_.size(), std::memory_order_relaxed);
 }
 
 void relay::inbound(node_id from, const std::uint8_t* data, std::size_t size,
@@ -78,7 +80,8 @@ void relay::inbound(node_id from, const std::uint8_t* data, std::size_t size,
 relay::counters relay::stats() const {
   return {delivered_.load(std::memory_order_relaxed),
           duplicates_.load(std::memory_order_relaxed),
-          forwarded_.load(std::memory_order_relaxed)};
+          forwarded_.load(std::memory_order_relaxed),
+          link_count_.load(std::memory_order_relaxed)};
 }
 
 } // namespace lanmesh

@@ -34,6 +34,7 @@ public:
     std::uint64_t delivered = 0;  // new broadcasts handed to deliver
     std::uint64_t duplicates = 0; // copies dropped (seen, or our own)
     std::uint64_t forwarded = 0;  // frames handed to links
+    std::uint64_t links = 0;      // links it writes to
   };
 
   relay(node_id self, std::size_t seen_max_entries,
@@ -43,7 +44,10 @@ public:
   void set_link(node_id peer, writer w);
   void drop_link(node_id peer);
   /// Drops every link (and so every session its writers hold).
-  void clear() { links_.clear(); }
+  void clear() {
+    links_.clear();
+    link_count_ = 0;
+  }
   std::size_t links() const { return links_.size(); }
 
   /// Broadcast frames of one socket read from `from` (whole frames, as
@@ -62,7 +66,7 @@ private:
   deliver_fn deliver_;
   std::vector<std::pair<node_id, writer>> links_; // a handful: a vector scans fastest
   std::vector<node_id> origins_;                  // scratch, reused per call
-  std::atomic<std::uint64_t> delivered_{0}, duplicates_{0}, forwarded_{0};
+  std::atomic<std::uint64_t> delivered_{0}, duplicates_{0}, forwarded_{0}, link_count_{0};
 };
 
 } // namespace lanmesh

@@ -221,6 +221,10 @@ class Node:
         """Runs /peers; returns the list of {peer, addr, dir, age_ms}."""
         return self._query("/peers", "peers", timeout)["peers"]
 
+    def members(self, timeout=DEFAULT_TIMEOUT):
+        """Runs /members; returns the list of {node, addr, state, linked, ...}."""
+        return self._query("/members", "members", timeout)["members"]
+
     def stats(self, timeout=DEFAULT_TIMEOUT):
         """Runs /stats; returns the stats event."""
         return self._query("/stats", "stats", timeout)

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 from harness import check, run_tests
 from test_overlay import start, wait_rules
@@ -23,6 +24,20 @@ def snapshot(node, path):
     check(doc["nodes"] == ev["nodes"] and doc["edges"] == ev["edges"],
           "file and event differ")
     return doc
+
+
+def stopped_state(node, timeout=2.0):
+    """Waits (bounded) until `node`'s process shows as stopped in /proc;
+    returns the state line seen last."""
+    deadline = time.monotonic() + timeout
+    state = "?"
+    while time.monotonic() < deadline:
+        with open("/proc/%d/status" % node.pid) as f:
+            state = next((l.strip() for l in f if l.startswith("State:")), "?")
+        if "stopped" in state:
+            break
+        time.sleep(0.001)
+    return state
 
 
 def test_thirty_nodes(h):
@@ -68,6 +83,7 @@ def test_dead_node_is_forgotten_and_a_stopped_one_unanswered(h):
     rest = [n for n in nodes if n is not victim]
     wait_rules(rest, "rules after the kill")
     # Its port refused: the cluster knows it is dead and no longer lists it.
+    rest[0].wait_event("member", node=victim.id, state="dead")
     doc = snapshot(rest[0], os.path.join(h.dir, "after.json"))
     got = {n["node"]: n for n in doc["nodes"]}
     check(victim.id not in got, "the killed node is still listed: %s" % got.get(victim.id))
@@ -78,13 +94,15 @@ def test_dead_node_is_forgotten_and_a_stopped_one_unanswered(h):
     # A node stopped just now is still a member, and does not answer.
     stopped = rest[-1]
     stopped.send_signal(signal.SIGSTOP)
+    state = stopped_state(stopped)
     try:
         doc = snapshot(rest[0], os.path.join(h.dir, "stopped.json"))
     finally:
         stopped.send_signal(signal.SIGCONT)
     got = {n["node"]: n for n in doc["nodes"]}
     check(stopped.id in got and not got[stopped.id]["answered"],
-          "the stopped node is not marked unanswered: %s" % got.get(stopped.id))
+          "the stopped node is not marked unanswered: %s (its state: %s)"
+          % (got.get(stopped.id), state))
     h.stop_all()
 
 

@@ -183,16 +183,22 @@ def components(nodes, graph):
 
 def wait_overlay(nodes, timeout, absent=()):
     """Waits until `nodes` form one connected overlay (symmetric links from
-    /peers) and none of them lists a peer id in `absent`. Returns the seconds
-    it took. On time-out the failure names the pieces and the links seen."""
+    /peers), none of them lists a peer id in `absent`, and no link among them
+    is listed by one end only (a link one side has dropped while the other
+    still writes to it: what goes on it is lost). Returns the seconds it
+    took. On time-out the failure names the pieces and the links seen."""
     absent = set(absent)
+    ids = {n.id for n in nodes}
     start = time.monotonic()
     last = {}
 
     def ok():
         g = link_graph(nodes)
         last["g"] = g
-        stale = {n.name: sorted(g[n.id] & absent) for n in nodes if g[n.id] & absent}
+        stale = {n.name: sorted((g[n.id] & absent)
+                                | {p for p in g[n.id] & ids if n.id not in g[p]})
+                 for n in nodes}
+        stale = {k: v for k, v in stale.items() if v}
         last["stale"] = stale
         return len(components(nodes, g)) == 1 and not stale
 
@@ -201,7 +207,7 @@ def wait_overlay(nodes, timeout, absent=()):
     except TestFailure as e:
         g = last.get("g", {})
         pieces = [sorted(n.name for n in nodes if n.id in p) for p in components(nodes, g)]
-        raise TestFailure("%s; pieces %s; still listing gone peers %s; links: %s"
+        raise TestFailure("%s; pieces %s; still listing gone or half-linked peers %s; links: %s"
                           % (e, pieces, last.get("stale"), describe(nodes, g))) from None
     return time.monotonic() - start
 
@@ -315,8 +321,24 @@ def wait_quiet_since(nodes, before, timeout=DELIVER):
             return now
         check(got < sent, "more broadcast frames processed (%d) than forwarded (%d)" % (got, sent))
         if time.monotonic() > deadline:
-            raise TestFailure("still %d of %d broadcast frames in flight after %.1f s"
-                              % (sent - got, sent, timeout))
+            per_node = {n.name: {k: now[n][k] - before.get(n, {}).get(k, 0)
+                                 for k in ("forwarded", "delivered", "duplicates", "frames_in", "frames_out")}
+                        for n in nodes}
+            for n in nodes:  # links: supervisor's, router's, relay's
+                per_node[n.name]["links"] = (now[n]["links_in"] + now[n]["links_out"],
+                                             now[n].get("router_links"),
+                                             now[n].get("relay_links"))
+            views = {n.id: n.peers() for n in nodes}
+            names = {n.id: n.name for n in nodes}
+            queued = {n.name: {names.get(p["peer"], p["peer"][:6]):
+                               (p.get("queued_bytes"), p.get("frames_out"),
+                                [q.get("frames_in") for q in views.get(p["peer"], [])
+                                 if q["peer"] == n.id])
+                               for p in views[n.id]}
+                      for n in nodes}
+            raise TestFailure("still %d of %d broadcast frames in flight after %.1f s: %s; "
+                              "per link (queued bytes, frames out, frames in at the other end): %s"
+                              % (sent - got, sent, timeout, per_node, queued))
         time.sleep(0.1)
 
 

@@ -23,7 +23,9 @@ template <class T> std::vector<T> all(const probe_tracker::commands& cmds) {
 }
 
 TEST(probe_tracker, a_suspect_is_probed_directly_and_through_two_other_neighbours) {
-  probe_tracker p({});
+  probe_params params;
+  params.interval = 200ms;
+  probe_tracker p(params);
   auto cmds = p.suspect(7, lo, 4007, {7, 2, 3, 4}, t0);
   auto direct = all<probe_tracker::udp_probe>(cmds);
   ASSERT_EQ(direct.size(), 1u);
@@ -48,7 +50,9 @@ TEST(probe_tracker, a_suspect_is_probed_directly_and_through_two_other_neighbour
 }
 
 TEST(probe_tracker, only_an_answer_naming_our_nonce_and_the_suspect_counts) {
-  probe_tracker p({});
+  probe_params params;
+  params.interval = 200ms;
+  probe_tracker p(params);
   auto cmds = p.suspect(7, lo, 4007, {2, 3}, t0);
   auto nonce = all<probe_tracker::udp_probe>(cmds)[0].nonce;
   auto ask = all<probe_tracker::ask>(cmds)[0];
