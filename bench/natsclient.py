@@ -12,7 +12,8 @@ Two uses:
   (the harness's stamp of the delivery), and `pub` for the caller's write.
 
 * `python3 natsclient.py tp PORT [PORT ...]` (a process of its own, started
-  by run.py for throughput): one connection per server, each subscribed to
+  by run.py for throughput, one per node so that the subscribers read on
+  both cores like the servers): one connection per port, each subscribed to
   the throughput subject; stdin commands, one JSON answer per line on stdout:
     {"cmd":"trial","rate":R,"duration":D,"size":S,"senders":[i,...]}
         publishes R msg/s in total (round-robin over the senders' own
@@ -207,10 +208,11 @@ class TpConn:
             got += self.sock.recv(65536)
         self.sock.setblocking(False)
         self.out = bytearray()   # PUBs not yet handed to the kernel
-        self.ctrl = bytearray()  # PONGs, sent before PUBs
         self.msgs = 0            # MSGs received
         self.pub_bytes = 0       # PUB bytes handed to the kernel
         self.tail = b""
+        self.rbuf = bytearray(1 << 20)
+        self.view = memoryview(self.rbuf)
         self.errors = []
         self.closed = False
 
@@ -261,7 +263,7 @@ def _tp_main(ports):
                             c.out += pub_unit * k
                     trial["done"] += due
         rl = [c for c in conns if not c.closed] + [stdin]
-        wl = [c for c in conns if (c.out or c.ctrl) and not c.closed]
+        wl = [c for c in conns if c.out and not c.closed]
         if trial is not None and now < trial["end"]:
             timeout = max(0.0, min(0.005, trial["end"] - now))
         else:
@@ -269,11 +271,6 @@ def _tp_main(ports):
         r, w, _ = select.select(rl, wl, [], timeout)
         for c in w:
             try:
-                if c.ctrl:
-                    n = c.sock.send(c.ctrl)
-                    del c.ctrl[:n]
-                    if c.ctrl:
-                        continue
                 n = c.sock.send(c.out)
             except BlockingIOError:
                 continue
@@ -318,25 +315,33 @@ def _tp_main(ports):
                                  "b0": [c.pub_bytes for c in conns],
                                  "last_sent": None}
                 continue
+            # recv_into one buffer, the last bytes of the previous read kept
+            # in front of it, so that a header cut in two is still counted
+            k = len(c.tail)
+            c.rbuf[:k] = c.tail
             try:
-                data = c.sock.recv(1 << 20)
+                n = c.sock.recv_into(c.view[k:])
             except BlockingIOError:
                 continue
             except OSError as e:
                 c.errors.append(str(e))
                 c.closed = True
                 continue
-            if not data:
+            if not n:
                 c.closed = True
                 continue
-            chunk = c.tail + data
-            c.msgs += chunk.count(pattern)
-            if b"PING\r\n" in chunk:
-                c.ctrl += b"PONG\r\n"
-            if b"-ERR" in chunk:
-                i = chunk.find(b"-ERR")
-                c.errors.append(chunk[i:i + 80].decode("utf-8", "replace"))
-            c.tail = chunk[-(len(pattern) - 1):]
+            end = k + n
+            c.msgs += c.rbuf.count(pattern, 0, end)
+            if c.rbuf.find(b"PING\r\n", 0, end) >= 0:
+                # the tail of c.out is always a whole message: the PONG goes
+                # there, and its bytes are not counted as PUB bytes
+                c.out += b"PONG\r\n"
+                c.pub_bytes -= 6
+            i = c.rbuf.find(b"-ERR", 0, end)
+            if i >= 0:
+                c.errors.append(bytes(c.rbuf[i:min(end, i + 80)]).decode("utf-8", "replace"))
+            keep = min(end, len(pattern) - 1)
+            c.tail = bytes(c.rbuf[end - keep:end])
 
 
 if __name__ == "__main__":
