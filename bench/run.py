@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
-"""lanmesh benchmark, side by side with HashiCorp Serf (issue 7).
+"""lanmesh benchmark, side by side with HashiCorp Serf and a NATS cluster (issues 7, 16).
 
-    python3 bench/run.py [--quick] [--reps N] [--only GROUP[,GROUP]] [--lanmesh PATH] [--out DIR]
-                         [--skip-serf] [--keep] [--preliminary TEXT]
+    python3 bench/run.py [--quick] [--reps N] [--only GROUP[,GROUP]] [--systems lanmesh,serf,nats]
+                         [--sizes 5,10,20,50,100] [--lanmesh PATH] [--out DIR] [--keep]
+                         [--preliminary TEXT] [--render RESULTS_JSON]
 
-Runs lanmesh nodes and Serf agents on 127.0.0.1 only and writes RESULTS.md and
-results.json into --out (default: bench/ for a full run; a temporary directory
-for --quick or --only). Groups: convergence, latency, memory, idle, failure,
-throughput, physical. Every process started is killed by its PID when the run
-ends, also on Ctrl-C, SIGTERM or an error; every wait is bounded.
+Runs lanmesh nodes, Serf agents and nats-servers on 127.0.0.1 only and writes
+RESULTS.md, results.json (and scaling.png) into --out (default: bench/ for a
+full run; a temporary directory for --quick or --only). Groups: convergence,
+latency, memory, idle, failure, throughput, physical, scaling. Every process
+started is killed by its PID when the run ends, also on Ctrl-C, SIGTERM or an
+error; every wait is bounded.
 
---quick: small clusters, one repetition, short windows, Serf's slow failure
-rows skipped; runs in under a minute and is the ctest smoke test (bench.quick).
-Without --quick, serf is installed with apt-get when missing.
+    python3 bench/run.py --only scaling --systems lanmesh,serf --sizes 20,100
+        the membership issue's rows alone: idle packets and CPU per node
+
+--quick: small clusters, one repetition, short windows, Serf's slow rows
+skipped; runs in under a minute and is the ctest smoke test (bench.quick).
+Serf and NATS are skipped in --quick when not installed; otherwise serf and
+nats-server are installed with apt-get when missing.
 """
 
 import argparse
@@ -864,7 +870,7 @@ def serf_latency(b, res, cl, size_key, tag, count=None, record=True):
         a.rpc().event("b", p.encode(), False)
         sends.append((p, a, ts))
     want = {(p, m.name) for p, a, _ in sends for m in agents if m is not a}
-    deadline = time.monotonic() + 8.0
+    deadline = time.monotonic() + (8.0 if len(agents) <= 20 else 20.0)
     seen = {}
     while True:
         seen = {}
@@ -1705,7 +1711,7 @@ def scale_point(b, system, n):
             procs = dict(lm=[], sf=cl.alive(), nt=[])
         else:
             cl = NatsCluster(b, tag)
-            t0, tc = cl.start(n, timeout=60.0 if big else 30.0)
+            t0, tc = cl.start(n, timeout=120.0 if big else 30.0)
             row["convergence_s"] = None if tc is None else tc - t0
             if tc is not None:
                 row["subscribers_reached_s"] = cl.subscribe(timeout=30.0)
@@ -1742,6 +1748,16 @@ def scale_point(b, system, n):
         row["loadavg_after"] = os.getloadavg()
 
 
+# A full mesh of 100 nats-servers did not form within 60 s on this 2-core
+# machine (every new route is gossiped to every server; load average ~250,
+# "Readloop processing time: 13 s" in the seed's log). NATS's own advice is
+# a cluster of a few servers, so by default its curve stops here; an
+# explicit --sizes runs it anyway (120 s bound on the routes).
+NATS_MAX_DEFAULT = 50
+NATS_MAX_WHY = ("not run by default: a full mesh of 100 servers did not form within 60 s on "
+                "this machine (pass --sizes to try)")
+
+
 def scaling(b, res):
     """One system at a time, sizes in increasing order; each point is a fresh
     cluster, stopped (every PID) before the next."""
@@ -1749,6 +1765,9 @@ def scaling(b, res):
         for n in b.sizes:
             if STOP and STOP[0] == "pending":
                 raise KeyboardInterrupt(STOP[1])
+            if system == "nats" and n > NATS_MAX_DEFAULT and not b.sizes_given:
+                res.scaling.append({"system": system, "n": n, "error": NATS_MAX_WHY})
+                continue
             try:
                 row = scale_point(b, system, n)
             except (BenchError, OSError, ValueError, KeyError, TypeError) as e:
@@ -1937,7 +1956,8 @@ def summarize(res, b, want):
             if system == "serf" and g == "failure" and not b.s.serf_failures:
                 row[system] = {"skipped": "Serf failure detection takes ~7-9 s: skipped in --quick"}
                 continue
-            if g == "throughput" and system not in b.tp_systems and rid.startswith("tp_"):
+            if g == "throughput" and (system not in b.tp_systems or (
+                    "16k" in rid and 16384 not in b.tp_sizes)):
                 row[system] = {"skipped": "not run"}
                 continue
             d = {"values": vals, "reps": len(vals), "missing": len(vals) - len(nums)}
@@ -2138,54 +2158,94 @@ def render(out, doc):
 
 METHOD = """## How each row is measured
 
+- **Systems**: lanmesh nodes (discovery on 127.0.0.1, stdin/stdout jsonl); Serf
+  agents (lan profile, `-join=` the first, a bash event handler per agent); NATS:
+  one `nats-server` per node on 127.0.0.1 (client, route and monitoring ports on
+  loopback; the first server is the seed, the others `--routes` to it and learn
+  the rest, a full mesh of routes; default settings otherwise), each node's
+  application a subscriber over a plain socket (`bench/natsclient.py`: CONNECT
+  with echo off, SUB, PUB, MSG of the text protocol).
 - **Convergence**: N nodes started at once (Serf: the first agent, then, once its
-  RPC answers, the other N−1 with `-join=` the first). From the first spawn until
-  lanmesh's link graph connects all N (a link counts once both ends printed
-  `peer_up`; times from the events' `ts`), then checked by one broadcast from
-  every node delivered everywhere; Serf: until `members` (RPC, polled every
-  5 ms) on every agent lists all N `alive`.
-- **Newcomer**: one more node/agent started into the running N=20 cluster; from
-  its spawn until the graph including it is connected (Serf: every agent lists
-  it alive). A broadcast each way is checked for lanmesh.
-- **Latency**: broadcasts at a low fixed rate from the nodes in turn. lanmesh:
-  `deliver.ts − sent.ts` per receiver (both wall clock, one machine; `sent.ts` is
-  printed after the router took the message). The harness parses no node's
-  output while messages are in flight (it waits in the pipes, read 0.5 s after
-  the last send), so its own CPU does not delay the nodes'. Serf: user event
-  through the RPC (`Coalesce=false`), from just before the RPC call until the
-  event handler's `$EPOCHREALTIME` (bash, first line of the handler; includes
-  Serf's fork/exec; the handler writes to a file read afterwards).
+  RPC answers, the other N−1). lanmesh: until its link graph connects all N (a
+  link counts once both ends printed `peer_up`; times from the events' `ts`),
+  then checked by one broadcast from every node delivered everywhere. Serf:
+  until `members` (RPC, polled every 5 ms) on every agent lists all N `alive`.
+  NATS: until every server's `/routez` (monitoring port, polled) lists a route
+  to every other server; the time until a message from every server reaches
+  every subscriber is in results.json.
+- **Newcomer**: one more node started into the running N=20 cluster, until the
+  graph including it is connected (Serf: every agent lists it alive; NATS:
+  every server has a route to it and it to every server).
+- **Latency from the caller's write (headline)**: broadcasts at a low fixed
+  rate from the nodes in turn, the same way for all three: from the harness's
+  clock just before the caller's write (lanmesh: the line written to the
+  sender's stdin; Serf: the RPC `event` call, `Coalesce=false`; NATS: `PUB` on
+  the sender's socket) to the receiver's reading it: lanmesh: the harness's
+  clock when its reader thread reads the `deliver` line from the receiving
+  node's stdout pipe (one reader thread per node); NATS: when the
+  subscriber's reader thread gets the MSG out of `recv()` (one per node);
+  Serf: the handler's `$EPOCHREALTIME` (bash, first line; includes Serf's
+  fork/exec of the handler). All in one harness process on the same 2 cores.
+- **Detail rows (node-stamped)**: lanmesh `deliver.ts − sent.ts` (both the
+  node's wall clock; `sent.ts` is taken after the router took the message, so
+  it reads low) and stdin write → `deliver.ts`; measured in a separate pass in
+  which the harness parses no node's output while messages are in flight (it
+  waits in the pipes, read 0.5 s after the last send). Serf's detail rows
+  repeat its only measurement; NATS stamps nothing.
   Lost = a receiver never delivered it (5 s bound, Serf 8 s); duplicate = a
   receiver delivered it more than once (or the sender delivered its own).
-- **SIGKILL**: the node with the most links is killed. Dropped = the last
-  `peer_down` among its neighbours (Serf: every other agent lists it `failed`).
-  Whole = from the kill until the first probe broadcast (one every 20 ms from the
-  survivors in turn; Serf every 250 ms) delivered on every survivor.
-- **SIGSTOP**: same, node stopped (never resumed). **Leave**: SIGINT (lanmesh:
-  goodbye on every link; Serf: graceful leave), until every neighbour printed
-  `peer_down` (Serf: every agent lists it `left`).
-- **RSS**: `VmRSS` from `/proc/PID/status`, median over the nodes; idle after
-  convergence plus the idle window, and again after the latency run. Most of
-  a lanmesh node's RSS is mapped code of its shared libraries (CAF,
-  libstdc++, spdlog), the same pages in every node; the `RssAnon` row is the
-  part each node has to itself.
-- **Idle traffic**: both clusters up and idle side by side, after a settle
-  time, over a measured window. lanmesh: deltas of `discovery_sent` (UDP
-  datagrams) and `frames_out` (TCP frames: heartbeats) from `/stats`. Serf:
-  deltas of its own telemetry counters `memberlist.udp.sent` and
-  `memberlist.tcp.sent` (number of packets / stream messages; dumped by SIGUSR1
-  from the agent's in-memory sink, 10 s intervals).
-- **Throughput** (lanmesh only): N=16 nodes by discovery; lines written to the
-  senders' stdin at a fixed rate for a fixed duration (stdout to a tmpfs file);
-  a rate passes when every node's `delivered` (from `/stats`) reaches every
-  message of the others within the grace time after sending ends, the router
-  `sent` all of them, and the writer achieved ≥95% of the rate. Rates double
-  until a failure, then bisect. RMR = (delivered + duplicates) / delivered − 1
-  summed over the nodes = payload frames received per delivery − 1 (the issue's
-  copies/(N−1) − 1).
-- **Reference**: `tcpref.cpp` in the same run: 100-byte ping-pong over one
-  loopback TCP connection (TCP_NODELAY), bulk writes of 64 KiB, and one write per
-  100-byte message.
+- **SIGKILL**: lanmesh: the node with the most links is killed; dropped = the
+  last `peer_down` among its neighbours. Serf: every other agent lists it
+  `failed`. NATS: every surviving server's `/routez` has no route to it.
+  Receives again = from the kill until the first probe broadcast (one every
+  20 ms from the survivors in turn; Serf every 250 ms) delivered on every
+  survivor (harness stamps for NATS).
+- **SIGSTOP**: same, node stopped (never resumed); not measured for NATS (a
+  stopped server is noticed by missed PINGs only, minutes). **Leave**: SIGINT
+  (lanmesh: goodbye on every link; Serf: graceful leave; NATS: shutdown closes
+  its routes), until every neighbour printed `peer_down` (Serf: every agent
+  lists it `left`; NATS: no server has a route to it).
+- **RSS**: `VmRSS` from `/proc/PID/status`, median over the nodes (NATS: the
+  servers; the subscribers are part of the harness); idle after convergence
+  plus the idle window, and again after the latency run. The `RssAnon` row is
+  the part each process has to itself (the rest is mapped code shared by all).
+- **Idle traffic and CPU**: the three clusters up and idle side by side, after
+  a settle time, over a window of whole 10 s intervals. CPU: utime + stime from
+  `/proc/PID/stat`. lanmesh: deltas of `discovery_sent` (UDP datagrams) and
+  `frames_out` (TCP frames) from `/stats`. Serf: deltas of its telemetry
+  counters `memberlist.udp.sent` and `memberlist.tcp.sent` (SIGUSR1 dump of the
+  in-memory sink, 10 s intervals). NATS: the kernel's `data_segs_out` (TCP
+  segments that carried data) summed over each server's sockets (`ss -tinp`),
+  routes and its subscriber's connection; NATS sends no UDP.
+- **Throughput**: N=16 nodes; messages offered at a fixed rate for a fixed
+  time (lanmesh: lines written to the senders' stdin, stdout to a tmpfs file,
+  deliveries counted from `/stats`; NATS: PUBs from each sender's client
+  process, every node's client a process of its own counting the MSGs it
+  receives; Serf: one RPC `event` call per message, counted in the handler
+  files). A rate passes when every node received every message of the others
+  within the grace time after sending ends (0.5 s; Serf 3 s), nothing was
+  lost or duplicated, and the senders achieved ≥ 95 % of the rate (NATS pushes
+  back on a publisher it cannot keep up with). Each rate is tried three times
+  and passes only if all three do; rates double (or halve) until the outcome
+  changes, then geometric bisection until the passing and the failing rate are
+  within 5 %. The cell shows the highest passing rate, the trials there, the
+  first failing rate with how many of its trials passed, and the drain times.
+  RMR (lanmesh) = (delivered + duplicates) / delivered − 1.
+- **Limit**: `tcpref fanout` (bench/tcpref.cpp, CMake target `tcpref`), in the
+  same run: one thread writes each message to N−1 = 15 loopback TCP sockets,
+  655 messages (64 KiB) per write() or one write per message, one thread reads
+  them all back (epoll). "% of the limit" in a throughput cell = its rate /
+  the batched fan-out rate of the same size: the messages per second this
+  machine can hand to 15 receivers at all.
+- **Reference**: `tcpref` also measures a 100-byte ping-pong over one loopback
+  TCP connection (TCP_NODELAY), bulk writes of 64 KiB, one write per 100-byte
+  message.
+- **Scaling**: for each system alone (the others stopped), for each N a fresh
+  cluster: convergence as above, then the idle window (CPU, packets per node),
+  RSS, then latency from the caller (40 broadcasts at 10/s); every process is
+  killed before the next N. The load average before each point is in the table.
+- **Load**: the machine is shared (other engineers build and test on the same
+  2 cores); the load average before each group is listed at the top.
 """
 
 
@@ -2240,11 +2300,12 @@ def main():
     try:
         b.sizes = tuple(sorted(int(x) for x in opts.sizes.split(","))) if opts.sizes \
             else settings.sizes
+        b.sizes_given = bool(opts.sizes)
     except ValueError:
         ap.error("--sizes: comma-separated integers")
     if any(n < 2 or n > 200 for n in b.sizes):
         ap.error("--sizes: each between 2 and 200")
-    b.tp_systems = ()
+    b.tp_systems, b.tp_sizes = (), ()
     res = Results()
     want = lambda g: g in only  # noqa: E731
     started = time.monotonic()
@@ -2282,19 +2343,22 @@ def main():
                           (x == "lanmesh" or (x == "serf" and b.serf) or (x == "nats" and b.nats)))
         # Serf's throughput search needs seconds per rate: not in --quick
         b.tp_systems = tuple(x for x in b.systems if not (opts.quick and x == "serf"))
+        b.tp_sizes = (100,) if opts.quick else (100, 16384)
         log("work dir %s; results to %s; systems %s" % (b.work, out, ",".join(b.systems)))
         steps = []
         if want("physical"):
             steps.append(("physical reference", lambda: physical(b, res)))
-        for rep in range(reps):
-            steps.append(("repetition %d" % (rep + 1), lambda rep=rep: run_rep(b, res, rep, want)))
+        if any(want(g) for g in ("convergence", "latency", "memory", "idle", "failure")):
+            for rep in range(reps):
+                steps.append(("repetition %d" % (rep + 1),
+                              lambda rep=rep: run_rep(b, res, rep, want)))
         if want("throughput"):
             for system in b.tp_systems:
                 for size, mode, rid, rmr in ((100, "one", "tp_100_one", "rmr_100_one"),
                                              (100, "all", "tp_100_all", "rmr_100_all"),
                                              (16384, "one", "tp_16k_one", "rmr_16k_one"),
                                              (16384, "all", "tp_16k_all", "rmr_16k_all")):
-                    if system in NA.get(rid, {}):
+                    if system in NA.get(rid, {}) or size not in b.tp_sizes:
                         continue
                     steps.append(("throughput %s %d B %s" % (system, size, mode),
                                   lambda a=(system, size, mode, rid, rmr): tp_search(b, res, *a)))
