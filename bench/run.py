@@ -2084,8 +2084,9 @@ def render(out, doc):
     if la:
         L.append("- Load average (1, 5, 15 min) before each group: " + "; ".join(
             "%s: %s" % (g, " ".join("%.2f" % x for x in v)) for g, v in la))
-    L.append("- lanmesh: `%s` (commit %s); Serf: %s; NATS: %s"
-             % (meta["lanmesh"], meta["commit"], meta["serf"], meta.get("nats")))
+    L.append("- lanmesh: `%s` (harness commit %s; lanmesh sources last changed in %s); Serf: %s; "
+             "NATS: %s" % (meta["lanmesh"], meta["commit"], meta.get("lanmesh_commit", "?"),
+                           meta["serf"], meta.get("nats")))
     L.append("- Repetitions: %d; clusters of N=%d and N=%d (throughput N=%d); latency runs: %d "
              "broadcasts at %.0f/s per repetition; everything on 127.0.0.1"
              % (s["reps"], s["n_small"], s["n_big"], s["n_tp"], s["lat_count"], s["lat_rate"]))
@@ -2324,6 +2325,12 @@ def main():
                                         timeout=10).stdout.decode().strip() or "?"
     except (OSError, subprocess.TimeoutExpired):
         meta["commit"] = "?"
+    try:  # the last commit that changed lanmesh itself (its sources and config)
+        meta["lanmesh_commit"] = subprocess.run(
+            ["git", "-C", REPO, "log", "-1", "--format=%h", "--", "actors", "net", "main", "config"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10).stdout.decode().strip()
+    except (OSError, subprocess.TimeoutExpired):
+        meta["lanmesh_commit"] = "?"
     interrupted = False
     try:
         b.serf, b.serf_skip = ensure_tool("serf", "serf", opts.quick, "serf" in systems)
