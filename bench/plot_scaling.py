@@ -71,8 +71,9 @@ def main():
     if not rows:
         raise SystemExit("no scaling rows in %s" % a.results)
     meta = doc.get("meta", {})
-    plot(rows, a.out, "Scaling on one %s-core machine, 127.0.0.1; lanmesh %s (%s)"
-         % (meta.get("machine", {}).get("cores", "?"), meta.get("commit", "?"), meta.get("date", "")))
+    plot(rows, a.out, "Scaling on one %s-core machine, 127.0.0.1; lanmesh at %s (%s)"
+         % (meta.get("machine", {}).get("cores", "?"),
+            meta.get("lanmesh_commit") or meta.get("commit", "?"), meta.get("date", "")))
 
 
 if __name__ == "__main__":

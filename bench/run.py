@@ -2124,8 +2124,9 @@ def render(out, doc):
         L.append("|---|---|" + "---|" * len(SCALE_COLS) + "---|---|")
         for r in sc:
             if r.get("error"):
-                L.append("| %s | %d | error: %s |" % (SYSTEM_NAMES[r["system"]], r["n"],
-                                                     r["error"][:120].replace("|", "/")))
+                e = r["error"] if r["error"].startswith("not run") else "error: " + r["error"]
+                L.append("| %s | %d | %s |" % (SYSTEM_NAMES[r["system"]], r["n"],
+                                              e[:160].replace("|", "/")))
                 continue
             L.append("| %s | %d | %s | %s | %s |" % (
                 SYSTEM_NAMES[r["system"]], r["n"],
