@@ -37,6 +37,7 @@ struct state {
 
 const char* help_text = "Type a line to broadcast it to every node. Commands:\n"
                         "  /peers   links of this node\n"
+                        "  /members the members this node knows of\n"
                         "  /stats   counters of this node\n"
                         "  /topology [FILE]  snapshot of the whole cluster (JSON)\n"
                         "  /help    this text\n"
@@ -154,6 +155,43 @@ void print_peers(state& st, const std::vector<peer_info>& peers) {
            (p.rtt_us < 0 ? std::string("-") : fixed3(p.rtt_us / 1000.0) + " ms"));
 }
 
+void print_members(state& st, const std::vector<member_info>& members) {
+  if (st.settings.jsonl) {
+    std::string list = "[";
+    for (auto& m : members) {
+      if (list.size() > 1)
+        list += ",";
+      list += json::object()
+                  .str("node", to_hex(m.id))
+                  .str("addr", m.addr)
+                  .str("state", wire::to_string(m.state))
+                  .unum("incarnation", m.incarnation)
+                  .num("links_in", m.links_in)
+                  .num("links_out", m.links_out)
+                  .num("capacity", m.capacity)
+                  .raw("linked", m.linked ? "true" : "false")
+                  .num("changed_ms", m.changed_ms)
+                  .done();
+    }
+    st.out(json::object()
+               .str("event", "members")
+               .str("node", to_hex(st.settings.self))
+               .raw("members", list + "]")
+               .done());
+    return;
+  }
+  std::size_t alive = 0;
+  for (auto& m : members)
+    alive += m.state == wire::member_state::alive ? 1 : 0;
+  st.out("* " + std::to_string(alive) + " other member(s) alive, " +
+         std::to_string(members.size() - alive) + " gone (remembered a while)");
+  for (auto& m : members)
+    st.out("*   " + to_hex(m.id) + "  " + (m.addr.empty() ? "-" : m.addr) + "  " +
+           wire::to_string(m.state) + "  in " + std::to_string(m.links_in) + " out " +
+           std::to_string(m.links_out) + " capacity " + std::to_string(m.capacity) +
+           (m.linked ? "  (linked)" : ""));
+}
+
 void print_stats(state& st, const router_stats& r, const supervisor_stats& s,
                  const discovery_stats& d) {
   std::string rules = "{";
@@ -187,8 +225,31 @@ void print_stats(state& st, const router_stats& r, const supervisor_stats& s,
       .unum("dials", s.dials)
       .unum("dial_failures", s.dial_failures)
       .unum("redials", s.redials)
-      .unum("member_floods", r.member_floods)
-      .unum("member_duplicates", r.member_duplicates)
+      .unum("members", s.members)
+      .unum("member_records_in", s.membership.records_received)
+      .unum("member_records_out", s.membership.records_sent)
+      .unum("member_news", s.membership.news)
+      .raw("members_rejected", json::object()
+                                   .unum("address", s.membership.rejected_address)
+                                   .unum("loopback", s.membership.rejected_loopback)
+                                   .unum("record", s.membership.rejected_record)
+                                   .done())
+      .unum("syncs_out", s.membership.syncs_sent)
+      .unum("syncs_in", s.membership.syncs_received)
+      .unum("sync_pushes", s.membership.sync_pushes)
+      .unum("refutations", s.membership.refutations)
+      .unum("declared_dead", s.membership.declared_dead)
+      .unum("declared_unreachable", s.membership.declared_unreachable)
+      .unum("members_evicted", s.membership.evicted)
+      .unum("reconnects", s.membership.reconnects)
+      .unum("probes_direct", s.probes.direct)
+      .unum("probes_indirect", s.probes.indirect)
+      .unum("probes_relayed", s.probes.relayed)
+      .unum("probe_answers", s.probes.answers)
+      .unum("udp_sent", s.udp_sent)
+      .unum("udp_answered", s.udp_answered)
+      .unum("udp_bad", s.udp_bad)
+      .unum("redirects_rejected", s.redirects_rejected)
       .unum("discovery_sent", d.sent)
       .unum("discovery_received", d.received)
       .unum("discovery_bad", d.bad)
@@ -219,6 +280,11 @@ console_actor::behavior_type console(console_actor::pointer self,
                     peers_atom::value)
           .then([=](const std::vector<peer_info>& peers) { print_peers(*st, peers); },
                 [=](caf::error& e) { st->error("/peers: " + to_string(e)); });
+    } else if (line == "/members") {
+      self->request(st->supervisor, std::chrono::seconds(2), caf::get_atom::value,
+                    members_atom::value)
+          .then([=](const std::vector<member_info>& m) { print_members(*st, m); },
+                [=](caf::error& e) { st->error("/members: " + to_string(e)); });
     } else if (line == "/stats") {
       self->request(st->router, std::chrono::seconds(2), caf::get_atom::value,
                     stats_atom::value)
@@ -338,6 +404,19 @@ console_actor::behavior_type console(console_actor::pointer self,
         else
           st->out("* peer up: " + to_hex(e.peer) + " " + e.addr + " (" +
                   to_string(e.dir) + ")");
+      },
+      [=](const ev_member& e) {
+        if (jsonl)
+          st->out(json::object()
+                      .str("event", "member")
+                      .num("ts", unix_micros())
+                      .str("node", to_hex(e.node))
+                      .str("state", wire::to_string(e.state))
+                      .str("addr", e.addr)
+                      .done());
+        else
+          st->out("* member " + to_hex(e.node) + " " + wire::to_string(e.state) +
+                  (e.addr.empty() ? "" : " (" + e.addr + ")"));
       },
       [=](const ev_peer_down& e) {
         if (jsonl)
