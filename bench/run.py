@@ -973,6 +973,11 @@ def serf_dump(agents):
     return out
 
 
+# lanmesh's /stats counters of UDP datagrams sent: discovery (multicast) and,
+# since the membership rewrite, UDP probes. A counter a build lacks counts 0.
+LM_UDP_SENT = ("discovery_sent", "udp_sent")
+
+
 def idle_measure(b, lm_nodes, sf_agents, nt_servers, window):
     """One idle window for whichever systems are given (they idle side by
     side). Returns {system: {"cpu": % of a core per node, "udp", "tcp",
@@ -1001,7 +1006,7 @@ def idle_measure(b, lm_nodes, sf_agents, nt_servers, window):
             out[system] = {"cpu": 100.0 * cpu / (t1 - ts0) / len(ps)}
     if lm_nodes:
         per_min = 60.0 / (t1 - t0) / len(lm_nodes)
-        udp = sum(b1["discovery_sent"] - a0["discovery_sent"] for a0, b1 in zip(st0, st1))
+        udp = sum(b1.get(k, 0) - a0.get(k, 0) for a0, b1 in zip(st0, st1) for k in LM_UDP_SENT)
         tcp = sum(b1["frames_out"] - a0["frames_out"] for a0, b1 in zip(st0, st1))
         out["lanmesh"].update(udp=udp * per_min, tcp=tcp * per_min, total=(udp + tcp) * per_min)
     if nt_servers:
