@@ -1373,9 +1373,19 @@ class LineProc:
     """A child speaking one JSON line per answer; every read is bounded."""
 
     def __init__(self, b, argv):
+        self.b = b
+        self.err = open(os.path.join(b.work, "natstp.stderr"), "ab")
         self.p = b.procs.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=open(os.path.join(b.work, "natstp.stderr"), "ab"))
+                               stderr=self.err)
         self.buf = b""
+
+    def kill(self):
+        self.b.procs.kill(self.p)
+        for f in (self.p.stdin, self.p.stdout, self.err):
+            try:
+                f.close()
+            except OSError:
+                pass
 
     def send(self, obj):
         self.p.stdin.write((json.dumps(obj) + "\n").encode())
@@ -1484,7 +1494,7 @@ class NatsTp:
             except OSError:
                 pass
         for p in self.procs:
-            self.b.procs.kill(p.p)
+            p.kill()
         self.procs = []
         self.cl.kill()
 
