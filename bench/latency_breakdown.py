@@ -108,7 +108,7 @@ def main():
                 if not d:
                     lost += 1
                     continue
-                ts, msg, hops = d[0]
+                ts, msg, hops = d[0][:3]
                 sent = sender.sent.get(msg)
                 if sent is None:
                     continue

@@ -153,7 +153,7 @@ class LmNode:
                 "--log.level=warn", "--log.file=" + self.log_path] + list(extra)
         self.cond = threading.Condition()
         self.events = []      # every parsed event except deliveries
-        self.delivers = {}    # payload -> [(ts, msg, hops)]
+        self.delivers = {}    # payload -> [(node ts µs, msg, hops, harness read time s)]
         self.sent = {}        # msg -> ts
         self.eof = False
         self.out_file = out_file
@@ -204,6 +204,7 @@ class LmNode:
                 raw = out.readline()
             except (ValueError, OSError):  # closed by cleanup while waiting
                 break
+            hts = time.time()  # the harness's stamp of reading this line
             if not raw:
                 break
             try:
@@ -216,7 +217,7 @@ class LmNode:
                 kind = ev.get("event")
                 if kind == "deliver":
                     self.delivers.setdefault(ev.get("payload"), []).append(
-                        (ev["ts"], ev["msg"], ev.get("hops")))
+                        (ev["ts"], ev["msg"], ev.get("hops"), hts))
                 else:
                     if kind == "sent":
                         self.sent[ev["msg"]] = ev["ts"]
@@ -456,3 +457,108 @@ class SerfAgent:
 
     def rss(self, field="VmRSS"):
         return rss_kib(self.pid, field)
+
+
+# -- NATS ----------------------------------------------------------------------
+
+class NatsServer:
+    """One nats-server on 127.0.0.1: client port, cluster (route) port and
+    monitoring port, all loopback. The first server of a cluster has no
+    --routes; the others route to it and learn the rest by gossip (full mesh)."""
+
+    def __init__(self, bench, name, ports, cluster_name, seed_port=None, dir=None):
+        self.bench = bench
+        self.name = name
+        self.port = ports.get()
+        self.cluster_port = ports.get()
+        self.http_port = ports.get()
+        self.dir = dir
+        self.out_path = os.path.join(dir, name + ".out")
+        argv = [bench.nats, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.http_port),
+                "-n", name, "--cluster", "nats://127.0.0.1:%d" % self.cluster_port,
+                "--cluster_name", cluster_name, "--no_advertise=true"]
+        if seed_port:
+            argv += ["--routes", "nats://127.0.0.1:%d" % seed_port]
+        self._out = open(self.out_path, "wb")
+        self.spawn_ts = time.time()
+        self.proc = bench.procs.popen(argv, stdin=subprocess.DEVNULL, stdout=self._out,
+                                      stderr=subprocess.STDOUT, cwd=dir)
+        self.pid = self.proc.pid
+        self.server_id = None
+        self.conn = None  # natsclient.Conn of this node's subscriber
+
+    def __repr__(self):
+        return "<nats %s pid %d>" % (self.name, self.pid)
+
+    def monitor(self, path, timeout=1.0):
+        """JSON of a monitoring endpoint (/varz, /routez, ...) or None."""
+        import urllib.request
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.http_port, path),
+                                        timeout=timeout) as r:
+                return json.loads(r.read())
+        except (OSError, ValueError):
+            return None
+
+    def wait_up(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            v = self.monitor("/varz", timeout=0.5)
+            if v and v.get("server_id"):
+                self.server_id = v["server_id"]
+                return v
+            if self.proc.poll() is not None:
+                raise BenchError("nats-server %s exited (%s); see %s"
+                                 % (self.name, self.proc.returncode, self.out_path))
+            if time.monotonic() > deadline:
+                raise BenchError("nats-server %s: monitoring not up within %.1f s"
+                                 % (self.name, timeout))
+            time.sleep(0.01)
+
+    def route_ids(self):
+        """server_ids this server has a route to, or None."""
+        r = self.monitor("/routez")
+        if r is None:
+            return None
+        return {x.get("remote_id") for x in r.get("routes") or ()}
+
+    def connect(self, timeout=5.0):
+        from natsclient import Conn
+        self.conn = Conn(self.port, self.name, echo=False, timeout=timeout)
+        return self.conn
+
+    def signal(self, signo):
+        if self.proc.poll() is None:
+            os.kill(self.pid, signo)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def kill(self):
+        if self.conn:
+            self.conn.close()
+            self.conn = None
+        self.bench.procs.kill(self.proc)
+        self._out.close()
+
+    def rss(self, field="VmRSS"):
+        return rss_kib(self.pid, field)
+
+
+def tcp_data_segs_out(pids):
+    """{pid: sum of data_segs_out over its established TCP sockets} from
+    `ss -tinp` (the kernel's per-socket count of segments that carried data:
+    what the process wrote, as TCP sent it)."""
+    import re
+    out = subprocess.run(["ss", "-tinpH", "state", "established"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, timeout=30).stdout.decode("utf-8", "replace")
+    want = set(pids)
+    tot = {p: 0 for p in want}
+    cur = []
+    for line in out.split("\n"):
+        if line and not line[0].isspace():  # a socket's line; its info line follows
+            cur = [p for p in (int(x) for x in re.findall(r"pid=(\d+)", line)) if p in want]
+        m = re.search(r"data_segs_out:(\d+)", line)
+        if m and cur:
+            tot[cur[0]] += int(m.group(1))
+    return tot

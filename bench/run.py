@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
-"""lanmesh benchmark, side by side with HashiCorp Serf (issue 7).
+"""lanmesh benchmark, side by side with HashiCorp Serf and a NATS cluster (issues 7, 16).
 
-    python3 bench/run.py [--quick] [--reps N] [--only GROUP[,GROUP]] [--lanmesh PATH] [--out DIR]
-                         [--skip-serf] [--keep] [--preliminary TEXT]
+    python3 bench/run.py [--quick] [--reps N] [--only GROUP[,GROUP]] [--systems lanmesh,serf,nats]
+                         [--sizes 5,10,20,50,100] [--lanmesh PATH] [--out DIR] [--keep]
+                         [--preliminary TEXT] [--render RESULTS_JSON]
 
-Runs lanmesh nodes and Serf agents on 127.0.0.1 only and writes RESULTS.md and
-results.json into --out (default: bench/ for a full run; a temporary directory
-for --quick or --only). Groups: convergence, latency, memory, idle, failure,
-throughput, physical. Every process started is killed by its PID when the run
-ends, also on Ctrl-C, SIGTERM or an error; every wait is bounded.
+Runs lanmesh nodes, Serf agents and nats-servers on 127.0.0.1 only and writes
+RESULTS.md, results.json (and scaling.png) into --out (default: bench/ for a
+full run; a temporary directory for --quick or --only). Groups: convergence,
+latency, memory, idle, failure, throughput, physical, scaling. Every process
+started is killed by its PID when the run ends, also on Ctrl-C, SIGTERM or an
+error; every wait is bounded.
 
---quick: small clusters, one repetition, short windows, Serf's slow failure
-rows skipped; runs in under a minute and is the ctest smoke test (bench.quick).
-Without --quick, serf is installed with apt-get when missing.
+    python3 bench/run.py --only scaling --systems lanmesh,serf --sizes 20,100
+        the membership issue's rows alone: idle packets and CPU per node
+
+--quick: small clusters, one repetition, short windows, Serf's slow rows
+skipped; runs in under a minute and is the ctest smoke test (bench.quick).
+Serf and NATS are skipped in --quick when not installed; otherwise serf and
+nats-server are installed with apt-get when missing.
 """
 
 import argparse
@@ -32,11 +38,13 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from procs import BenchError, LmNode, Ports, Registry, SerfAgent, HANDLER  # noqa: E402
+from procs import (BenchError, LmNode, NatsServer, Ports, Registry, SerfAgent,  # noqa: E402
+                   HANDLER, tcp_data_segs_out)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-GROUPS = ("convergence", "latency", "memory", "idle", "failure", "throughput", "physical")
+GROUPS = ("convergence", "latency", "memory", "idle", "failure", "throughput", "physical",
+          "scaling")
 
 
 STOP = []  # set by SIGINT/SIGTERM: even if the KeyboardInterrupt were swallowed, the run stops
@@ -67,19 +75,27 @@ class Settings:
             self.lat_rate, self.lat_count = 20.0, 12
             self.idle_settle, self.idle_window = 0.5, 2.0
             self.tp_duration, self.tp_grace, self.tp_drain = 0.5, 0.5, 5.0
-            self.tp_bisect, self.tp_max_trials = 0, 3
+            self.tp_trials, self.tp_precision, self.tp_max_trials = 1, 2.0, 3
+            self.serf_tp_grace = 2.0
             self.rtt_iter = 2000
             self.ref_seconds = 0.3
             self.serf_failures = False
+            self.sizes = (4,)
+            self.scale_lat_count = 10
         else:
             self.n_small, self.n_big, self.n_tp = 5, 20, 16
             self.lat_rate, self.lat_count = 10.0, 60
             self.idle_settle, self.idle_window = 3.0, 30.0
-            self.tp_duration, self.tp_grace, self.tp_drain = 3.0, 0.5, 20.0
-            self.tp_bisect, self.tp_max_trials = 3, 10
+            self.tp_duration, self.tp_grace, self.tp_drain = 2.0, 0.5, 20.0
+            # three trials per rate, every one must pass; bisection until the
+            # passing and the failing rate are within 5 %
+            self.tp_trials, self.tp_precision, self.tp_max_trials = 3, 1.05, 45
+            self.serf_tp_grace = 3.0
             self.rtt_iter = 20000
             self.ref_seconds = 1.0
             self.serf_failures = True
+            self.sizes = (5, 10, 20, 50, 100)
+            self.scale_lat_count = 40
 
     def as_dict(self):
         return dict(self.__dict__)
@@ -87,26 +103,41 @@ class Settings:
 
 # -- rows ----------------------------------------------------------------------
 
+SYSTEMS = ("lanmesh", "serf", "nats")
+SYSTEM_NAMES = {"lanmesh": "lanmesh", "serf": "Serf", "nats": "NATS"}
+
 # id, label, unit, better ("lower"/"higher"), target (text), target check on lanmesh median
 ROWS = [
     ("convergence_small", "Convergence, N={n_small}", "s", "lower", None, None),
     ("convergence_big", "Convergence, N={n_big}", "s", "lower", "< 0.3 s (N=20)", lambda v: v < 0.3),
     ("join_newcomer", "Newcomer joins N={n_big}", "s", "lower", "< 0.05 s", lambda v: v < 0.05),
-    ("latency_small_p50", "Latency p50, N={n_small}", "ms", "lower", None, None),
-    ("latency_small_p90", "Latency p90, N={n_small}", "ms", "lower", None, None),
-    ("latency_small_p99", "Latency p99, N={n_small}", "ms", "lower", None, None),
-    ("latency_small_max", "Latency max, N={n_small}", "ms", "lower", None, None),
-    ("latency_big_p50", "Latency p50, N={n_big}", "ms", "lower", "< 1 ms (N=20)", lambda v: v < 1.0),
-    ("latency_big_p90", "Latency p90, N={n_big}", "ms", "lower", None, None),
-    ("latency_big_p99", "Latency p99, N={n_big}", "ms", "lower", "< 5 ms (N=20)", lambda v: v < 5.0),
-    ("latency_big_max", "Latency max, N={n_big}", "ms", "lower", None, None),
-    ("latency_big_w_p50", "Latency p50 from the client's call, N={n_big}", "ms", "lower", None, None),
-    ("latency_big_w_p99", "Latency p99 from the client's call, N={n_big}", "ms", "lower", None, None),
+    ("call_small_p50", "**Latency p50 from the caller's write, N={n_small}**", "ms", "lower", None, None),
+    ("call_small_p99", "Latency p99 from the caller's write, N={n_small}", "ms", "lower", None, None),
+    ("call_big_p50", "**Latency p50 from the caller's write, N={n_big}**", "ms", "lower",
+     "<= NATS (N=20)", None),
+    ("call_big_p90", "Latency p90 from the caller's write, N={n_big}", "ms", "lower", None, None),
+    ("call_big_p99", "Latency p99 from the caller's write, N={n_big}", "ms", "lower", None, None),
+    ("call_big_max", "Latency max from the caller's write, N={n_big}", "ms", "lower", None, None),
+    ("latency_small_p50", "Detail: node-stamped latency p50, N={n_small}", "ms", "lower", None, None),
+    ("latency_small_p90", "Detail: node-stamped latency p90, N={n_small}", "ms", "lower", None, None),
+    ("latency_small_p99", "Detail: node-stamped latency p99, N={n_small}", "ms", "lower", None, None),
+    ("latency_small_max", "Detail: node-stamped latency max, N={n_small}", "ms", "lower", None, None),
+    ("latency_big_p50", "Detail: node-stamped latency p50, N={n_big}", "ms", "lower", "< 1 ms (N=20)",
+     lambda v: v < 1.0),
+    ("latency_big_p90", "Detail: node-stamped latency p90, N={n_big}", "ms", "lower", None, None),
+    ("latency_big_p99", "Detail: node-stamped latency p99, N={n_big}", "ms", "lower", "< 5 ms (N=20)",
+     lambda v: v < 5.0),
+    ("latency_big_max", "Detail: node-stamped latency max, N={n_big}", "ms", "lower", None, None),
+    ("latency_big_w_p50", "Detail: stdin write to the node's deliver stamp, p50, N={n_big}", "ms",
+     "lower", None, None),
+    ("latency_big_w_p99", "Detail: stdin write to the node's deliver stamp, p99, N={n_big}", "ms",
+     "lower", None, None),
     ("lost", "Lost deliveries (all latency runs)", "count", "lower", "0", lambda v: v == 0),
     ("duplicates", "Duplicate deliveries (all latency runs)", "count", "lower", "0",
      lambda v: v == 0),
     ("sigkill_drop", "SIGKILL: all neighbours dropped it", "s", "lower", "< 0.1 s", lambda v: v < 0.1),
-    ("sigkill_whole", "SIGKILL: survivors whole again", "s", "lower", "< 0.5 s", lambda v: v < 0.5),
+    ("sigkill_whole", "SIGKILL: every survivor receives again", "s", "lower", "< 0.5 s",
+     lambda v: v < 0.5),
     ("sigstop_drop", "SIGSTOP: all neighbours dropped it", "s", "lower", "< 2 s", lambda v: v < 2.0),
     ("leave_known", "Graceful leave: neighbours know", "s", "lower", "< 0.05 s", lambda v: v < 0.05),
     ("rss_idle", "RSS per node, idle (median of nodes)", "MiB", "lower", "< 8 MiB", lambda v: v < 8.0),
@@ -118,16 +149,22 @@ ROWS = [
     ("idle_tcp", "Idle TCP messages/frames sent per node per minute", "1/min", "lower", None, None),
     ("idle_total", "Idle packets sent per node per minute, UDP + TCP", "1/min", "lower", None, None),
     ("idle_cpu", "Idle CPU per node", "% of a core", "lower", None, None),
-    ("tp_100_one", "Throughput 100 B, one sender, N={n_tp}", "msg/s", "higher", ">= 50000 msg/s",
-     lambda v: v >= 50000),
-    ("tp_100_all", "Throughput 100 B, all senders, N={n_tp}", "msg/s", "higher", ">= 50000 msg/s",
-     lambda v: v >= 50000),
+    ("tp_100_one", "Throughput 100 B, one sender, N={n_tp}", "msg/s", "higher",
+     ">= 50000 msg/s and >= NATS", lambda v: v >= 50000),
+    ("tp_100_all", "Throughput 100 B, all senders, N={n_tp}", "msg/s", "higher",
+     ">= 50000 msg/s and >= NATS", lambda v: v >= 50000),
     ("tp_16k_one", "Throughput 16 KiB, one sender, N={n_tp}", "msg/s", "higher", None, None),
     ("tp_16k_all", "Throughput 16 KiB, all senders, N={n_tp}", "msg/s", "higher", None, None),
     ("rmr_100_one", "RMR at that rate, 100 B one sender", "", "lower", None, None),
     ("rmr_100_all", "RMR at that rate, 100 B all senders", "", "lower", None, None),
     ("rmr_16k_one", "RMR at that rate, 16 KiB one sender", "", "lower", None, None),
     ("rmr_16k_all", "RMR at that rate, 16 KiB all senders", "", "lower", None, None),
+    ("ref_fanout_100", "Limit: fan-out of 100 B to {n_tp_1} loopback sockets, 64 KiB writes",
+     "msg/s", "higher", None, None),
+    ("ref_fanout_100_1", "Limit: fan-out of 100 B to {n_tp_1} loopback sockets, one write per message",
+     "msg/s", "higher", None, None),
+    ("ref_fanout_16k", "Limit: fan-out of 16 KiB to {n_tp_1} loopback sockets, 64 KiB writes",
+     "msg/s", "higher", None, None),
     ("ref_tcp_rtt", "Reference: loopback TCP round trip, 100 B, p50", "µs", "lower", None, None),
     ("ref_tcp_rtt_p99", "Reference: loopback TCP round trip, 100 B, p99", "µs", "lower", None, None),
     ("ref_tcp_bulk", "Reference: loopback TCP throughput, 64 KiB writes", "MB/s", "higher", None, None),
@@ -141,15 +178,39 @@ ROW_GROUP = {
     "leave_known": "failure", "rss_idle": "memory", "rss_anon_idle": "memory", "rss_after": "memory",
     "idle_udp": "idle", "idle_tcp": "idle", "idle_cpu": "idle", "idle_total": "idle",
 }
-LANMESH_ONLY = {"tp_100_one", "tp_100_all", "tp_16k_one", "tp_16k_all", "rmr_100_one",
-                "rmr_100_all", "rmr_16k_one", "rmr_16k_all"}
-REFERENCE = {"ref_tcp_rtt", "ref_tcp_rtt_p99", "ref_tcp_bulk", "ref_tcp_msgs"}
+REFERENCE = {"ref_tcp_rtt", "ref_tcp_rtt_p99", "ref_tcp_bulk", "ref_tcp_msgs", "ref_fanout_100",
+             "ref_fanout_100_1", "ref_fanout_16k"}
+# The fan-out limit each throughput row is read against.
+TP_LIMIT = {"tp_100_one": "ref_fanout_100", "tp_100_all": "ref_fanout_100",
+            "tp_16k_one": "ref_fanout_16k", "tp_16k_all": "ref_fanout_16k"}
+
+_NODE_STAMP_NATS = "NATS stamps nothing: its latency is only measured from the caller (row above)"
+_NODE_STAMP_SERF = "Serf: the RPC call to the handler's stamp, as in the row from the caller"
+# Rows a system has no equivalent for: the reason is printed in its cell.
+NA = {
+    "latency_small_p50": {"nats": _NODE_STAMP_NATS}, "latency_small_p90": {"nats": _NODE_STAMP_NATS},
+    "latency_small_p99": {"nats": _NODE_STAMP_NATS}, "latency_small_max": {"nats": _NODE_STAMP_NATS},
+    "latency_big_p50": {"nats": _NODE_STAMP_NATS}, "latency_big_p90": {"nats": _NODE_STAMP_NATS},
+    "latency_big_p99": {"nats": _NODE_STAMP_NATS}, "latency_big_max": {"nats": _NODE_STAMP_NATS},
+    "latency_big_w_p50": {"nats": _NODE_STAMP_NATS, "serf": "no stdin: see the row from the caller"},
+    "latency_big_w_p99": {"nats": _NODE_STAMP_NATS, "serf": "no stdin: see the row from the caller"},
+    "sigstop_drop": {"nats": "not measured: a stopped server is only noticed by missed PINGs "
+                             "(ping_interval 2 min, 2 outstanding: about 4-6 min)"},
+    "idle_udp": {"nats": "none: NATS uses TCP only"},
+    "tp_16k_one": {"serf": "no equivalent: user events carry at most 512 B (9 KiB hard cap)"},
+    "tp_16k_all": {"serf": "no equivalent: user events carry at most 512 B (9 KiB hard cap)"},
+    "rmr_100_one": {"serf": "—", "nats": "none: each server forwards once to every other "
+                                         "(full mesh of routes), no duplicates"},
+    "rmr_100_all": {"serf": "—", "nats": "none (full mesh)"},
+    "rmr_16k_one": {"serf": "—", "nats": "none (full mesh)"},
+    "rmr_16k_all": {"serf": "—", "nats": "none (full mesh)"},
+}
 
 
 def row_group(rid):
     if rid in ROW_GROUP:
         return ROW_GROUP[rid]
-    if rid.startswith("latency"):
+    if rid.startswith(("latency", "call_")):
         return "latency"
     if rid.startswith(("tp_", "rmr_")):
         return "throughput"
@@ -158,11 +219,13 @@ def row_group(rid):
 
 class Results:
     def __init__(self):
-        self.values = {rid: {"lanmesh": [], "serf": []} for rid, *_ in ROWS}
+        self.values = {rid: {x: [] for x in SYSTEMS} for rid, *_ in ROWS}
         self.notes = {rid: [] for rid, *_ in ROWS}
         self.details = {}  # free-form per scenario, for results.json
         self.errors = []
         self.expected = {}  # deliveries expected in the latency runs, per system
+        self.scaling = []   # one dict per (system, N)
+        self.loadavg = []   # (group, loadavg) before each group
 
     def add(self, rid, system, value):
         self.values[rid][system].append(value)
@@ -201,6 +264,9 @@ class Bench:
         self.lanmesh = os.path.abspath(opts.lanmesh)
         self.serf = None
         self.serf_skip = None
+        self.nats = None
+        self.nats_skip = None
+        self.systems = ("lanmesh",)  # systems that run (set in main)
         self.counter = 0
         self._handlers = {}
 
@@ -414,6 +480,101 @@ class SerfCluster:
             a.kill()
 
 
+# -- NATS clusters -----------------------------------------------------------------
+
+class NatsCluster:
+    """One nats-server per node on 127.0.0.1, joined by routes (the first is
+    the seed every other one routes to; gossip makes the full mesh), each with
+    this node's subscriber (natsclient.Conn, subject "b")."""
+
+    def __init__(self, b, tag):
+        self.b = b
+        self.tag = tag
+        self.name = b.unique(tag)
+        self.dir = tempfile.mkdtemp(prefix=tag + "-", dir=b.work)
+        self.servers = []
+        self.count = 0
+
+    def spawn(self):
+        name = "%s-%02d" % (self.tag, self.count)
+        self.count += 1
+        seed = self.servers[0].cluster_port if self.servers else None
+        sv = NatsServer(self.b, name, self.b.ports, self.name, seed_port=seed, dir=self.dir)
+        self.servers.append(sv)
+        return sv
+
+    def start(self, n, timeout=30.0):
+        """Starts n servers at once (the seed first); returns (t0, wall time
+        when every server's /routez lists a route to every other, or None)."""
+        t0 = time.time()
+        for _ in range(n):
+            self.spawn()
+        deadline = time.monotonic() + timeout
+        for sv in self.servers:
+            sv.wait_up(max(1.0, deadline - time.monotonic()))
+        return t0, self.wait_routes(self.servers, deadline - time.monotonic())
+
+    def wait_routes(self, servers, timeout, exclude=()):
+        """Polls /routez (loopback) until each of `servers` has a route to
+        every other of them and none to `exclude`; returns the wall time of
+        the last one to get there, or None. Servers that are done are not
+        polled again."""
+        want_ids = {sv.server_id for sv in servers}
+        gone = {sv.server_id for sv in exclude}
+        deadline = time.monotonic() + max(0.0, timeout)
+        done = {}
+        while len(done) < len(servers):
+            for sv in servers:
+                if sv.name in done:
+                    continue
+                ids = sv.route_ids()
+                if ids is not None and (want_ids - {sv.server_id}) <= ids and not (ids & gone):
+                    done[sv.name] = time.time()
+            if len(done) == len(servers) or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        return max(done.values()) if len(done) == len(servers) else None
+
+    def subscribe(self, timeout=10.0, servers=None):
+        """Connects a subscriber to every server, then probes until a message
+        from each server reaches every subscriber (interest crosses the routes
+        after the SUB). Returns the seconds that took, or None."""
+        servers = servers or self.servers
+        t0 = time.time()
+        for sv in servers:
+            if sv.conn is None:
+                sv.connect()
+                sv.conn.sub("b")
+        for sv in servers:
+            sv.conn.flush()
+        deadline = time.monotonic() + timeout
+        k = 0
+        while time.monotonic() < deadline:
+            ps = []
+            for sv in servers:
+                p = "%s-sub%d-%s" % (self.tag, k, sv.name)
+                sv.conn.pub("b", p)
+                ps.append((p, sv))
+            k += 1
+            until = min(deadline, time.monotonic() + 1.0)
+            ok = False
+            while time.monotonic() < until:
+                ok = all(m.conn.delivered(p) for p, sv in ps for m in servers if m is not sv)
+                if ok:
+                    break
+                time.sleep(0.01)
+            if ok:
+                return time.time() - t0
+        return None
+
+    def alive(self):
+        return [sv for sv in self.servers if sv.alive()]
+
+    def kill(self):
+        for sv in self.servers:
+            sv.kill()
+
+
 # -- scenarios: convergence, newcomer --------------------------------------------
 
 def lm_converge(b, res, rid, n, tag, keep=False):
@@ -490,6 +651,85 @@ def serf_newcomer(b, res, cl):
     log("  serf newcomer joined in %s s" % ("%.3f" % (tc - a.spawn_ts) if tc else "-"))
 
 
+def nats_converge(b, res, rid, n, tag, keep=False):
+    cl = NatsCluster(b, tag)
+    try:
+        t0, tc = cl.start(n)
+        res.add(rid, "nats", None if tc is None else tc - t0)
+        sub = cl.subscribe() if tc is not None else None
+        res.detail(rid + "/nats", {"routes_s": None if tc is None else tc - t0,
+                                   "subscribers_reached_s": sub})
+        if tc is None:
+            res.note(rid, "NATS: routes not complete within 30 s in one repetition")
+        elif sub is None:
+            res.note(rid, "NATS: a message from each server did NOT reach every subscriber")
+        log("  nats N=%d routes up in %s s, subscribers reached in %s s more"
+            % (n, "%.3f" % (tc - t0) if tc else "-", fmt(sub)))
+    except BaseException:
+        cl.kill()
+        raise
+    if not keep:
+        cl.kill()
+        return None
+    return cl
+
+
+def nats_newcomer(b, res, cl):
+    sv = cl.spawn()
+    sv.wait_up(10.0)
+    tc = cl.wait_routes(cl.alive(), 15.0)
+    res.add("join_newcomer", "nats", None if tc is None else tc - sv.spawn_ts)
+    log("  nats newcomer: every route up in %s s" % ("%.3f" % (tc - sv.spawn_ts) if tc else "-"))
+    if tc is not None:
+        cl.subscribe(servers=cl.alive())
+
+
+def nats_failures(b, res, cl, tag):
+    time.sleep(0.5)
+    servers = cl.alive()
+    victim = servers[len(servers) // 2]
+    survivors = [sv for sv in servers if sv is not victim]
+    t_kill = time.time()
+    victim.signal(signal.SIGKILL)
+    probes, whole, k = [], None, 0
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and whole is None:
+        snd = survivors[k % len(survivors)]
+        p = "%s-kp%d" % (tag, k)
+        snd.conn.pub("b", p)
+        probes.append((p, snd))
+        k += 1
+        time.sleep(0.02)
+        for p, snd in probes:
+            if all(m.conn.delivered(p) for m in survivors if m is not snd):
+                whole = True
+                break
+    time.sleep(0.05)
+    best = None
+    for p, snd in probes:
+        ds = [m.conn.delivered(p) for m in survivors if m is not snd]
+        if all(ds):
+            t = max(d[0] for d in ds) - t_kill
+            best = t if best is None else min(best, t)
+    tr = cl.wait_routes(survivors, 10.0, exclude=[victim])
+    victim.kill()
+    drop = None if tr is None else tr - t_kill
+    res.add("sigkill_drop", "nats", drop)
+    res.add("sigkill_whole", "nats", best)
+    res.detail("sigkill/nats", {"probes": len(probes)})
+    log("  nats SIGKILL: every route to it gone in %s s, every survivor receives in %s s"
+        % (fmt(drop), fmt(best)))
+    # Graceful shutdown (SIGINT): the server closes its routes.
+    servers = cl.alive()
+    victim = servers[-1]
+    survivors = [sv for sv in servers if sv is not victim]
+    t_int = time.time()
+    victim.signal(signal.SIGINT)
+    tr = cl.wait_routes(survivors, 10.0, exclude=[victim])
+    res.add("leave_known", "nats", None if tr is None else tr - t_int)
+    log("  nats leave: every route to it gone in %s s" % fmt(None if tr is None else tr - t_int))
+
+
 # -- scenarios: latency ----------------------------------------------------------
 
 # How long after the last send the harness still keeps quiet: a bound on
@@ -497,34 +737,41 @@ def serf_newcomer(b, res, cl):
 LATENCY_QUIET_TAIL = 0.5
 
 
-def lm_latency(b, res, cl, size_key, tag):
+def lm_latency(b, res, cl, size_key, tag, stamp="node", count=None, record=True):
+    """stamp="node": the harness reads nothing while messages are in flight
+    and the rows are the node's own stamps (deliver.ts - sent.ts, and
+    deliver.ts - the harness's stdin write). stamp="call": the readers run and
+    a delivery is stamped when the harness reads its line from the node's
+    stdout (the caller's write to the receiver's read, as for NATS)."""
     s = b.s
+    count = count or s.lat_count
     nodes = cl.alive()
     sends = []
-    # Nothing is parsed while messages are in flight (procs.LmNode.pause_reading);
-    # the output is read once the last message had time to arrive everywhere.
-    for m in nodes:
-        m.pause_reading()
+    paused = stamp == "node"
+    if paused:  # Nothing is parsed while messages are in flight.
+        for m in nodes:
+            m.pause_reading()
     try:
         t0 = time.monotonic()
-        for k in range(s.lat_count):
+        for k in range(count):
             sleep_until(t0 + k / s.lat_rate)
             snd = nodes[k % len(nodes)]
             p = "%s-%d" % (tag, k)
             wts = time.time()
             snd.send(p)
             sends.append((p, snd, wts))
-        sleep_until(t0 + s.lat_count / s.lat_rate + LATENCY_QUIET_TAIL)
+        sleep_until(t0 + count / s.lat_rate + LATENCY_QUIET_TAIL)
     finally:
-        for m in nodes:
-            m.resume_reading()
+        if paused:
+            for m in nodes:
+                m.resume_reading()
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
         if all(m.delivers.get(p) for p, snd, _ in sends for m in nodes if m is not snd):
             break
         time.sleep(0.05)
     time.sleep(0.2)  # a late duplicate would show up here
-    lat, wlat, lost, dup = [], [], 0, 0
+    lat, wlat, hlat, lost, dup = [], [], [], 0, 0
     for p, snd, wts in sends:
         for m in nodes:
             d = m.delivered(p)
@@ -535,21 +782,87 @@ def lm_latency(b, res, cl, size_key, tag):
                 lost += 1
                 continue
             dup += len(d) - 1
-            ts, msg, _ = d[0]
+            ts, msg, _, hts = d[0]
             sent_ts = snd.sent.get(msg)
             if sent_ts is not None:
                 lat.append((ts - sent_ts) / 1000.0)
             wlat.append(ts / 1000.0 - wts * 1000.0)
-    record_latency(res, size_key, "lanmesh", lat, lost, dup, len(nodes), wlat,
-                   len(sends) * (len(nodes) - 1))
+            hlat.append((hts - wts) * 1000.0)
+    expected = len(sends) * (len(nodes) - 1)
+    if not record:
+        return hlat, lost, dup
+    if paused:
+        record_latency(res, size_key, "lanmesh", lat, lost, dup, len(nodes), wlat, expected)
+    else:
+        record_call(res, size_key, "lanmesh", hlat, lost, dup, len(nodes), expected)
+    return hlat, lost, dup
 
 
-def serf_latency(b, res, cl, size_key, tag):
+def record_call(res, size_key, system, lat, lost, dup, n, expected, count_loss=True):
+    """Rows of the latency from the caller's write to the receiver's read."""
+    for q, name in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (1.0, "max")):
+        rid = "call_%s_%s" % (size_key, name)
+        if rid in res.values:
+            res.add(rid, system, pct(lat, q) if lat else None)
+    if count_loss:
+        res.add("lost", system, lost)
+        res.add("duplicates", system, dup)
+        res.expected[system] = res.expected.get(system, 0) + expected
+    res.detail("call_%s/%s" % (size_key, system),
+               {"n": n, "samples": len(lat), "lost": lost, "duplicates": dup,
+                "p50_ms": pct(lat, 0.5), "p99_ms": pct(lat, 0.99), "max_ms": pct(lat, 1.0),
+                "min_ms": min(lat) if lat else None})
+    log("  %s latency from the caller N=%d: p50 %s p99 %s max %s ms, %d samples, lost %d, dup %d"
+        % (system, n, fmt(pct(lat, 0.5)), fmt(pct(lat, 0.99)), fmt(pct(lat, 1.0)), len(lat),
+           lost, dup))
+
+
+def nats_latency(b, res, cl, size_key, tag, count=None, record=True):
+    """From just before PUB on the sender's socket to the receiving
+    subscriber's recv() (its reader thread stamps the bytes)."""
     s = b.s
+    count = count or s.lat_count
+    servers = cl.alive()
+    sends = []
+    t0 = time.monotonic()
+    for k in range(count):
+        sleep_until(t0 + k / s.lat_rate)
+        snd = servers[k % len(servers)]
+        p = "%s-%d" % (tag, k)
+        wts = time.time()
+        snd.conn.pub("b", p)
+        sends.append((p, snd, wts))
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        if all(m.conn.delivered(p) for p, snd, _ in sends for m in servers if m is not snd):
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)
+    lat, lost, dup = [], 0, 0
+    for p, snd, wts in sends:
+        for m in servers:
+            d = m.conn.delivered(p)
+            if m is snd:
+                dup += len(d)
+                continue
+            if not d:
+                lost += 1
+                continue
+            dup += len(d) - 1
+            lat.append((d[0] - wts) * 1000.0)
+    if record:
+        record_call(res, size_key, "nats", lat, lost, dup, len(servers),
+                    len(sends) * (len(servers) - 1))
+    return lat, lost, dup
+
+
+def serf_latency(b, res, cl, size_key, tag, count=None, record=True):
+    s = b.s
+    count = count or s.lat_count
     agents = cl.alive()
     sends = []
     t0 = time.monotonic()
-    for k in range(s.lat_count):
+    for k in range(count):
         sleep_until(t0 + k / s.lat_rate)
         a = agents[k % len(agents)]
         p = "%s-%d" % (tag, k)
@@ -557,7 +870,7 @@ def serf_latency(b, res, cl, size_key, tag):
         a.rpc().event("b", p.encode(), False)
         sends.append((p, a, ts))
     want = {(p, m.name) for p, a, _ in sends for m in agents if m is not a}
-    deadline = time.monotonic() + 8.0
+    deadline = time.monotonic() + (8.0 if len(agents) <= 20 else 20.0)
     seen = {}
     while True:
         seen = {}
@@ -579,15 +892,19 @@ def serf_latency(b, res, cl, size_key, tag):
                 continue
             dup += len(got) - 1
             lat.append((min(got) - ts) * 1000.0)
+    if not record:
+        return lat, lost, dup
     record_latency(res, size_key, "serf", lat, lost, dup, len(agents), lat,
                    len(sends) * (len(agents) - 1))
+    record_call(res, size_key, "serf", lat, lost, dup, len(agents), 0, count_loss=False)
+    return lat, lost, dup
 
 
 def record_latency(res, size_key, system, lat, lost, dup, n, wlat, expected):
     base = "latency_%s_" % size_key
     for q, name in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (1.0, "max")):
         res.add(base + name, system, pct(lat, q) if lat else None)
-    if size_key == "big":
+    if size_key == "big" and system == "lanmesh":
         res.add(base + "w_p50", system, pct(wlat, 0.5) if wlat else None)
         res.add(base + "w_p99", system, pct(wlat, 0.99) if wlat else None)
     res.add("lost", system, lost)
@@ -656,61 +973,83 @@ def serf_dump(agents):
     return out
 
 
-def idle_and_memory(b, res, lm, sf, want_idle, want_mem):
+# lanmesh's /stats counters of UDP datagrams sent: discovery (multicast) and,
+# since the membership rewrite, UDP probes. A counter a build lacks counts 0.
+LM_UDP_SENT = ("discovery_sent", "udp_sent")
+
+
+def idle_measure(b, lm_nodes, sf_agents, nt_servers, window):
+    """One idle window for whichever systems are given (they idle side by
+    side). Returns {system: {"cpu": % of a core per node, "udp", "tcp",
+    "total": per node per minute}}. Serf needs whole 10 s telemetry intervals
+    (the window is aligned to them and a multiple of 10 s)."""
+    s = b.s
+    serf_traffic = bool(sf_agents) and window >= 10.0
+    if serf_traffic:  # start on a 10 s boundary
+        window = max(10.0, round(window / 10.0) * 10.0)
+        time.sleep(10.0 - time.time() % 10.0 + 0.05)
+    out = {}
+    ts0 = time.time()
+    procs = list(lm_nodes) + list(sf_agents) + list(nt_servers)
+    c0 = {p.pid: cpu_seconds(p.pid) for p in procs}
+    n0 = tcp_data_segs_out([sv.pid for sv in nt_servers]) if nt_servers else {}
+    st0 = [n.stats() for n in lm_nodes]
+    t0 = time.time()
+    sleep_until(time.monotonic() + window - (t0 - ts0))
+    st1 = [n.stats() for n in lm_nodes]
+    n1 = tcp_data_segs_out([sv.pid for sv in nt_servers]) if nt_servers else {}
+    t1 = time.time()
+    c1 = {p.pid: cpu_seconds(p.pid) for p in procs}
+    for system, ps in (("lanmesh", lm_nodes), ("serf", sf_agents), ("nats", nt_servers)):
+        if ps:
+            cpu = sum(c1[p.pid] - c0[p.pid] for p in ps)
+            out[system] = {"cpu": 100.0 * cpu / (t1 - ts0) / len(ps)}
+    if lm_nodes:
+        per_min = 60.0 / (t1 - t0) / len(lm_nodes)
+        udp = sum(b1.get(k, 0) - a0.get(k, 0) for a0, b1 in zip(st0, st1) for k in LM_UDP_SENT)
+        tcp = sum(b1["frames_out"] - a0["frames_out"] for a0, b1 in zip(st0, st1))
+        out["lanmesh"].update(udp=udp * per_min, tcp=tcp * per_min, total=(udp + tcp) * per_min)
+    if nt_servers:
+        per_min = 60.0 / (t1 - ts0) / len(nt_servers)
+        tcp = sum(n1.get(sv.pid, 0) - n0.get(sv.pid, 0) for sv in nt_servers)
+        out["nats"].update(udp=None, tcp=tcp * per_min, total=tcp * per_min)
+    if serf_traffic:
+        i0 = int(ts0 // 10 * 10)
+        i1 = i0 + int(round(window / 10.0)) * 10
+        sleep_until(time.monotonic() + max(0.0, i1 - time.time()) + 0.2)
+        dumps = serf_dump(sf_agents)
+        udp = sum(c for d in dumps.values() for (k, i), c in d.items() if k == "udp" and i0 <= i < i1)
+        tcp = sum(c for d in dumps.values() for (k, i), c in d.items() if k == "tcp" and i0 <= i < i1)
+        per_min = 60.0 / (i1 - i0) / len(sf_agents)
+        out["serf"].update(udp=udp * per_min, tcp=tcp * per_min, total=(udp + tcp) * per_min)
+    return out
+
+
+def idle_and_memory(b, res, lm, sf, nt, want_idle, want_mem):
     """Idle window over whole 10 s wall-clock intervals (Serf's telemetry
-    intervals), the same window for both systems."""
+    intervals), the same window for every system."""
     s = b.s
     time.sleep(s.idle_settle)
     lm_nodes = lm.alive() if lm else []
     sf_agents = sf.alive() if sf else []
-    serf_traffic = bool(sf_agents) and not s.quick
+    nt_servers = nt.alive() if nt else []
     if want_idle:
-        if serf_traffic:  # start on a 10 s boundary
-            time.sleep(10.0 - time.time() % 10.0 + 0.05)
-        ts0 = time.time()
-        c0 = {p.pid: cpu_seconds(p.pid) for p in lm_nodes + sf_agents}
-        st0 = [n.stats() for n in lm_nodes]
-        t0 = time.time()
-        sleep_until(time.monotonic() + s.idle_window - (t0 - ts0))
-        st1 = [n.stats() for n in lm_nodes]
-        t1 = time.time()
-        c1 = {p.pid: cpu_seconds(p.pid) for p in lm_nodes + sf_agents}
-        for system, procs in (("lanmesh", lm_nodes), ("serf", sf_agents)):
-            if procs:
-                cpu = sum(c1[p.pid] - c0[p.pid] for p in procs)
-                res.add("idle_cpu", system, 100.0 * cpu / (t1 - ts0) / len(procs))
-                log("  %s idle CPU per node: %.2f%% of a core"
-                    % (system, 100.0 * cpu / (t1 - ts0) / len(procs)))
-        if lm_nodes:
-            per_min = 60.0 / (t1 - t0) / len(lm_nodes)
-            udp = sum(b1["discovery_sent"] - a0["discovery_sent"] for a0, b1 in zip(st0, st1))
-            tcp = sum(b1["frames_out"] - a0["frames_out"] for a0, b1 in zip(st0, st1))
-            res.add("idle_udp", "lanmesh", udp * per_min)
-            res.add("idle_tcp", "lanmesh", tcp * per_min)
-            res.add("idle_total", "lanmesh", (udp + tcp) * per_min)
-            log("  lanmesh idle per node per minute: %.1f datagrams, %.1f frames"
-                % (udp * per_min, tcp * per_min))
-        if serf_traffic:
-            i0 = int(ts0 // 10 * 10)
-            i1 = i0 + int(round(s.idle_window / 10.0)) * 10
-            sleep_until(time.monotonic() + max(0.0, i1 - time.time()) + 0.2)
-            dumps = serf_dump(sf_agents)
-            udp = sum(c for d in dumps.values() for (k, i), c in d.items()
-                      if k == "udp" and i0 <= i < i1)
-            tcp = sum(c for d in dumps.values() for (k, i), c in d.items()
-                      if k == "tcp" and i0 <= i < i1)
-            per_min = 60.0 / (i1 - i0) / len(sf_agents)
-            res.add("idle_udp", "serf", udp * per_min)
-            res.add("idle_tcp", "serf", tcp * per_min)
-            res.add("idle_total", "serf", (udp + tcp) * per_min)
-            log("  serf idle per node per minute: %.1f UDP packets, %.1f TCP messages"
-                % (udp * per_min, tcp * per_min))
-        elif sf_agents:
+        window = s.idle_window if not s.quick else min(s.idle_window, 2.0)
+        out = idle_measure(b, lm_nodes, sf_agents, nt_servers, window)
+        if sf_agents and window < 10.0:
             res.note("idle_udp", "Serf traffic needs whole 10 s telemetry intervals: "
                      "not measured in --quick")
+        for system, d in out.items():
+            if d.get("cpu") is not None:
+                res.add("idle_cpu", system, d["cpu"])
+            for k in ("udp", "tcp", "total"):
+                if k in d and d[k] is not None:
+                    res.add("idle_" + k, system, d[k])
+            log("  %s idle per node: CPU %s %% of a core, per minute %s datagrams, %s TCP"
+                % (system, fmt(d.get("cpu")), fmt(d.get("udp")), fmt(d.get("tcp"))))
     if want_mem:
-        record_rss(res, "rss_idle", lm_nodes, sf_agents)
-        record_rss(res, "rss_anon_idle", lm_nodes, sf_agents, field="RssAnon")
+        record_rss(res, "rss_idle", lm_nodes, sf_agents, nt_servers)
+        record_rss(res, "rss_anon_idle", lm_nodes, sf_agents, nt_servers, field="RssAnon")
 
 
 def cpu_seconds(pid):
@@ -723,17 +1062,20 @@ def cpu_seconds(pid):
         return 0.0
 
 
-def record_rss(res, rid, lm_nodes, sf_agents, field="VmRSS"):
-    for system, procs in (("lanmesh", lm_nodes), ("serf", sf_agents)):
+def rss_median(procs, field="VmRSS"):
+    r = [x for x in (p.rss(field) for p in procs) if x is not None]
+    return (statistics.median(r) / 1024.0, max(r) / 1024.0, len(r)) if r else (None, None, 0)
+
+
+def record_rss(res, rid, lm_nodes, sf_agents, nt_servers=(), field="VmRSS"):
+    for system, procs in (("lanmesh", lm_nodes), ("serf", sf_agents), ("nats", nt_servers)):
         if not procs:
             continue
-        r = [x for x in (p.rss(field) for p in procs) if x is not None]
-        if r:
-            res.add(rid, system, statistics.median(r) / 1024.0)
-            res.detail(rid + "/" + system, {"median_mib": statistics.median(r) / 1024.0,
-                                            "max_mib": max(r) / 1024.0, "n": len(r)})
-            log("  %s %s: median %.1f MiB, max %.1f MiB"
-                % (system, rid, statistics.median(r) / 1024.0, max(r) / 1024.0))
+        med, mx, n = rss_median(procs, field)
+        if med is not None:
+            res.add(rid, system, med)
+            res.detail(rid + "/" + system, {"median_mib": med, "max_mib": mx, "n": n})
+            log("  %s %s: median %.1f MiB, max %.1f MiB" % (system, rid, med, mx))
 
 
 # -- scenarios: failures -------------------------------------------------------
@@ -1007,76 +1349,328 @@ def tp_trial(b, cl, senders, rate, size):
     return r, t_done is not None
 
 
-def tp_search(b, res, size, mode, rid, rmr_id):
-    s = b.s
-    if size == 100:
-        r0, rmax = (2000.0 if not s.quick else 1000.0), 200000.0
-    else:
-        r0, rmax = (250.0 if not s.quick else 100.0), 16000.0
-    cl = tp_cluster(b, s.n_tp)
-    trials = []
+class LmTp:
+    """lanmesh throughput: N nodes by discovery, stdout to tmpfs files."""
+    system = "lanmesh"
 
-    def run(rate):
-        nonlocal cl
-        senders = [cl.nodes[0]] if mode == "one" else list(cl.nodes)
-        r, drained = tp_trial(b, cl, senders, rate, size)
-        trials.append(r)
+    def __init__(self, b, mode, size):
+        self.b, self.mode, self.size = b, mode, size
+        self.cl = tp_cluster(b, b.s.n_tp)
+
+    def trial(self, rate):
+        senders = [self.cl.nodes[0]] if self.mode == "one" else list(self.cl.nodes)
+        r, drained = tp_trial(self.b, self.cl, senders, rate, self.size)
         if not drained:  # a backlog is left: start over with a fresh cluster
-            cl.kill()
-            cl = tp_cluster(b, s.n_tp)
-        return r["pass"]
+            self.cl.kill()
+            self.cl = tp_cluster(self.b, self.b.s.n_tp)
+        return r
+
+    def close(self):
+        self.cl.kill()
+
+
+class LineProc:
+    """A child speaking one JSON line per answer; every read is bounded."""
+
+    def __init__(self, b, argv):
+        self.b = b
+        self.err = open(os.path.join(b.work, "natstp.stderr"), "ab")
+        self.p = b.procs.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=self.err)
+        self.buf = b""
+
+    def kill(self):
+        self.b.procs.kill(self.p)
+        for f in (self.p.stdin, self.p.stdout, self.err):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+    def send(self, obj):
+        self.p.stdin.write((json.dumps(obj) + "\n").encode())
+        self.p.stdin.flush()
+
+    def read(self, timeout):
+        import select
+        deadline = time.monotonic() + timeout
+        fd = self.p.stdout.fileno()
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BenchError("no answer from %s within %.1f s" % (self.p.args[1], timeout))
+            r, _, _ = select.select([fd], [], [], left)
+            if r:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise BenchError("%s exited (%s)" % (self.p.args[1], self.p.poll()))
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+
+class NatsTp:
+    """NATS throughput: n_tp servers, each node's client a process of its own
+    (natsclient.py tp PORT: subscribes, publishes its share of the rate when
+    it is a sender, counts the MSGs it receives)."""
+    system = "nats"
+
+    def __init__(self, b, mode, size):
+        self.b, self.mode, self.size = b, mode, size
+        self.cl = None
+        self.procs = []
+        self.start()
+
+    def start(self):
+        b = self.b
+        self.cl = NatsCluster(b, "ntp")
+        _, tc = self.cl.start(b.s.n_tp)
+        if tc is None:
+            raise BenchError("NATS throughput cluster: routes not complete within 30 s")
+        self.procs = [LineProc(b, [sys.executable, os.path.join(HERE, "natsclient.py"), "tp",
+                                   str(sv.port)]) for sv in self.cl.servers]
+        for p in self.procs:
+            p.read(15.0)
+        # interest must have crossed every route: a short warm-up until all receive
+        for _ in range(20):
+            r = self.trial(400.0, duration=0.1, warm=True)
+            if r["pass"]:
+                return
+        raise BenchError("NATS throughput cluster: warm-up messages not delivered everywhere")
+
+    def counts(self):
+        for p in self.procs:
+            p.send({"cmd": "count"})
+        ans = [p.read(10.0) for p in self.procs]
+        return {"recv": [a["recv"][0] for a in ans], "closed": [a["closed"][0] for a in ans],
+                "errors": [a["errors"][0] for a in ans]}
+
+    def trial(self, rate, duration=None, warm=False):
+        s = self.b.s
+        duration = duration or s.tp_duration
+        n = len(self.cl.servers)
+        senders = [0] if self.mode == "one" else list(range(n))
+        c0 = self.counts()["recv"]
+        for i in senders:
+            self.procs[i].send({"cmd": "trial", "rate": rate / len(senders), "duration": duration,
+                                "size": self.size, "senders": [0]})
+        answers = {i: self.procs[i].read(duration + s.tp_drain + 10.0) for i in senders}
+        t_end = time.monotonic() - (time.time() - max(a["t_end"] for a in answers.values()))
+        sent = [answers[i]["sent"][0] if i in answers else 0 for i in range(n)]
+        achieved = sum(a["achieved"] for a in answers.values())
+        total = sum(sent)
+        expect = [total - sent[i] for i in range(n)]
+        t_done, c = None, None
+        while True:
+            c = self.counts()
+            got = [x - y for x, y in zip(c["recv"], c0)]
+            if all(g >= e for g, e in zip(got, expect)):
+                t_done = time.monotonic()
+                break
+            if any(c["closed"]) or time.monotonic() > t_end + (0.5 if warm else s.tp_drain):
+                break
+            time.sleep(0.02)
+        got = [x - y for x, y in zip(c["recv"], c0)]
+        r = {"rate": rate, "achieved": achieved, "sent": total,
+             "delivered": sum(got), "expected": sum(expect), "drain_s": None, "pass": False,
+             "closed": sum(1 for x in c["closed"] if x), "errors": [e for e in c["errors"] if e]}
+        if t_done is not None:
+            r["drain_s"] = max(0.0, t_done - t_end)
+            r["pass"] = (r["drain_s"] <= s.tp_grace and (warm or achieved >= 0.95 * rate)
+                         and not r["closed"] and all(g == e for g, e in zip(got, expect)))
+        if not warm:
+            log("    rate %7.0f/s: achieved %7.0f/s, %s, drain %s s%s"
+                % (rate, achieved, "PASS" if r["pass"] else "fail", fmt(r["drain_s"]),
+                   " (%d connection(s) closed by the server)" % r["closed"] if r["closed"] else ""))
+            if t_done is None or r["closed"]:
+                self.close()
+                self.start()
+        return r
+
+    def close(self):
+        for p in self.procs:
+            try:
+                p.send({"cmd": "quit"})
+            except OSError:
+                pass
+        for p in self.procs:
+            p.kill()
+        self.procs = []
+        self.cl.kill()
+
+
+class SerfTp:
+    """Serf throughput: user events through the RPC at a fixed rate (one RPC
+    call per event, round-robin over the senders), counted in each agent's
+    handler file. Every agent's handler runs for every event, its own too."""
+    system = "serf"
+
+    def __init__(self, b, mode, size):
+        self.b, self.mode, self.size = b, mode, size
+        self.k = 0
+        self.start()
+
+    def start(self):
+        self.cl = SerfCluster(self.b, "stp")
+        _, tc = self.cl.start(self.b.s.n_tp)
+        if tc is None:
+            raise BenchError("Serf throughput cluster not converged within 20 s")
+        for a in self.cl.agents:
+            a.wait_rpc(5.0)
+
+    def trial(self, rate):
+        s = self.b.s
+        self.k += 1
+        tag = "tp%d-" % self.k
+        agents = self.cl.agents
+        senders = [agents[0]] if self.mode == "one" else list(agents)
+        total = int(rate * s.tp_duration)
+        t0 = time.monotonic()
+        for i in range(total):
+            sleep_until(t0 + i / rate)
+            p = tag + str(i)
+            p = (p + "-" + "x" * self.size)[:self.size]
+            try:
+                senders[i % len(senders)].rpc().event("b", p.encode(), False)
+            except Exception as e:  # noqa: BLE001 - the agent refused (queue full)
+                log("    serf RPC event failed: %s" % e)
+                break
+        t_end = time.monotonic()
+        achieved = total / max(t_end - t0, s.tp_duration)
+        t_done, counts = None, []
+        while True:
+            counts = [sum(1 for _, _, pl in a.events() if pl.startswith(tag)) for a in agents]
+            if all(c >= total for c in counts):
+                t_done = time.monotonic()
+                break
+            if time.monotonic() > t_end + s.serf_tp_grace + 2.0:
+                break
+            time.sleep(0.1)
+        r = {"rate": rate, "achieved": achieved, "sent": total, "delivered": sum(counts),
+             "expected": total * len(agents), "drain_s": None, "pass": False}
+        if t_done is not None:
+            r["drain_s"] = t_done - t_end
+            r["pass"] = r["drain_s"] <= s.serf_tp_grace and achieved >= 0.95 * rate
+        log("    rate %7.1f/s: achieved %7.1f/s, %s, drain %s s, delivered %d of %d"
+            % (rate, achieved, "PASS" if r["pass"] else "fail", fmt(r["drain_s"]),
+               r["delivered"], r["expected"]))
+        if t_done is None:
+            time.sleep(s.serf_tp_grace)  # let the backlog go before the next rate
+        return r
+
+    def close(self):
+        self.cl.kill()
+
+
+TP_START = {  # (first rate, lowest, highest) per system and size
+    ("lanmesh", 100): (16000.0, 250.0, 400000.0), ("lanmesh", 16384): (1000.0, 25.0, 32000.0),
+    ("nats", 100): (16000.0, 250.0, 800000.0), ("nats", 16384): (1000.0, 25.0, 32000.0),
+    ("serf", 100): (50.0, 2.0, 5000.0),
+}
+TP_START_QUICK = {("lanmesh", 100): 1000.0, ("lanmesh", 16384): 100.0,
+                  ("nats", 100): 1000.0, ("nats", 16384): 100.0, ("serf", 100): 20.0}
+
+
+def tp_search(b, res, system, size, mode, rid, rmr_id):
+    """The highest rate at which every message is delivered everywhere: each
+    rate is tried up to tp_trials times and passes only if every trial does;
+    rates double (or halve) until the outcome changes, then geometric
+    bisection until the passing and the failing rate are within tp_precision."""
+    s = b.s
+    r0, rmin, rmax = TP_START[(system, size)]
+    if s.quick:
+        r0 = TP_START_QUICK[(system, size)]
+    runner = {"lanmesh": LmTp, "nats": NatsTp, "serf": SerfTp}[system](b, mode, size)
+    points = []
+    ntrials = [0]
+
+    def point(rate):
+        trials = []
+        for _ in range(s.tp_trials):
+            if ntrials[0] >= s.tp_max_trials:
+                break
+            r = runner.trial(rate)
+            ntrials[0] += 1
+            trials.append(r)
+            if not r["pass"]:
+                break
+        ok = len(trials) == s.tp_trials and all(t["pass"] for t in trials)
+        points.append({"rate": rate, "pass": ok, "trials": trials})
+        return ok
 
     try:
         best, fail = None, None
         rate = r0
-        while len(trials) < s.tp_max_trials and rate <= rmax:
-            if run(rate):
-                best = rate
+        if point(rate):
+            best = rate
+            while ntrials[0] < s.tp_max_trials and rate * 2 <= rmax:
                 rate *= 2
-            else:
-                fail = rate
-                break
-        if best is None and fail is not None:
-            rate = fail / 2
-            while len(trials) < s.tp_max_trials and rate >= 50:
-                if run(rate):
+                if point(rate):
+                    best = rate
+                else:
+                    fail = rate
+                    break
+        else:
+            fail = rate
+            while ntrials[0] < s.tp_max_trials and rate / 2 >= rmin:
+                rate /= 2
+                if point(rate):
                     best = rate
                     break
                 fail = rate
-                rate /= 2
-        for _ in range(s.tp_bisect):
-            if best is None or fail is None or len(trials) >= s.tp_max_trials or fail / best < 1.15:
-                break
+        while (best is not None and fail is not None and fail / best > s.tp_precision
+               and ntrials[0] < s.tp_max_trials):
             mid = (best * fail) ** 0.5
-            if run(mid):
+            if point(mid):
                 best = mid
             else:
                 fail = mid
     finally:
-        cl.kill()
-    res.add(rid, "lanmesh", best)
-    passed = [t for t in trials if t["pass"] and t["rate"] == best]
-    res.add(rmr_id, "lanmesh", passed[0]["rmr"] if passed else None)
-    res.detail(rid, {"trials": trials, "best": best, "first_fail": fail, "size": size,
-                     "mode": mode, "n": s.n_tp})
-    log("  throughput %d B %s sender(s): %s msg/s" % (size, mode, fmt(best)))
+        runner.close()
+    res.add(rid, system, best)
+    at_best = [p for p in points if p["rate"] == best and p["pass"]]
+    if rmr_id and system == "lanmesh":
+        rm = [t.get("rmr") for p in at_best for t in p["trials"] if t.get("rmr") is not None]
+        res.add(rmr_id, system, statistics.median(rm) if rm else None)
+    at_fail = [p for p in points if p["rate"] == fail]
+    spread = None
+    if best is not None:
+        dr = [t["drain_s"] for t in at_best[0]["trials"]] if at_best else []
+        ach = [t["achieved"] for t in at_best[0]["trials"]] if at_best else []
+        spread = {"trials_at_best": len(dr), "drain_s": [min(dr), max(dr)] if dr else None,
+                  "achieved": [min(ach), max(ach)] if ach else None}
+    if fail is not None and at_fail:
+        t = at_fail[-1]["trials"]
+        spread = dict(spread or {}, first_fail=fail, fail_passed=sum(1 for x in t if x["pass"]),
+                      fail_tried=len(t))
+    res.detail(rid + "/" + system, {"points": points, "best": best, "first_fail": fail,
+                                    "size": size, "mode": mode, "n": s.n_tp, "trials": ntrials[0],
+                                    "spread": spread, "limit_hit": ntrials[0] >= s.tp_max_trials})
+    if ntrials[0] >= s.tp_max_trials:
+        res.note(rid, "%s: stopped at the bound of %d trials" % (SYSTEM_NAMES[system],
+                                                                  s.tp_max_trials))
+    log("  throughput %s %d B %s sender(s): %s msg/s (first failing rate %s; %d trials)"
+        % (system, size, mode, fmt(best), fmt(fail), ntrials[0]))
 
 
 # -- physical reference ----------------------------------------------------------
 
 def physical(b, res):
     s = b.s
-    exe = os.path.join(b.work, "tcpref")
+    # The CMake target `tcpref` (next to the lanmesh binary); else compiled here.
+    exe = os.path.join(os.path.dirname(b.lanmesh), "tcpref")
     src = os.path.join(HERE, "tcpref.cpp")
-    cxx = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
-    built = False
-    if cxx:
-        r = subprocess.run([cxx, "-O2", "-std=c++17", "-pthread", "-o", exe, src],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
-        built = r.returncode == 0
+    built = os.access(exe, os.X_OK) and os.path.getmtime(exe) >= os.path.getmtime(src)
+    if not built:
+        exe = os.path.join(b.work, "tcpref")
+        cxx = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+        if cxx:
+            r = subprocess.run([cxx, "-O2", "-std=c++17", "-pthread", "-o", exe, src],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+            built = r.returncode == 0
     runner = [exe] if built else [sys.executable, os.path.join(HERE, "tcpref.py")]
     if not built:
-        res.note("ref_tcp_rtt", "C++ compiler unavailable: Python fallback (slower)")
+        res.note("ref_tcp_rtt", "C++ compiler unavailable: Python fallback (slower, no fan-out)")
 
     def go(*args):
         p = b.procs.popen(runner + [str(a) for a in args], stdout=subprocess.PIPE)
@@ -1090,31 +1684,160 @@ def physical(b, res):
     res.add("ref_tcp_rtt_p99", "lanmesh", rtt["p99_us"])
     res.add("ref_tcp_bulk", "lanmesh", bulk["MB_per_s"])
     res.add("ref_tcp_msgs", "lanmesh", msgs["writes_per_s"])
-    res.detail("physical", {"rtt": rtt, "bulk": bulk, "msgs": msgs,
+    fan = {}
+    if built:
+        n = s.n_tp
+        for key, size, batch in (("ref_fanout_100", 100, 655), ("ref_fanout_100_1", 100, 1),
+                                 ("ref_fanout_16k", 16384, 4)):
+            f = go("fanout", s.ref_seconds, size, n, batch)
+            fan[key] = f
+            res.add(key, "lanmesh", f["msgs_per_s"])
+            log("  fan-out %d B to %d sockets, %d per write: %.0f msg/s (%.0f MB/s delivered)"
+                % (size, n - 1, batch, f["msgs_per_s"], f["MB_per_s_delivered"]))
+    res.detail("physical", {"rtt": rtt, "bulk": bulk, "msgs": msgs, "fanout": fan,
                             "program": "tcpref.cpp" if built else "tcpref.py"})
     log("  TCP RTT p50 %.1f us p99 %.1f us; bulk %.0f MB/s; 100 B writes %.0f/s"
         % (rtt["p50_us"], rtt["p99_us"], bulk["MB_per_s"], msgs["writes_per_s"]))
+
+
+# -- scaling curves ---------------------------------------------------------------
+
+def scale_point(b, system, n):
+    """One cluster of n nodes of one system: convergence, then an idle window
+    (CPU, packets), RSS, then latency from the caller; always stopped."""
+    s = b.s
+    big = n >= 50
+    row = {"system": system, "n": n, "loadavg_before": os.getloadavg()}
+    tag = "sc%s%d" % (system[0], n)
+    cl = None
+    try:
+        if system == "lanmesh":
+            cl = LmCluster(b, tag)
+            t0, tc = cl.start(n, timeout=60.0 if big else 20.0)
+            row["convergence_s"] = None if tc is None else tc - t0
+            if tc is not None:
+                done = lm_probe_round(cl.nodes, tag + "-cv", 20.0)
+                row["probe_round_ok"] = done is not None
+            procs = dict(lm=cl.alive(), sf=[], nt=[])
+        elif system == "serf":
+            cl = SerfCluster(b, tag)
+            t0, tc = cl.start(n, timeout=60.0 if big else 20.0)
+            row["convergence_s"] = None if tc is None else tc - t0
+            procs = dict(lm=[], sf=cl.alive(), nt=[])
+        else:
+            cl = NatsCluster(b, tag)
+            t0, tc = cl.start(n, timeout=120.0 if big else 30.0)
+            row["convergence_s"] = None if tc is None else tc - t0
+            if tc is not None:
+                row["subscribers_reached_s"] = cl.subscribe(timeout=30.0)
+            procs = dict(lm=[], sf=[], nt=cl.alive())
+        log("  %s N=%d: converged in %s s" % (system, n, fmt(row["convergence_s"])))
+        if row["convergence_s"] is None:
+            return row
+        time.sleep(s.idle_settle)
+        idle = idle_measure(b, procs["lm"], procs["sf"], procs["nt"], s.idle_window)[system]
+        row.update({"idle_cpu": idle.get("cpu"), "idle_total_per_min": idle.get("total"),
+                    "idle_udp_per_min": idle.get("udp"), "idle_tcp_per_min": idle.get("tcp")})
+        every = procs["lm"] + procs["sf"] + procs["nt"]
+        row["rss_mib"], row["rss_max_mib"], _ = rss_median(every)
+        row["rss_anon_mib"], _, _ = rss_median(every, "RssAnon")
+        if system == "lanmesh":
+            lat, lost, dup = lm_latency(b, None, cl, "scale", tag + "L", stamp="call",
+                                        count=s.scale_lat_count, record=False)
+        elif system == "serf":
+            lat, lost, dup = serf_latency(b, None, cl, "scale", tag + "L",
+                                          count=s.scale_lat_count, record=False)
+        else:
+            lat, lost, dup = nats_latency(b, None, cl, "scale", tag + "L",
+                                          count=s.scale_lat_count, record=False)
+        row.update({"latency_p50_ms": pct(lat, 0.5), "latency_p99_ms": pct(lat, 0.99),
+                    "latency_samples": len(lat), "lost": lost, "duplicates": dup})
+        log("  %s N=%d: idle CPU %s %%, %s packets/min per node, RSS %s MiB, latency p50 %s "
+            "p99 %s ms (lost %d)" % (system, n, fmt(row["idle_cpu"]),
+                                     fmt(row["idle_total_per_min"]), fmt(row["rss_mib"]),
+                                     fmt(row["latency_p50_ms"]), fmt(row["latency_p99_ms"]), lost))
+        return row
+    finally:
+        if cl is not None:
+            cl.kill()
+        row["loadavg_after"] = os.getloadavg()
+
+
+# A full mesh of 100 nats-servers did not form within 60 s on this 2-core
+# machine (every new route is gossiped to every server; load average ~250,
+# "Readloop processing time: 13 s" in the seed's log). NATS's own advice is
+# a cluster of a few servers, so by default its curve stops here; an
+# explicit --sizes runs it anyway (120 s bound on the routes).
+NATS_MAX_DEFAULT = 50
+NATS_MAX_WHY = ("not run by default: a full mesh of 100 servers did not form within 60 s on "
+                "this machine (pass --sizes to try)")
+
+
+def scaling(b, res):
+    """One system at a time, sizes in increasing order; each point is a fresh
+    cluster, stopped (every PID) before the next."""
+    for system in b.systems:
+        for n in b.sizes:
+            if STOP and STOP[0] == "pending":
+                raise KeyboardInterrupt(STOP[1])
+            if system == "nats" and n > NATS_MAX_DEFAULT and not b.sizes_given:
+                res.scaling.append({"system": system, "n": n, "error": NATS_MAX_WHY})
+                continue
+            try:
+                row = scale_point(b, system, n)
+            except (BenchError, OSError, ValueError, KeyError, TypeError) as e:
+                res.errors.append("scaling %s N=%d: %s" % (system, n, "".join(
+                    traceback.format_exception(type(e), e, e.__traceback__))))
+                log("  ERROR in scaling %s N=%d: %s" % (system, n, e))
+                b.procs.kill_all()
+                row = {"system": system, "n": n, "error": str(e)}
+            res.scaling.append(row)
+            time.sleep(0.2 if b.s.quick else 1.0)  # let the sockets of the last cluster go
+
+
+def plot_scaling(out, jpath):
+    """scaling.png next to results.json, drawn by bench/plot_scaling.py with
+    the first Python that has matplotlib (Debian's python3-matplotlib is for
+    /usr/bin/python3). Returns the file name, or None."""
+    script = os.path.join(HERE, "plot_scaling.py")
+    for py in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
+        if not os.access(py, os.X_OK):
+            continue
+        try:
+            r = subprocess.run([py, script, jpath, "-o", os.path.join(out, "scaling.png")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if r.returncode == 0:
+            return "scaling.png"
+    return None
 
 
 # -- orchestration -----------------------------------------------------------------
 
 def run_rep(b, res, rep, want):
     s = b.s
-    serf = b.serf is not None
+    serf = "serf" in b.systems
+    nats = "nats" in b.systems
     big_needed = any(want(g) for g in ("convergence", "latency", "memory", "idle", "failure"))
     if big_needed:
-        log("rep %d: N=%d" % (rep + 1, s.n_big))
-        # Serf first: the lanmesh nodes then converge beside idle Serf agents,
-        # and every Serf row after the idle window runs with lanmesh stopped.
-        sf, lm = None, None
+        log("rep %d: N=%d (load average %s)" % (rep + 1, s.n_big, loadavg_text()))
+        res.loadavg.append(("rep %d N=%d" % (rep + 1, s.n_big), os.getloadavg()))
+        # Serf and NATS first: the lanmesh nodes then converge beside the idle
+        # others, all three idle side by side, and every row after the idle
+        # window runs with one system alone.
+        sf, nt, lm = None, None, None
         try:
             if serf:
                 sf = serf_converge(b, res, "convergence_big", s.n_big, "sf%d" % rep, keep=True)
+            if nats:
+                nt = nats_converge(b, res, "convergence_big", s.n_big, "nt%d" % rep, keep=True)
             lm = lm_converge(b, res, "convergence_big", s.n_big, "lm%d" % rep, keep=True)
             if want("idle") or want("memory"):
-                idle_and_memory(b, res, lm, sf, want("idle"), want("memory"))
+                idle_and_memory(b, res, lm, sf, nt, want("idle"), want("memory"))
             if want("latency") or want("memory"):
-                lm_latency(b, res, lm, "big", "lmL%d" % rep)
+                lm_latency(b, res, lm, "big", "lmL%d" % rep, stamp="node")
+                lm_latency(b, res, lm, "big", "lmC%d" % rep, stamp="call")
                 if want("memory"):
                     record_rss(res, "rss_after", lm.alive(), [])
             if want("convergence"):
@@ -1122,6 +1845,16 @@ def run_rep(b, res, rep, want):
             if want("failure"):
                 lm_failures(b, res, lm, "lmF%d" % rep)
             lm.kill()
+            if nt:
+                if want("latency") or want("memory"):
+                    nats_latency(b, res, nt, "big", "ntL%d" % rep)
+                    if want("memory"):
+                        record_rss(res, "rss_after", [], [], nt.alive())
+                if want("convergence"):
+                    nats_newcomer(b, res, nt)
+                if want("failure"):
+                    nats_failures(b, res, nt, "ntF%d" % rep)
+                nt.kill()
             if sf:
                 if want("latency") or want("memory"):
                     serf_latency(b, res, sf, "big", "sfL%d" % rep)
@@ -1132,18 +1865,25 @@ def run_rep(b, res, rep, want):
                 if want("failure") and s.serf_failures:
                     serf_failures(b, res, sf, "sfF%d" % rep)
         finally:
-            if lm:
-                lm.kill()
-            if sf:
-                sf.kill()
+            for c in (lm, nt, sf):
+                if c:
+                    c.kill()
     if want("convergence") or want("latency"):
         log("rep %d: N=%d" % (rep + 1, s.n_small))
         lm = lm_converge(b, res, "convergence_small", s.n_small, "lms%d" % rep, keep=True)
         try:
             if want("latency"):
-                lm_latency(b, res, lm, "small", "lmS%d" % rep)
+                lm_latency(b, res, lm, "small", "lmS%d" % rep, stamp="node")
+                lm_latency(b, res, lm, "small", "lmT%d" % rep, stamp="call")
         finally:
             lm.kill()
+        if nats:
+            nt = nats_converge(b, res, "convergence_small", s.n_small, "nts%d" % rep, keep=True)
+            try:
+                if want("latency"):
+                    nats_latency(b, res, nt, "small", "ntS%d" % rep)
+            finally:
+                nt.kill()
         if serf:
             sf = serf_converge(b, res, "convergence_small", s.n_small, "sfs%d" % rep, keep=True)
             try:
@@ -1153,16 +1893,13 @@ def run_rep(b, res, rep, want):
                 sf.kill()
 
 
-def ensure_serf(quick, skip):
-    if skip:
-        return None, "skipped (--skip-serf)"
-    path = shutil.which("serf")
-    if path:
-        return path, None
-    if quick:
-        return None, "serf not installed: Serf columns skipped in --quick (the full run installs it)"
-    log("serf not found: apt-get install -y serf")
-    cmd = ["apt-get", "install", "-y", "serf"]
+def loadavg_text():
+    return " ".join("%.2f" % x for x in os.getloadavg())
+
+
+def apt_install(pkg, binary):
+    log("%s not found: apt-get install -y %s" % (binary, pkg))
+    cmd = ["apt-get", "install", "-y", pkg]
     if os.geteuid() != 0:
         cmd = ["sudo", "-n"] + cmd
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -1170,9 +1907,23 @@ def ensure_serf(quick, skip):
     if r.returncode != 0:
         subprocess.run(cmd[:-3] + ["update"], env=env, timeout=900)
         subprocess.run(cmd, env=env, timeout=900)
-    path = shutil.which("serf")
+    return shutil.which(binary) or (os.path.exists("/usr/sbin/" + binary) and "/usr/sbin/" + binary)
+
+
+def ensure_tool(binary, pkg, quick, wanted):
+    """(path, None) or (None, reason). Installed with apt-get when missing,
+    except in --quick, which skips the system instead."""
+    if not wanted:
+        return None, "skipped (--systems)"
+    path = shutil.which(binary) or (os.path.exists("/usr/sbin/" + binary) and "/usr/sbin/" + binary)
+    if path:
+        return path, None
+    if quick:
+        return None, ("%s not installed: skipped in --quick (the full run installs %s)"
+                      % (binary, pkg))
+    path = apt_install(pkg, binary)
     if not path:
-        raise BenchError("serf could not be installed (apt-get install -y serf)")
+        raise BenchError("%s could not be installed (apt-get install -y %s)" % (binary, pkg))
     return path, None
 
 
@@ -1196,25 +1947,33 @@ def machine_info():
 
 def summarize(res, b, want):
     rows = []
+    fmtargs = dict(b.s.as_dict(), n_tp_1=b.s.n_tp - 1)
     for rid, label, unit, better, target, check in ROWS:
-        label = label.format(**b.s.as_dict())
+        label = label.format(**fmtargs)
         g = row_group(rid)
         row = {"id": rid, "label": label, "unit": unit, "better": better, "target": target,
                "group": g, "notes": list(res.notes[rid])}
         if not want(g):
             row["status"] = "not run (--only)"
-        for system in ("lanmesh", "serf"):
+        for system in SYSTEMS:
             vals = res.values[rid][system]
             nums = [v for v in vals if v is not None]
-            if system == "serf" and (rid in LANMESH_ONLY or rid in REFERENCE):
+            if rid in REFERENCE and system != "lanmesh":
                 row[system] = None
                 continue
-            if system == "serf" and b.serf is None:
-                row[system] = {"skipped": b.serf_skip}
+            if system in NA.get(rid, {}):
+                row[system] = {"na": NA[rid][system]}
                 continue
-            if system == "serf" and rid in ROW_GROUP and ROW_GROUP[rid] == "failure" \
-                    and not b.s.serf_failures:
+            skip = {"serf": b.serf_skip, "nats": b.nats_skip}.get(system)
+            if skip:
+                row[system] = {"skipped": skip}
+                continue
+            if system == "serf" and g == "failure" and not b.s.serf_failures:
                 row[system] = {"skipped": "Serf failure detection takes ~7-9 s: skipped in --quick"}
+                continue
+            if g == "throughput" and (system not in b.tp_systems or (
+                    "16k" in rid and 16384 not in b.tp_sizes)):
+                row[system] = {"skipped": "not run"}
                 continue
             d = {"values": vals, "reps": len(vals), "missing": len(vals) - len(nums)}
             if nums:
@@ -1223,19 +1982,37 @@ def summarize(res, b, want):
                              total=sum(nums), expected=res.expected.get(system))
                 else:
                     d.update(median=statistics.median(nums), min=min(nums), max=max(nums))
+            if rid.startswith("tp_"):
+                det = res.details.get(rid + "/" + system)
+                if det:
+                    d["spread"] = det[-1].get("spread")
+                lim = res.values.get(TP_LIMIT.get(rid), {}).get("lanmesh")
+                lim = [x for x in (lim or []) if x]
+                if lim and nums:
+                    d["pct_of_limit"] = 100.0 * statistics.median(nums) / statistics.median(lim)
             row[system] = d
-        lm, sf = row.get("lanmesh") or {}, row.get("serf") or {}
         key = "total" if rid in ("lost", "duplicates") else "median"
-        if lm.get(key) is not None and sf.get(key) not in (None, 0):
-            row["ratio"] = lm[key] / sf[key]
-        else:
-            row["ratio"] = None
+        lm = row.get("lanmesh") or {}
+        for other in ("serf", "nats"):
+            o = row.get(other) or {}
+            row["ratio_" + other] = (lm[key] / o[key] if lm.get(key) is not None
+                                     and o.get(key) not in (None, 0) else None)
+        row["ratio"] = row["ratio_serf"]
         if check and lm.get(key) is not None:
-            row["meets_target"] = bool(check(lm[key])) and lm.get("missing", 0) == 0
+            ok = bool(check(lm[key])) and lm.get("missing", 0) == 0
         else:
-            row["meets_target"] = None
+            ok = None
+        nt = row.get("nats") or {}
+        if rid in ("tp_100_one", "tp_100_all", "call_big_p50") and lm.get(key) is not None \
+                and nt.get(key) is not None:
+            vs = lm[key] >= nt[key] if rid.startswith("tp_") else lm[key] <= nt[key]
+            ok = vs if ok is None else (ok and vs)
+        row["meets_target"] = ok
         rows.append(row)
     return rows
+
+
+FOOTNOTES = None  # reasons of the "n/a" cells while render() runs
 
 
 def cell(d, key="median", unit=""):
@@ -1243,6 +2020,12 @@ def cell(d, key="median", unit=""):
         return "—"
     if "skipped" in d:
         return "skipped"
+    if "na" in d:
+        if FOOTNOTES is None:
+            return d["na"]
+        if d["na"] not in FOOTNOTES:
+            FOOTNOTES.append(d["na"])
+        return "n/a [%d]" % (FOOTNOTES.index(d["na"]) + 1)
     if d.get(key) is None:
         return "n/a" if not d.get("values") else "not reached"
     if key == "total":
@@ -1253,57 +2036,119 @@ def cell(d, key="median", unit=""):
         s += " [%s–%s]" % (fmt(d["min"]), fmt(d["max"]))
     if d.get("missing"):
         s += " (%d rep(s) not reached)" % d["missing"]
+    sp = d.get("spread")
+    if sp:
+        bits = []
+        if sp.get("trials_at_best"):
+            bits.append("%d/%d passed" % (sp["trials_at_best"], sp["trials_at_best"]))
+        if sp.get("first_fail"):
+            bits.append("%s: %d of %d passed" % (fmt(sp["first_fail"]), sp["fail_passed"],
+                                                 sp["fail_tried"]))
+        if sp.get("drain_s"):
+            bits.append("drain %s–%s s" % (fmt(sp["drain_s"][0], 2), fmt(sp["drain_s"][1], 2)))
+        if bits:
+            s += " (%s)" % "; ".join(bits)
+    if d.get("pct_of_limit") is not None:
+        s += "; %s %% of the limit" % fmt(d["pct_of_limit"], 2)
     return s
 
 
 def write_outputs(out, meta, rows, res):
     os.makedirs(out, exist_ok=True)
-    doc = {"meta": meta, "rows": rows, "details": res.details, "errors": res.errors}
+    doc = {"meta": meta, "rows": rows, "scaling": res.scaling, "scaling_plot": None,
+           "loadavg_by_group": res.loadavg, "details": res.details, "errors": res.errors}
     jpath = os.path.join(out, "results.json")
-    with open(jpath + ".tmp", "w") as f:
-        json.dump(doc, f, indent=1, default=str)
-    os.replace(jpath + ".tmp", jpath)
+    for _ in range(2):  # written again once the plot exists
+        with open(jpath + ".tmp", "w") as f:
+            json.dump(doc, f, indent=1, default=str)
+        os.replace(jpath + ".tmp", jpath)
+        if doc["scaling_plot"] or not res.scaling:
+            break
+        doc["scaling_plot"] = plot_scaling(out, jpath)
+        if not doc["scaling_plot"]:
+            break
     render(out, doc)
     return jpath
 
 
+SCALE_COLS = [("convergence_s", "convergence s"), ("latency_p50_ms", "latency p50 ms"),
+              ("latency_p99_ms", "latency p99 ms"), ("idle_cpu", "idle CPU % of a core"),
+              ("idle_total_per_min", "idle packets/min"), ("rss_mib", "RSS MiB")]
+
+
 def render(out, doc):
     """Writes RESULTS.md in `out` from a results.json document."""
+    global FOOTNOTES
+    FOOTNOTES = []
     meta, rows, errors = doc["meta"], doc["rows"], doc["errors"]
     s = meta["settings"]
     L = []
-    L.append("# lanmesh benchmark results (issue 7)")
+    L.append("# lanmesh benchmark results: lanmesh, Serf and NATS side by side (issues 7, 16)")
     L.append("")
     if meta.get("preliminary"):
-        L.append("**Preliminary:** %s" % meta["preliminary"])
+        L.append("**%s**" % meta["preliminary"])
         L.append("")
-    L.append("- Date: %s" % meta["date"])
+    L.append("- Date: %s; wall time of the run: %s s" % (meta["date"], meta.get("duration_s")))
     L.append("- Command: `%s`" % meta["command"])
     m = meta["machine"]
     L.append("- Machine: %s cores (%s), %s GiB memory, Linux %s; load average at start %s, at end %s"
              % (m.get("cores"), m.get("cpu", "?"), m.get("memory_gib"), m.get("kernel"),
                 " ".join("%.2f" % x for x in m.get("loadavg_start", ())),
                 " ".join("%.2f" % x for x in m.get("loadavg_end", ()))))
-    L.append("- lanmesh: `%s` (commit %s); Serf: %s" % (meta["lanmesh"], meta["commit"], meta["serf"]))
+    la = doc.get("loadavg_by_group") or []
+    if la:
+        L.append("- Load average (1, 5, 15 min) before each group: " + "; ".join(
+            "%s: %s" % (g, " ".join("%.2f" % x for x in v)) for g, v in la))
+    L.append("- lanmesh: `%s` (harness commit %s; lanmesh sources last changed in %s); Serf: %s; "
+             "NATS: %s" % (meta["lanmesh"], meta["commit"], meta.get("lanmesh_commit", "?"),
+                           meta["serf"], meta.get("nats")))
     L.append("- Repetitions: %d; clusters of N=%d and N=%d (throughput N=%d); latency runs: %d "
              "broadcasts at %.0f/s per repetition; everything on 127.0.0.1"
              % (s["reps"], s["n_small"], s["n_big"], s["n_tp"], s["lat_count"], s["lat_rate"]))
-    L.append("- Cells: median over repetitions [min–max]; ratio = lanmesh median / Serf median "
-             "(below 1: lanmesh lower). Machine-readable: `results.json` next to this file.")
+    L.append("- Cells: median over repetitions [min–max]; ratios = lanmesh median / the other's "
+             "median (below 1: lanmesh lower). Bold rows are the headline. "
+             "Machine-readable: `results.json` next to this file.")
     L.append("")
-    L.append("| Row | Unit | lanmesh | Serf | lanmesh/Serf | Target | Met |")
-    L.append("|---|---|---|---|---|---|---|")
+    L.append("| Row | Unit | lanmesh | Serf | NATS | lanmesh/Serf | lanmesh/NATS | Target | Met |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         key = "total" if r["id"] in ("lost", "duplicates") else "median"
         if r.get("status"):
-            L.append("| %s | %s | %s | | | %s | |" % (r["label"], r["unit"], r["status"],
-                                                   r["target"] or ""))
+            L.append("| %s | %s | %s | | | | | %s | |" % (r["label"], r["unit"], r["status"],
+                                                         r["target"] or ""))
             continue
         met = {True: "yes", False: "**no**", None: ""}[r["meets_target"]]
-        L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-            r["label"], r["unit"], cell(r["lanmesh"], key), cell(r["serf"], key),
-            fmt(r["ratio"]) if r["ratio"] is not None else "", r["target"] or "", met))
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["label"], r["unit"], cell(r["lanmesh"], key), cell(r.get("serf"), key),
+            cell(r.get("nats"), key),
+            fmt(r["ratio_serf"]) if r.get("ratio_serf") is not None else "",
+            fmt(r["ratio_nats"]) if r.get("ratio_nats") is not None else "",
+            r["target"] or "", met))
+    if FOOTNOTES:
+        L.append("n/a: " + "; ".join("[%d] %s" % (i + 1, t) for i, t in enumerate(FOOTNOTES)) + ".")
     L.append("")
+    sc = doc.get("scaling") or []
+    if sc:
+        L.append("## Scaling (one system at a time, a fresh cluster per N)")
+        L.append("")
+        if doc.get("scaling_plot"):
+            L.append("![scaling curves](%s)" % doc["scaling_plot"])
+            L.append("")
+        L.append("| System | N | " + " | ".join(c for _, c in SCALE_COLS)
+                 + " | lost | load before |")
+        L.append("|---|---|" + "---|" * len(SCALE_COLS) + "---|---|")
+        for r in sc:
+            if r.get("error"):
+                e = r["error"] if r["error"].startswith("not run") else "error: " + r["error"]
+                L.append("| %s | %d | %s |" % (SYSTEM_NAMES[r["system"]], r["n"],
+                                              e[:160].replace("|", "/")))
+                continue
+            L.append("| %s | %d | %s | %s | %s |" % (
+                SYSTEM_NAMES[r["system"]], r["n"],
+                " | ".join(fmt(r.get(k)) for k, _ in SCALE_COLS),
+                fmt(r.get("lost")),
+                " ".join("%.1f" % x for x in (r.get("loadavg_before") or ())[:1])))
+        L.append("")
     notes = [(r["label"], n) for r in rows for n in r["notes"]]
     if notes:
         L.append("Notes from the run:")
@@ -1315,13 +2160,13 @@ def render(out, doc):
         L.append("Errors (harness):")
         L.append("")
         for e in errors:
-            L.append("- %s" % e.splitlines()[-1])
+            L.append("- %s" % e.strip().splitlines()[-1])
         L.append("")
     findings = os.path.join(HERE, "FINDINGS.md")
     if os.path.exists(findings):
         rel = os.path.relpath(findings, out)
-        L.append("Where lanmesh misses a target, what limits it (profiles, evidence): "
-                 "[%s](%s)." % (os.path.basename(findings), rel))
+        L.append("What limits each system (profiles, evidence): [%s](%s)."
+                 % (os.path.basename(findings), rel))
         L.append("")
     L.append(METHOD)
     with open(os.path.join(out, "RESULTS.md"), "w") as f:
@@ -1330,54 +2175,94 @@ def render(out, doc):
 
 METHOD = """## How each row is measured
 
+- **Systems**: lanmesh nodes (discovery on 127.0.0.1, stdin/stdout jsonl); Serf
+  agents (lan profile, `-join=` the first, a bash event handler per agent); NATS:
+  one `nats-server` per node on 127.0.0.1 (client, route and monitoring ports on
+  loopback; the first server is the seed, the others `--routes` to it and learn
+  the rest, a full mesh of routes; default settings otherwise), each node's
+  application a subscriber over a plain socket (`bench/natsclient.py`: CONNECT
+  with echo off, SUB, PUB, MSG of the text protocol).
 - **Convergence**: N nodes started at once (Serf: the first agent, then, once its
-  RPC answers, the other N−1 with `-join=` the first). From the first spawn until
-  lanmesh's link graph connects all N (a link counts once both ends printed
-  `peer_up`; times from the events' `ts`), then checked by one broadcast from
-  every node delivered everywhere; Serf: until `members` (RPC, polled every
-  5 ms) on every agent lists all N `alive`.
-- **Newcomer**: one more node/agent started into the running N=20 cluster; from
-  its spawn until the graph including it is connected (Serf: every agent lists
-  it alive). A broadcast each way is checked for lanmesh.
-- **Latency**: broadcasts at a low fixed rate from the nodes in turn. lanmesh:
-  `deliver.ts − sent.ts` per receiver (both wall clock, one machine; `sent.ts` is
-  printed after the router took the message). The harness parses no node's
-  output while messages are in flight (it waits in the pipes, read 0.5 s after
-  the last send), so its own CPU does not delay the nodes'. Serf: user event
-  through the RPC (`Coalesce=false`), from just before the RPC call until the
-  event handler's `$EPOCHREALTIME` (bash, first line of the handler; includes
-  Serf's fork/exec; the handler writes to a file read afterwards).
+  RPC answers, the other N−1). lanmesh: until its link graph connects all N (a
+  link counts once both ends printed `peer_up`; times from the events' `ts`),
+  then checked by one broadcast from every node delivered everywhere. Serf:
+  until `members` (RPC, polled every 5 ms) on every agent lists all N `alive`.
+  NATS: until every server's `/routez` (monitoring port, polled) lists a route
+  to every other server; the time until a message from every server reaches
+  every subscriber is in results.json.
+- **Newcomer**: one more node started into the running N=20 cluster, until the
+  graph including it is connected (Serf: every agent lists it alive; NATS:
+  every server has a route to it and it to every server).
+- **Latency from the caller's write (headline)**: broadcasts at a low fixed
+  rate from the nodes in turn, the same way for all three: from the harness's
+  clock just before the caller's write (lanmesh: the line written to the
+  sender's stdin; Serf: the RPC `event` call, `Coalesce=false`; NATS: `PUB` on
+  the sender's socket) to the receiver's reading it: lanmesh: the harness's
+  clock when its reader thread reads the `deliver` line from the receiving
+  node's stdout pipe (one reader thread per node); NATS: when the
+  subscriber's reader thread gets the MSG out of `recv()` (one per node);
+  Serf: the handler's `$EPOCHREALTIME` (bash, first line; includes Serf's
+  fork/exec of the handler). All in one harness process on the same 2 cores.
+- **Detail rows (node-stamped)**: lanmesh `deliver.ts − sent.ts` (both the
+  node's wall clock; `sent.ts` is taken after the router took the message, so
+  it reads low) and stdin write → `deliver.ts`; measured in a separate pass in
+  which the harness parses no node's output while messages are in flight (it
+  waits in the pipes, read 0.5 s after the last send). Serf's detail rows
+  repeat its only measurement; NATS stamps nothing.
   Lost = a receiver never delivered it (5 s bound, Serf 8 s); duplicate = a
   receiver delivered it more than once (or the sender delivered its own).
-- **SIGKILL**: the node with the most links is killed. Dropped = the last
-  `peer_down` among its neighbours (Serf: every other agent lists it `failed`).
-  Whole = from the kill until the first probe broadcast (one every 20 ms from the
-  survivors in turn; Serf every 250 ms) delivered on every survivor.
-- **SIGSTOP**: same, node stopped (never resumed). **Leave**: SIGINT (lanmesh:
-  goodbye on every link; Serf: graceful leave), until every neighbour printed
-  `peer_down` (Serf: every agent lists it `left`).
-- **RSS**: `VmRSS` from `/proc/PID/status`, median over the nodes; idle after
-  convergence plus the idle window, and again after the latency run. Most of
-  a lanmesh node's RSS is mapped code of its shared libraries (CAF,
-  libstdc++, spdlog), the same pages in every node; the `RssAnon` row is the
-  part each node has to itself.
-- **Idle traffic**: both clusters up and idle side by side, after a settle
-  time, over a measured window. lanmesh: deltas of `discovery_sent` (UDP
-  datagrams) and `frames_out` (TCP frames: heartbeats) from `/stats`. Serf:
-  deltas of its own telemetry counters `memberlist.udp.sent` and
-  `memberlist.tcp.sent` (number of packets / stream messages; dumped by SIGUSR1
-  from the agent's in-memory sink, 10 s intervals).
-- **Throughput** (lanmesh only): N=16 nodes by discovery; lines written to the
-  senders' stdin at a fixed rate for a fixed duration (stdout to a tmpfs file);
-  a rate passes when every node's `delivered` (from `/stats`) reaches every
-  message of the others within the grace time after sending ends, the router
-  `sent` all of them, and the writer achieved ≥95% of the rate. Rates double
-  until a failure, then bisect. RMR = (delivered + duplicates) / delivered − 1
-  summed over the nodes = payload frames received per delivery − 1 (the issue's
-  copies/(N−1) − 1).
-- **Reference**: `tcpref.cpp` in the same run: 100-byte ping-pong over one
-  loopback TCP connection (TCP_NODELAY), bulk writes of 64 KiB, and one write per
-  100-byte message.
+- **SIGKILL**: lanmesh: the node with the most links is killed; dropped = the
+  last `peer_down` among its neighbours. Serf: every other agent lists it
+  `failed`. NATS: every surviving server's `/routez` has no route to it.
+  Receives again = from the kill until the first probe broadcast (one every
+  20 ms from the survivors in turn; Serf every 250 ms) delivered on every
+  survivor (harness stamps for NATS).
+- **SIGSTOP**: same, node stopped (never resumed); not measured for NATS (a
+  stopped server is noticed by missed PINGs only, minutes). **Leave**: SIGINT
+  (lanmesh: goodbye on every link; Serf: graceful leave; NATS: shutdown closes
+  its routes), until every neighbour printed `peer_down` (Serf: every agent
+  lists it `left`; NATS: no server has a route to it).
+- **RSS**: `VmRSS` from `/proc/PID/status`, median over the nodes (NATS: the
+  servers; the subscribers are part of the harness); idle after convergence
+  plus the idle window, and again after the latency run. The `RssAnon` row is
+  the part each process has to itself (the rest is mapped code shared by all).
+- **Idle traffic and CPU**: the three clusters up and idle side by side, after
+  a settle time, over a window of whole 10 s intervals. CPU: utime + stime from
+  `/proc/PID/stat`. lanmesh: deltas of `discovery_sent` (UDP datagrams) and
+  `frames_out` (TCP frames) from `/stats`. Serf: deltas of its telemetry
+  counters `memberlist.udp.sent` and `memberlist.tcp.sent` (SIGUSR1 dump of the
+  in-memory sink, 10 s intervals). NATS: the kernel's `data_segs_out` (TCP
+  segments that carried data) summed over each server's sockets (`ss -tinp`),
+  routes and its subscriber's connection; NATS sends no UDP.
+- **Throughput**: N=16 nodes; messages offered at a fixed rate for a fixed
+  time (lanmesh: lines written to the senders' stdin, stdout to a tmpfs file,
+  deliveries counted from `/stats`; NATS: PUBs from each sender's client
+  process, every node's client a process of its own counting the MSGs it
+  receives; Serf: one RPC `event` call per message, counted in the handler
+  files). A rate passes when every node received every message of the others
+  within the grace time after sending ends (0.5 s; Serf 3 s), nothing was
+  lost or duplicated, and the senders achieved ≥ 95 % of the rate (NATS pushes
+  back on a publisher it cannot keep up with). Each rate is tried three times
+  and passes only if all three do; rates double (or halve) until the outcome
+  changes, then geometric bisection until the passing and the failing rate are
+  within 5 %. The cell shows the highest passing rate, the trials there, the
+  first failing rate with how many of its trials passed, and the drain times.
+  RMR (lanmesh) = (delivered + duplicates) / delivered − 1.
+- **Limit**: `tcpref fanout` (bench/tcpref.cpp, CMake target `tcpref`), in the
+  same run: one thread writes each message to N−1 = 15 loopback TCP sockets,
+  655 messages (64 KiB) per write() or one write per message, one thread reads
+  them all back (epoll). "% of the limit" in a throughput cell = its rate /
+  the batched fan-out rate of the same size: the messages per second this
+  machine can hand to 15 receivers at all.
+- **Reference**: `tcpref` also measures a 100-byte ping-pong over one loopback
+  TCP connection (TCP_NODELAY), bulk writes of 64 KiB, one write per 100-byte
+  message.
+- **Scaling**: for each system alone (the others stopped), for each N a fresh
+  cluster: convergence as above, then the idle window (CPU, packets per node),
+  RSS, then latency from the caller (40 broadcasts at 10/s); every process is
+  killed before the next N. The load average before each point is in the table.
+- **Load**: the machine is shared (other engineers build and test on the same
+  2 cores); the load average before each group is listed at the top.
 """
 
 
@@ -1389,7 +2274,12 @@ def main():
     ap.add_argument("--lanmesh", default=os.path.join(REPO, "build", "lanmesh"))
     ap.add_argument("--out", default=None, help="directory for RESULTS.md and results.json")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
-    ap.add_argument("--skip-serf", action="store_true", help="lanmesh only (Serf columns skipped)")
+    ap.add_argument("--skip-serf", action="store_true", help="no Serf (same as leaving it out of "
+                    "--systems)")
+    ap.add_argument("--systems", default="lanmesh,serf,nats",
+                    help="comma-separated systems to run beside lanmesh: lanmesh,serf,nats")
+    ap.add_argument("--sizes", default=None,
+                    help="cluster sizes of the scaling group (default 5,10,20,50,100; --quick 3,5)")
     ap.add_argument("--preliminary", default=None, help="a note printed at the top of RESULTS.md")
     ap.add_argument("--render", metavar="RESULTS_JSON",
                     help="only rewrite RESULTS.md next to this results.json (no measurement)")
@@ -1402,6 +2292,11 @@ def main():
     bad = only - set(GROUPS)
     if bad:
         ap.error("unknown group(s): %s" % ", ".join(sorted(bad)))
+    systems = set(opts.systems.split(",")) | {"lanmesh"}
+    if systems - set(SYSTEMS):
+        ap.error("unknown system(s): %s" % ", ".join(sorted(systems - set(SYSTEMS))))
+    if opts.skip_serf:
+        systems.discard("serf")
     reps = opts.reps if opts.reps is not None else (1 if opts.quick else 3)
     if reps < 1 or reps > 20:
         ap.error("--reps must be 1..20")
@@ -1419,6 +2314,15 @@ def main():
 
     settings = Settings(opts.quick, reps)
     b = Bench(opts, settings)
+    try:
+        b.sizes = tuple(sorted(int(x) for x in opts.sizes.split(","))) if opts.sizes \
+            else settings.sizes
+        b.sizes_given = bool(opts.sizes)
+    except ValueError:
+        ap.error("--sizes: comma-separated integers")
+    if any(n < 2 or n > 200 for n in b.sizes):
+        ap.error("--sizes: each between 2 and 200")
+    b.tp_systems, b.tp_sizes = (), ()
     res = Results()
     want = lambda g: g in only  # noqa: E731
     started = time.monotonic()
@@ -1437,31 +2341,58 @@ def main():
                                         timeout=10).stdout.decode().strip() or "?"
     except (OSError, subprocess.TimeoutExpired):
         meta["commit"] = "?"
+    try:  # the last commit that changed lanmesh itself (its sources and config)
+        meta["lanmesh_commit"] = subprocess.run(
+            ["git", "-C", REPO, "log", "-1", "--format=%h", "--", "actors", "net", "main", "config"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10).stdout.decode().strip()
+    except (OSError, subprocess.TimeoutExpired):
+        meta["lanmesh_commit"] = "?"
     interrupted = False
     try:
-        b.serf, b.serf_skip = ensure_serf(opts.quick, opts.skip_serf)
+        b.serf, b.serf_skip = ensure_tool("serf", "serf", opts.quick, "serf" in systems)
         if b.serf:
             v = subprocess.run([b.serf, "version"], stdout=subprocess.PIPE, timeout=10)
             meta["serf"] = v.stdout.decode().splitlines()[0].strip() + " (lan profile)"
         else:
             meta["serf"] = b.serf_skip
-        log("work dir %s; results to %s" % (b.work, out))
+        b.nats, b.nats_skip = ensure_tool("nats-server", "nats-server", opts.quick,
+                                          "nats" in systems)
+        if b.nats:
+            v = subprocess.run([b.nats, "--version"], stdout=subprocess.PIPE, timeout=10)
+            meta["nats"] = v.stdout.decode().strip() + " (default settings, one server per node)"
+        else:
+            meta["nats"] = b.nats_skip
+        b.systems = tuple(x for x in SYSTEMS if x in systems and
+                          (x == "lanmesh" or (x == "serf" and b.serf) or (x == "nats" and b.nats)))
+        # Serf's throughput search needs seconds per rate: not in --quick
+        b.tp_systems = tuple(x for x in b.systems if not (opts.quick and x == "serf"))
+        b.tp_sizes = (100,) if opts.quick else (100, 16384)
+        log("work dir %s; results to %s; systems %s" % (b.work, out, ",".join(b.systems)))
         steps = []
         if want("physical"):
             steps.append(("physical reference", lambda: physical(b, res)))
-        for rep in range(reps):
-            steps.append(("repetition %d" % (rep + 1), lambda rep=rep: run_rep(b, res, rep, want)))
+        if any(want(g) for g in ("convergence", "latency", "memory", "idle", "failure")):
+            for rep in range(reps):
+                steps.append(("repetition %d" % (rep + 1),
+                              lambda rep=rep: run_rep(b, res, rep, want)))
         if want("throughput"):
-            for size, mode, rid, rmr in ((100, "one", "tp_100_one", "rmr_100_one"),
-                                         (100, "all", "tp_100_all", "rmr_100_all"),
-                                         (16384, "one", "tp_16k_one", "rmr_16k_one"),
-                                         (16384, "all", "tp_16k_all", "rmr_16k_all")):
-                steps.append(("throughput %d B %s" % (size, mode),
-                              lambda a=(size, mode, rid, rmr): tp_search(b, res, *a)))
+            for system in b.tp_systems:
+                for size, mode, rid, rmr in ((100, "one", "tp_100_one", "rmr_100_one"),
+                                             (100, "all", "tp_100_all", "rmr_100_all"),
+                                             (16384, "one", "tp_16k_one", "rmr_16k_one"),
+                                             (16384, "all", "tp_16k_all", "rmr_16k_all")):
+                    if system in NA.get(rid, {}) or size not in b.tp_sizes:
+                        continue
+                    steps.append(("throughput %s %d B %s" % (system, size, mode),
+                                  lambda a=(system, size, mode, rid, rmr): tp_search(b, res, *a)))
+        if want("scaling"):
+            steps.append(("scaling N=%s" % ",".join(map(str, b.sizes)), lambda: scaling(b, res)))
         for name, fn in steps:
             if STOP and STOP[0] == "pending":
                 raise KeyboardInterrupt(STOP[1])
-            log(name)
+            log("%s (load average %s)" % (name, loadavg_text()))
+            if not name.startswith("repetition"):
+                res.loadavg.append((name, os.getloadavg()))
             try:
                 fn()
             except (BenchError, OSError, ValueError, KeyError, TypeError) as e:

@@ -6,11 +6,19 @@
 //   tcpref bulk SECONDS CHUNK     raw throughput: one sender writes CHUNK-byte
 //                                 blocks for SECONDS, a reader thread drains
 //   tcpref msgs SECONDS SIZE      small messages: one write() per SIZE-byte message
+//   tcpref fanout SECONDS SIZE N BATCH
+//                                 the machine's fan-out limit: one thread writes every
+//                                 SIZE-byte message to N-1 loopback TCP sockets, BATCH
+//                                 messages per write(); one thread reads them all back
+//                                 (epoll). msgs_per_s = messages every receiver got, per
+//                                 second: the ceiling for broadcasting from one sender
+//                                 to N-1 receivers on this machine (2 threads, as 2 cores)
 //
 // Prints one JSON object on stdout. Binds 127.0.0.1 on a kernel-chosen port.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -153,14 +161,86 @@ int stream(double seconds, long size, const char* mode) {
   return 0;
 }
 
+int fanout(double seconds, long size, long n, long batch) {
+  if (n < 2 || batch < 1)
+    die("fanout: N >= 2, BATCH >= 1");
+  std::vector<int> wr, rd;
+  for (long i = 0; i + 1 < n; ++i) {
+    auto [c, s] = connected_pair();
+    wr.push_back(c);
+    rd.push_back(s);
+  }
+  std::vector<unsigned long long> got(rd.size(), 0);
+  std::thread reader([&] {
+    int ep = epoll_create1(0);
+    if (ep < 0)
+      die("epoll_create1");
+    for (size_t i = 0; i < rd.size(); ++i) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = i;
+      if (epoll_ctl(ep, EPOLL_CTL_ADD, rd[i], &ev) < 0)
+        die("epoll_ctl");
+    }
+    std::vector<char> buf(1 << 20);
+    size_t open = rd.size();
+    std::vector<epoll_event> evs(rd.size());
+    while (open > 0) {
+      int k = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), 10000);
+      if (k <= 0)
+        die("epoll_wait (no data for 10 s)");
+      for (int j = 0; j < k; ++j) {
+        auto i = evs[static_cast<size_t>(j)].data.u64;
+        auto r = read(rd[i], buf.data(), buf.size());
+        if (r > 0) {
+          got[i] += static_cast<unsigned long long>(r);
+        } else {
+          epoll_ctl(ep, EPOLL_CTL_DEL, rd[i], nullptr);
+          close(rd[i]);
+          --open;
+        }
+      }
+    }
+    close(ep);
+  });
+  std::vector<char> buf(static_cast<size_t>(size * batch), 'x');
+  unsigned long long msgs = 0;
+  auto t0 = clk::now();
+  auto end = t0 + std::chrono::duration<double>(seconds);
+  while (clk::now() < end) {
+    for (int fd : wr)
+      if (!write_full(fd, buf.data(), buf.size()))
+        die("write");
+    msgs += static_cast<unsigned long long>(batch);
+  }
+  for (int fd : wr)
+    shutdown(fd, SHUT_WR);
+  reader.join();
+  auto took = std::chrono::duration<double>(clk::now() - t0).count();
+  for (int fd : wr)
+    close(fd);
+  auto least = *std::min_element(got.begin(), got.end()) / static_cast<unsigned long long>(size);
+  std::printf("{\"mode\":\"fanout\",\"size\":%ld,\"n\":%ld,\"batch\":%ld,\"seconds\":%.3f,"
+              "\"messages\":%llu,\"received_by_all\":%llu,\"msgs_per_s\":%.0f,"
+              "\"deliveries_per_s\":%.0f,\"MB_per_s_delivered\":%.1f}\n",
+              size, n, batch, took, msgs, least, static_cast<double>(least) / took,
+              static_cast<double>(least) * static_cast<double>(n - 1) / took,
+              static_cast<double>(least) * static_cast<double>(n - 1) * static_cast<double>(size) /
+                  took / 1e6);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "fanout" && argc == 6)
+    return fanout(std::atof(argv[2]), std::atol(argv[3]), std::atol(argv[4]), std::atol(argv[5]));
   if (argc != 4) {
-    std::fprintf(stderr, "usage: tcpref rtt ITER SIZE | bulk SECONDS CHUNK | msgs SECONDS SIZE\n");
+    std::fprintf(stderr, "usage: tcpref rtt ITER SIZE | bulk SECONDS CHUNK | msgs SECONDS SIZE"
+                         " | fanout SECONDS SIZE N BATCH\n");
     return 2;
   }
-  std::string mode = argv[1];
   if (mode == "rtt")
     return rtt(std::atol(argv[2]), std::atol(argv[3]));
   if (mode == "bulk" || mode == "msgs")
