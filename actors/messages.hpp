@@ -12,6 +12,7 @@
 //   console <--(events)-- supervisor;  console --(broadcast, queries)--> router,
 //   supervisor;  console --(lines)--> stdout writer
 
+#include <array>
 #include <caf/all.hpp>
 #include <cstdint>
 #include <functional>
@@ -61,6 +62,10 @@ using maintain_atom = caf::atom_constant<caf::atom("maintain")>;
 using alive_atom = caf::atom_constant<caf::atom("alive")>;
 using topology_atom = caf::atom_constant<caf::atom("topology")>;
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
+/// control socket / console -> control actor: one JSON request line.
+using request_atom = caf::atom_constant<caf::atom("request")>;
+/// metrics endpoint -> control actor: the Prometheus text, please.
+using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
 /// connection -> supervisor: ms since the peer's own MEMBER flood last
 /// reached us over another link (-1: not within overlay.dead-after).
 using heard_atom = caf::atom_constant<caf::atom("heard")>;
@@ -168,6 +173,31 @@ typename Inspector::result_type inspect(Inspector& f, router_stats& x) {
            x.forwarded, x.member_floods, x.member_duplicates);
 }
 
+/// Heartbeat round trips of every link since start, as a Prometheus
+/// histogram (lanmesh_link_rtt_seconds).
+struct rtt_histogram {
+  /// Upper bounds of the buckets in microseconds; a last one, +Inf, is implied.
+  static constexpr std::array<std::int64_t, 14> bounds_us{
+      50,    100,   250,   500,    1000,   2500,   5000,
+      10000, 25000, 50000, 100000, 250000, 500000, 1000000};
+  std::vector<std::uint64_t> counts = std::vector<std::uint64_t>(bounds_us.size() + 1);
+  std::uint64_t count = 0;
+  std::int64_t sum_us = 0;
+  void observe(std::int64_t us) {
+    std::size_t i = 0;
+    while (i < bounds_us.size() && us > bounds_us[i])
+      ++i;
+    counts[i] += 1;
+    count += 1;
+    sum_us += us;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rtt_histogram& x) {
+  return f(caf::meta::type_name("rtt_histogram"), x.counts, x.count, x.sum_us);
+}
+
 struct supervisor_stats {
   link_counters traffic;
   std::uint64_t links_in = 0;
@@ -180,13 +210,32 @@ struct supervisor_stats {
   std::uint64_t redials = 0; // dials that replaced or repaired links (overlay manager)
   std::vector<std::pair<std::string, std::uint64_t>> bad_by_rule;
   std::vector<std::pair<node_id, std::int64_t>> rtt_us; // per link, -1 if unmeasured
+  rtt_histogram rtt_hist;                               // every heartbeat answer
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, supervisor_stats& x) {
   return f(caf::meta::type_name("supervisor_stats"), x.traffic, x.links_in, x.links_out,
            x.bad_frames, x.handshake_timeouts, x.refused, x.dials, x.dial_failures,
-           x.redials, x.bad_by_rule, x.rtt_us);
+           x.redials, x.bad_by_rule, x.rtt_us, x.rtt_hist);
+}
+
+/// A node this node knows of, as `lanmesh members` shows it (supervisor:
+/// get_atom, member_atom). The first entry is this node itself.
+struct member_entry {
+  node_id node = 0;
+  std::string addr;
+  std::string status; // self, linked, alive, unreachable
+  std::uint16_t links_in = 0;
+  std::uint16_t links_out = 0;
+  std::uint16_t capacity = 0;
+  std::int64_t heard_ms = -1; // since its last news; -1: never, or self
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_entry& x) {
+  return f(caf::meta::type_name("member_entry"), x.node, x.addr, x.status, x.links_in,
+           x.links_out, x.capacity, x.heard_ms);
 }
 
 template <class Inspector>
@@ -275,11 +324,29 @@ using router_actor = caf::typed_actor<
     caf::reacts_to<topology_atom, wire::topo_reply>,
     caf::replies_to<caf::get_atom, stats_atom>::with<router_stats>>;
 
+/// What becomes of a control connection after a reply (actors/control.hpp).
+enum class control_then : std::uint8_t { next, monitor, close };
+/// How the control actor answers a request: one JSON line, then what.
+using control_reply = std::function<void(std::string line, control_then)>;
+/// How the control actor hands over the Prometheus text.
+using metrics_reply = std::function<void(std::string text)>;
+
+/// The control actor's interface (actors/control.hpp): JSON requests from the
+/// control socket and the console, the metrics page. Wired after spawn with
+/// (wire, router, supervisor, discovery).
+using control_actor =
+    caf::typed_actor<caf::reacts_to<wire_atom, router_actor, caf::actor, caf::actor>,
+                     caf::reacts_to<request_atom, std::string, control_reply>,
+                     caf::replies_to<request_atom, std::string>::with<std::string>,
+                     caf::reacts_to<metrics_atom, metrics_reply>>;
+
 /// The console's fixed interface: lines from stdin and events to print.
 /// Wired after spawn with (wire, router, supervisor, discovery), since they
-/// need it too. The discovery handle is invalid when discovery is off.
+/// need it too, and (wire, control) for the commands it shares with the
+/// control socket. The discovery handle is invalid when discovery is off.
 using console_actor =
     caf::typed_actor<caf::reacts_to<wire_atom, router_actor, caf::actor, caf::actor>,
+                     caf::reacts_to<wire_atom, control_actor>,
                      caf::reacts_to<line_atom, std::vector<std::string>>,
                      caf::reacts_to<ev_ready>, caf::reacts_to<ev_peer_up>,
                      caf::reacts_to<ev_peer_down>>;
@@ -289,6 +356,8 @@ using console_actor =
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::session_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::inbound_broadcasts)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::link_writer)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::control_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::metrics_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::chrono::steady_clock::time_point)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::net::shared_bytes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::frame)

@@ -565,6 +565,7 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
           it->second.rtt_us = rtt_us;
           it->second.rtt_at = clock::now();
         }
+        st->stats.rtt_hist.observe(rtt_us);
       },
       [=](heard_atom, node_id peer) -> std::int64_t {
         // A connection whose link fell silent asks whether the peer still
@@ -650,6 +651,34 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
           };
           out.push_back(peer_info{peer, rec.addr, e.dir, ms(rec.since), rec.rtt_us,
                                   rec.rtt_us < 0 ? -1 : ms(rec.rtt_at)});
+        }
+        return out;
+      },
+      [=](caf::get_atom, member_atom) {
+        // For `lanmesh members`: this node, then every node it knows of.
+        auto now = clock::now();
+        std::vector<member_entry> out;
+        out.push_back(
+            member_entry{st->self_id(), st->settings.self_addr, "self",
+                         static_cast<std::uint16_t>(st->table.count(direction::in)),
+                         static_cast<std::uint16_t>(st->table.count(direction::out)),
+                         st->capacity(), -1});
+        auto reach = 3 * st->settings.alive_interval;
+        for (auto& [id, m] : st->policy.members()) {
+          auto last = std::max(m.heard_overlay, m.heard_any);
+          std::string status = st->table.linked(id)             ? "linked"
+                               : now - m.heard_overlay <= reach ? "alive"
+                                                                : "unreachable";
+          out.push_back(member_entry{
+              id, m.addr, status, m.links_in, m.links_out, m.capacity,
+              std::chrono::duration_cast<std::chrono::milliseconds>(now - last).count()});
+        }
+        for (auto& [peer, e] : st->table.links()) {
+          if (st->policy.find(peer))
+            continue; // listed above
+          auto it = st->conns.find(e.conn);
+          out.push_back(member_entry{peer, it == st->conns.end() ? "" : it->second.addr,
+                                     "linked", 0, 0, 0, -1});
         }
         return out;
       },
