@@ -103,6 +103,9 @@ caf::behavior discovery(caf::event_based_actor* self, discovery_params params,
           if (st->logic.querying(clock::now())) {
             st->log->error("node id {} is already used by the node at {}: stopping",
                            to_hex(st->self_id), c.addr);
+            // The answer to the other node's query goes out before this node
+            // stops, so that it learns of the clash too.
+            st->run(st->logic.on_timer(clock::now()));
             if (on_clash && !st->clashed)
               on_clash(c.addr);
             st->clashed = true;

@@ -376,7 +376,12 @@ int monitor(const options& o) {
     return interrupted ? 0 : 2;
   if (!reply->value("ok", false))
     return refused(*reply);
-  if (!o.json) {
+  reply->erase("ok");
+  if (o.json) {
+    // The stream's first line: whom it monitors (and that it has begun).
+    std::cout << json_line(*reply) << "\n";
+    std::cout.flush();
+  } else {
     for (auto& l : render_text(*reply))
       std::cerr << l << "\n";
   }

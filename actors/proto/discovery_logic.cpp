@@ -45,7 +45,7 @@ discovery_logic::verdict discovery_logic::on_datagram(const std::uint8_t* data,
         (ip == p_.own_ip && udp_port == p_.own_udp_port && a->port == p_.tcp_port))
       return verdict::own;
     clash_ = clash_info{ip + ":" + std::to_string(a->port), a->kind};
-    if (a->kind == wire::announce_kind::query && !querying(now))
+    if (a->kind == wire::announce_kind::query)
       answers_.push_back({ip, udp_port, now}); // tell the newcomer at once
     return verdict::clash;
   }

@@ -15,9 +15,10 @@
 //   bounded, expiring table of candidates with their load.
 // - A datagram carrying this node's id that this node did not send (another
 //   source address or port, or another TCP port) is a clash: two nodes claim
-//   one id. A node that hears its id asked for in a QUERY after its own query
-//   window answers at once, even when full, so that the newcomer hears of the
-//   clash within its window; the newcomer is the one that gives way. The own
+//   one id. A node that hears its id asked for in a QUERY answers at once,
+//   even when full, so that the newcomer hears of the clash within its query
+//   window; the node still in its query window is the one that gives way
+//   (two started at the same moment both do; discovery.hpp). The own
 //   datagrams that multicast loops back are told apart by their source
 //   (own_ip/own_udp_port, the send socket's address).
 
