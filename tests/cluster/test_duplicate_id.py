@@ -39,7 +39,7 @@ def newcomer_stops(h, running, mport, *more):
 
 
 def test_newcomer_with_a_taken_id_stops(h):
-    mport = 47401
+    mport = 46401
     a = h.node(extra=disc(mport, "--node.id=" + ID, RUNNING))
     b = h.node(extra=disc(mport, RUNNING))
     a.wait_event("peer_up", peer=b.id)
@@ -60,7 +60,7 @@ def test_newcomer_with_a_taken_id_stops(h):
 
 
 def test_a_full_node_still_tells_the_newcomer(h):
-    mport = 47402
+    mport = 46402
     # Full after one link: silent in discovery, yet it answers a clash.
     a = h.node(extra=disc(mport, "--node.id=" + ID, RUNNING, "--overlay.max-degree=1",
                           "--overlay.target-degree=1"))
@@ -73,7 +73,7 @@ def test_a_full_node_still_tells_the_newcomer(h):
 
 
 def test_two_started_at_once_both_stop(h):
-    mport = 47404
+    mport = 46404
     a = h.node(extra=disc(mport, "--node.id=" + ID, "--discovery.query-window=2000"),
                wait_ready=False, name="first")
     a.wait_ready()
@@ -83,7 +83,7 @@ def test_two_started_at_once_both_stop(h):
 
 
 def test_own_multicast_is_not_a_clash(h):
-    mport = 47403
+    mport = 46403
     # Alone with a fixed id through its query window and several announcements.
     a = h.node(extra=disc(mport, "--node.id=" + ID, "--discovery.announce-min=50",
                           "--discovery.announce-max=100"))

@@ -23,8 +23,8 @@ def disc(mport, iface):
 
 
 def test_loopback_by_name(h):
-    a = h.node(extra=disc(47411, "lo"))
-    b = h.node(extra=disc(47411, "lo"))
+    a = h.node(extra=disc(46411, "lo"))
+    b = h.node(extra=disc(46411, "lo"))
     b.wait_event("peer_up", peer=a.id)
     a.wait_event("peer_up", peer=b.id)
     check(b.peers()[0]["addr"].startswith("127."), "linked over %s" % b.peers())
@@ -40,7 +40,7 @@ def test_loopback_by_name(h):
 
 def test_default_says_it_once_on_stderr(h):
     # The default config: discovery on 127.0.0.1, log on stderr.
-    n = h.node(extra=disc(47412, "127.0.0.1") + ["--log.file="])
+    n = h.node(extra=disc(46412, "127.0.0.1") + ["--log.file="])
     h.stop_all()
     with open(n.stderr_path) as f:
         err = f.read()
