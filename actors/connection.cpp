@@ -27,10 +27,19 @@ struct state {
   node_id peer = 0;
   std::string peer_addr; // the peer's listening address
   clock::time_point last_rx = clock::now();
-  std::uint32_t out_of_order = 0; // TCP's count at the last probe
+  std::uint32_t out_of_order = 0; // TCP's count at the last look
   bool reported = false;          // link_closed sent
-  // Silent past dead-after but kept on the overlay's word: since when.
+  // The peer's last heartbeat: its nonce and when it came (for the echo).
+  std::uint64_t peer_nonce = 0;
+  clock::time_point peer_nonce_at{};
+  // The peer's load as last told to the supervisor.
+  std::uint16_t peer_in = 0, peer_out = 0, peer_cap = 0;
+  bool suspect = false; // the supervisor is probing the peer
+  // Silent past dead-after but kept on the probes' word: since when.
   std::optional<clock::time_point> waiting_since;
+  bool vouched = false; // probes were answered during this silence
+  clock::time_point check_at = clock::time_point::max();  // next look armed
+  clock::time_point next_tick = clock::time_point::max(); // next heartbeat (and look)
 };
 
 link_counters counters_of(const net::tcp_session& s) {
@@ -44,6 +53,12 @@ std::uint64_t now_ns() {
                                         .count());
 }
 
+bool is_membership_frame(wire::frame_type t) {
+  using ft = wire::frame_type;
+  return t == ft::members || t == ft::sync || t == ft::probe_req || t == ft::probe_ack ||
+         t == ft::topo_query || t == ft::topo_reply;
+}
+
 } // namespace
 
 std::string check_hello(const link_settings& s, const wire::hello& h) {
@@ -55,6 +70,21 @@ std::string check_hello(const link_settings& s, const wire::hello& h) {
   if (h.node == s.self)
     return refuse_self;
   return {};
+}
+
+wire::hello make_hello(const link_settings& s, std::uint8_t flags) {
+  wire::hello h;
+  h.cluster = s.cluster;
+  h.node = s.self;
+  h.incarnation = s.record->incarnation.load();
+  h.record_version = s.record->version.load();
+  h.listen_port = s.listen_port;
+  h.probe_port = s.probe_port;
+  h.flags = flags;
+  h.links_in = s.record->links_in.load();
+  h.links_out = s.record->links_out.load();
+  h.capacity = s.record->capacity.load();
+  return h;
 }
 
 caf::behavior connection(caf::event_based_actor* self, connection_args args) {
@@ -75,11 +105,13 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
   };
 
   // Tells the supervisor once that this link no longer carries traffic.
-  auto report = [self, st](std::string reason, std::string bad_frame = {}) {
+  auto report = [self, st](std::string reason, std::string bad_frame = {},
+                           bool peer_alive = false) {
     if (st->reported)
       return;
     st->reported = true;
-    self->send(st->args.supervisor, link_closed{st->args.conn, reason, bad_frame});
+    self->send(st->args.supervisor,
+               link_closed{st->args.conn, reason, bad_frame, peer_alive});
   };
   // Sends `last` (goodbye/refuse), then drains until the peer closes.
   auto close_gracefully = [self, st, report, tag](net::bytes last, std::string reason,
@@ -116,69 +148,77 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
   self->attach_functor(
       [session = a.session] { session->abort("connection actor exited"); });
 
-  if (a.dir == direction::out) {
-    wire::hello hello;
-    hello.cluster = a.settings->cluster;
-    hello.node = a.settings->self;
-    hello.listen_port = a.settings->listen_port;
-    hello.flags = a.hello_flags;
-    send_frame(make(wire::encode_hello(hello)));
-  }
+  if (a.dir == direction::out)
+    send_frame(make(wire::encode_hello(make_hello(*a.settings, a.hello_flags))));
   self->delayed_send(self, a.settings->handshake_timeout, hs_timeout_atom::value);
 
   // A handshake completed at the wire level: ask the supervisor if it stays.
   auto offer = [self, st, tag, make, send_frame, close_gracefully](const wire::hello& h) {
     st->peer = h.node;
-    auto ip = st->args.session->remote().address().to_string();
+    auto addr = st->args.session->remote().address();
+    auto ip = addr.to_string();
     // A peer that does not serve (listen port 0) has no address to dial.
     st->peer_addr = st->args.dir == direction::out ? st->args.dialed
                     : h.listen_port == 0           ? std::string{}
                                          : ip + ":" + std::to_string(h.listen_port);
     st->ph = phase::registering;
     auto flags = st->args.dir == direction::in ? h.flags : st->args.hello_flags;
-    link_offer o{st->args.conn, h.node, st->args.dir, st->peer_addr,
-                 (flags & wire::hello_reverse) != 0};
+    link_offer o;
+    o.conn = st->args.conn;
+    o.peer = h.node;
+    o.dir = st->args.dir;
+    o.addr = st->peer_addr;
+    o.reverse = (flags & wire::hello_reverse) != 0;
+    o.callback = (flags & wire::hello_callback) != 0;
+    o.loopback = addr.is_loopback();
+    o.record.node = h.node;
+    o.record.incarnation = h.incarnation;
+    o.record.version = h.record_version;
+    o.record.ip = addr.is_v4() ? addr.to_v4().to_uint() : 0;
+    o.record.port = h.listen_port;
+    o.record.probe_port = h.probe_port;
+    o.record.links_in = h.links_in;
+    o.record.links_out = h.links_out;
+    o.record.capacity = h.capacity;
+    st->peer_in = h.links_in;
+    st->peer_out = h.links_out;
+    st->peer_cap = h.capacity;
     self->request(st->args.supervisor, caf::infinite, register_atom::value, o)
-        .then(
-            [self, st, tag, make, send_frame, close_gracefully](const register_reply& r) {
-              if (st->ph != phase::registering)
-                return;
-              auto& refusal = r.refusal;
-              if (r.redirect)
-                send_frame(r.redirect);
-              if (refusal == "standby") {
-                self->send(self, standby_atom::value);
-                return;
-              }
-              if (!refusal.empty()) { // "duplicate" or "full"
-                close_gracefully(st->args.dir == direction::in
-                                     ? wire::encode_refuse(refusal)
-                                     : wire::encode_goodbye(refusal),
-                                 refusal);
-                return;
-              }
-              if (st->args.dir == direction::in) {
-                wire::hello w;
-                w.cluster = st->args.settings->cluster;
-                w.node = st->args.settings->self;
-                w.listen_port = st->args.settings->listen_port;
-                send_frame(make(wire::encode_hello(w, true)));
-              }
-              st->ph = phase::established;
-              // From here the router and the relay write to the session
-              // directly, after our WELCOME, and the peer's broadcasts go to the
-              // relay on the I/O thread, where the sink runs.
-              st->args.session->open();
-              st->args.session->route_broadcasts(
-                  [fast = st->args.settings->fast_path,
-                   peer = st->peer](net::shared_bytes frames, std::size_t) {
-                    fast->inbound(peer, frames->data(), frames->size(),
-                                  std::chrono::steady_clock::now());
-                  });
-              st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer),
-                            st->peer_addr);
-              self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
-            });
+        .then([self, st, tag, make, send_frame,
+               close_gracefully](const register_reply& r) {
+          if (st->ph != phase::registering)
+            return;
+          auto& refusal = r.refusal;
+          if (r.redirect)
+            send_frame(r.redirect);
+          if (refusal == "standby") {
+            self->send(self, standby_atom::value);
+            return;
+          }
+          if (!refusal.empty()) { // "duplicate", "full", "callback", ...
+            close_gracefully(st->args.dir == direction::in
+                                 ? wire::encode_refuse(refusal)
+                                 : wire::encode_goodbye(refusal),
+                             refusal);
+            return;
+          }
+          if (st->args.dir == direction::in)
+            send_frame(make(wire::encode_hello(make_hello(*st->args.settings, 0), true)));
+          st->ph = phase::established;
+          // From here the router and the relay write to the session
+          // directly, after our WELCOME, and the peer's broadcasts go to the
+          // relay on the I/O thread, where the sink runs.
+          st->args.session->open();
+          st->args.session->route_broadcasts(
+              [fast = st->args.settings->fast_path,
+               peer = st->peer](net::shared_bytes frames, std::size_t) {
+                fast->inbound(peer, frames->data(), frames->size(),
+                              std::chrono::steady_clock::now());
+              });
+          st->log->info("link {} up with peer {} ({})", tag, to_hex(st->peer),
+                        st->peer_addr);
+          self->send(self, tick_atom::value);
+        });
   };
 
   // A frame that breaks the protocol's order: count it like a bad frame.
@@ -188,9 +228,60 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
                      "bad frame: unexpected_frame", "unexpected_frame");
   };
 
+  // Arms one look at the link for `at` unless an earlier one is armed or the
+  // next heartbeat comes first (it looks too).
+  auto look_at = [self, st](clock::time_point at) {
+    if (at >= st->check_at || at >= st->next_tick)
+      return;
+    st->check_at = at;
+    self->delayed_send(self, std::max(at - clock::now(), clock::duration::zero()),
+                       probe_atom::value);
+  };
+
   return {
       [=](wire::frame& f) {
         st->last_rx = clock::now();
+        if (is_membership_frame(f.type)) {
+          // Membership, probes and topology: only between nodes that have
+          // completed the handshake (the supervisor registers the link
+          // before any of these reach it: same sender, in order).
+          if (st->ph == phase::handshake) {
+            protocol_error("membership frame before handshake");
+            return;
+          }
+          if (st->ph == phase::closing)
+            return;
+          auto peer = st->peer;
+          auto conn = st->args.conn;
+          auto& sup = st->args.supervisor;
+          switch (f.type) {
+          case wire::frame_type::members:
+            self->send(sup, members_atom::value, conn, peer,
+                       std::move(std::get<wire::members>(f.body)));
+            return;
+          case wire::frame_type::sync:
+            self->send(sup, sync_atom::value, conn, peer, std::get<wire::sync>(f.body));
+            return;
+          case wire::frame_type::probe_req:
+            self->send(sup, probe_req_atom::value, conn, peer,
+                       std::get<wire::probe_req>(f.body));
+            return;
+          case wire::frame_type::probe_ack:
+            self->send(sup, probe_ack_atom::value, conn, peer,
+                       std::get<wire::probe_ack>(f.body));
+            return;
+          case wire::frame_type::topo_query:
+            self->send(st->args.router, topology_atom::value,
+                       std::get<wire::topo_query>(f.body), peer);
+            return;
+          case wire::frame_type::topo_reply:
+            self->send(st->args.router, topology_atom::value,
+                       std::move(std::get<wire::topo_reply>(f.body)), peer);
+            return;
+          default:
+            return;
+          }
+        }
         switch (f.type) {
         case wire::frame_type::hello:
         case wire::frame_type::welcome: {
@@ -215,7 +306,7 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
         }
         case wire::frame_type::refuse: {
           auto& r = std::get<wire::refuse>(f.body);
-          st->log->warn("link {}: refused by peer: {}", tag, r.reason);
+          st->log->info("link {}: refused by peer: {}", tag, r.reason);
           if (st->ph == phase::closing)
             return;
           st->ph = phase::closing; // the peer closes; we drain
@@ -227,9 +318,10 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
           st->log->info("link {} peer {}: goodbye ({})", tag, to_hex(st->peer), g.reason);
           // Overlay maintenance reasons are shown as such; any other leave is
           // a goodbye.
-          auto reason = g.reason == "duplicate" || g.reason == "rebalance"
-                            ? g.reason
-                            : std::string("goodbye");
+          auto reason =
+              g.reason == "duplicate" || g.reason == "rebalance" || g.reason == "trim"
+                  ? g.reason
+                  : std::string("goodbye");
           close_gracefully(wire::encode_goodbye(reason), reason);
           return;
         }
@@ -249,57 +341,51 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
                        inbound_broadcasts{std::move(frames), 1, st->peer});
           }
           return;
-        case wire::frame_type::ping:
-          if (st->ph == phase::established || st->ph == phase::registering)
-            send_frame(make(wire::encode_pong(std::get<wire::ping>(f.body).nonce)));
-          return;
-        case wire::frame_type::pong: {
-          auto sent = std::get<wire::pong>(f.body).nonce;
+        case wire::frame_type::ping: {
+          if (st->ph == phase::handshake) {
+            protocol_error("heartbeat before handshake");
+            return;
+          }
+          auto& p = std::get<wire::ping>(f.body);
+          st->peer_nonce = p.nonce;
+          st->peer_nonce_at = st->last_rx;
+          // Our own heartbeat's echo: the round trip, less the time the peer
+          // held it.
           auto now = now_ns();
-          if (sent <= now)
+          auto held = std::uint64_t{p.echo_delay_us} * 1000;
+          if (p.echo != 0 && p.echo <= now && now - p.echo >= held)
             self->send(st->args.supervisor, rtt_atom::value, st->args.conn,
-                       static_cast<std::int64_t>((now - sent) / 1000));
+                       static_cast<std::int64_t>((now - p.echo - held) / 1000));
+          if (p.links_in != st->peer_in || p.links_out != st->peer_out ||
+              p.capacity != st->peer_cap) {
+            st->peer_in = p.links_in;
+            st->peer_out = p.links_out;
+            st->peer_cap = p.capacity;
+            self->send(st->args.supervisor, peer_load_atom::value, st->peer, p.links_in,
+                       p.links_out, p.capacity);
+          }
           return;
         }
-        case wire::frame_type::member: {
-          if (st->ph == phase::handshake) {
-            protocol_error("member before handshake");
-            return;
-          }
-          auto& m = std::get<wire::member>(f.body);
-          // The origin's own flood: we see its address as the network does.
-          if (m.origin == st->peer && m.hops == 0 && m.ip == 0) {
-            auto addr = st->args.session->remote().address();
-            if (addr.is_v4())
-              m.ip = addr.to_v4().to_uint();
-          }
-          self->send(st->args.router, inbound_member{m, st->peer});
-          return;
-        }
-        case wire::frame_type::topo_query:
-          if (st->ph == phase::handshake) {
-            protocol_error("topology query before handshake");
-            return;
-          }
-          self->send(st->args.router, topology_atom::value,
-                     std::get<wire::topo_query>(f.body), st->peer);
-          return;
-        case wire::frame_type::topo_reply:
-          if (st->ph == phase::handshake) {
-            protocol_error("topology reply before handshake");
-            return;
-          }
-          self->send(st->args.router, topology_atom::value,
-                     std::move(std::get<wire::topo_reply>(f.body)), st->peer);
-          return;
         case wire::frame_type::reverse:
           if (st->ph == phase::established)
             self->send(st->args.supervisor, reverse_atom::value, st->args.conn, st->peer);
           return;
         case wire::frame_type::redirect:
-          // A full node names others to try; its REFUSE follows.
-          self->send(st->args.supervisor, redirect_atom::value,
-                     std::get<wire::redirect>(f.body).entries);
+          // A full node names others to try before its REFUSE: taken only on
+          // a link this node dialed, while its handshake is open.
+          if (st->args.dir == direction::out && st->ph == phase::handshake) {
+            self->send(st->args.supervisor, redirect_atom::value,
+                       std::get<wire::redirect>(f.body).entries,
+                       st->args.session->remote().address().is_loopback());
+            return;
+          }
+          self->send(st->args.supervisor, redirect_atom::value, false);
+          if (st->ph != phase::closing)
+            protocol_error(st->args.dir == direction::in
+                               ? "redirect on an inbound link"
+                               : "redirect after the handshake");
+          return;
+        default:
           return;
         }
       },
@@ -341,20 +427,30 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
       [=](tick_atom) {
         if (st->ph != phase::established)
           return;
-        send_frame(make(wire::encode_ping(now_ns())));
+        // The heartbeat: our clock, the echo of the peer's last one, our load.
+        auto& rec = *st->args.settings->record;
+        wire::ping p;
+        p.nonce = now_ns();
+        if (st->peer_nonce != 0) {
+          p.echo = st->peer_nonce;
+          p.echo_delay_us = static_cast<std::uint32_t>(
+              std::chrono::duration_cast<std::chrono::microseconds>(clock::now() -
+                                                                    st->peer_nonce_at)
+                  .count());
+        }
+        p.links_in = rec.links_in.load();
+        p.links_out = rec.links_out.load();
+        p.capacity = rec.capacity.load();
+        send_frame(make(wire::encode_ping(p)));
         self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
-        // A probe every heartbeat keeps TCP's out-of-order count current; once
-        // silence nears dead-after, the check runs when dead-after is reached,
-        // not on the tick after it, so a dead peer is dropped at dead-after.
-        auto left = st->args.settings->dead_after - (clock::now() - st->last_rx);
-        auto hb = st->args.settings->heartbeat;
-        self->delayed_send(self,
-                           left <= hb
-                               ? std::max<clock::duration>(left, clock::duration::zero())
-                               : clock::duration(hb / 2),
-                           probe_atom::value);
+        st->next_tick = clock::now() + st->args.settings->heartbeat;
+        // A look at the link with every heartbeat keeps TCP's out-of-order
+        // count current.
+        st->check_at = clock::time_point::max();
+        self->send(self, probe_atom::value);
       },
       [=](probe_atom) {
+        st->check_at = clock::time_point::max();
         if (st->ph != phase::established)
           return;
         // Let the I/O thread answer: after a stall of the whole machine the
@@ -369,15 +465,10 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
           clock::time_point last_read) {
         if (st->ph != phase::established)
           return;
+        auto& cfg = *st->args.settings;
         // Broadcasts bypass this actor: the session knows when bytes came.
         st->last_rx = std::max(st->last_rx, last_read);
-        // Bytes came later than this actor knew: look again exactly when the
-        // silence reaches dead-after, not a tick later.
-        auto left = st->args.settings->dead_after - (clock::now() - st->last_rx);
-        if (left > clock::duration::zero() && left <= st->args.settings->heartbeat)
-          self->delayed_send(self, left, probe_atom::value);
-        liveness judge({st->args.settings->dead_after, st->args.settings->dead_after_max,
-                        st->args.settings->heartbeat + std::chrono::milliseconds(100)});
+        liveness judge({cfg.dead_after, cfg.dead_after_max, cfg.heartbeat});
         link_facts f;
         f.silent = clock::now() - st->last_rx;
         f.unread = unread;
@@ -388,40 +479,60 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
         auto ms = [](clock::duration d) {
           return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
         };
+        auto set_suspect = [=](bool on) {
+          if (st->suspect == on)
+            return;
+          st->suspect = on;
+          self->send(st->args.supervisor, suspect_atom::value, st->args.conn, st->peer,
+                     on);
+        };
         auto conclude = [=](const link_facts& f, verdict v) {
           if (v == verdict::recovering)
             st->last_rx = clock::now();
           if (v == verdict::alive || v == verdict::recovering) {
-            if (auto since = std::exchange(st->waiting_since, std::nullopt))
-              st->log->info(
-                  "link {} peer {}: heard again after a silence of at most {} ms", tag,
-                  to_hex(st->peer), ms(st->last_rx - *since));
+            auto silent = clock::now() - st->last_rx;
+            if (silent < cfg.suspect_after) {
+              set_suspect(false);
+              st->vouched = false;
+              if (auto since = std::exchange(st->waiting_since, std::nullopt))
+                st->log->info(
+                    "link {} peer {}: heard again after a silence of at most {} ms", tag,
+                    to_hex(st->peer), ms(st->last_rx - *since));
+              look_at(st->last_rx + cfg.suspect_after);
+            } else {
+              // Silent past a heartbeat: probe the peer while we wait.
+              set_suspect(true);
+              look_at(st->last_rx + cfg.dead_after);
+            }
             return;
           }
           if (v == verdict::waiting) {
-            // Judged again at the next tick, one heartbeat later.
+            st->vouched = true;
+            // Judged again at the next heartbeat (or at the cap).
+            look_at(
+                std::min(clock::now() + cfg.heartbeat, st->last_rx + cfg.dead_after_max));
             if (!st->waiting_since) {
               st->waiting_since = st->last_rx;
-              st->log->info("link {} peer {}: silent for {} ms, but its MEMBER flood "
-                            "reached us over other links {} ms ago: keeping the link "
-                            "(up to {} ms of silence)",
-                            tag, to_hex(st->peer), ms(f.silent), ms(*f.heard_elsewhere),
-                            st->args.settings->dead_after_max.count());
+              st->log->info("link {} peer {}: silent for {} ms, but it answered a probe "
+                            "{} ms ago: keeping the link (up to {} ms of silence)",
+                            tag, to_hex(st->peer), ms(f.silent), ms(*f.probe_answered),
+                            cfg.dead_after_max.count());
             }
             return;
           }
           if (st->waiting_since)
             st->log->warn("link {} peer {}: silent for {} ms, declared dead ({})", tag,
                           to_hex(st->peer), ms(f.silent),
-                          f.silent >= st->args.settings->dead_after_max
-                              ? "kept on the overlay's word, but silent up to the cap"
-                              : "its MEMBER flood no longer reaches us over other links "
-                                "either");
+                          f.silent >= cfg.dead_after_max
+                              ? "kept on the probes' word, but silent up to the cap"
+                              : "its probes are no longer answered either");
           else
-            st->log->warn("link {} peer {}: silent for {} ms, declared dead", tag,
-                          to_hex(st->peer), ms(f.silent));
+            st->log->warn(
+                "link {} peer {}: silent for {} ms, probes unanswered, declared "
+                "dead",
+                tag, to_hex(st->peer), ms(f.silent));
           st->ph = phase::closing;
-          report("timeout");
+          report("timeout", {}, st->vouched);
           st->args.session->abort("timeout");
         };
         auto v = judge.assess(f);
@@ -429,17 +540,17 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
           conclude(f, v);
           return;
         }
-        // Silent for dead-after with nothing on the link to explain it: does
-        // the peer still flood over other links?
-        self->request(st->args.supervisor, st->args.settings->heartbeat,
-                      heard_atom::value, st->peer)
+        // Silent for dead-after with nothing on the link to explain it: did
+        // the peer answer the probes?
+        set_suspect(true);
+        self->request(st->args.supervisor, cfg.heartbeat, heard_atom::value, st->peer)
             .then(
                 [=](std::int64_t heard_ms) mutable {
                   if (st->ph != phase::established)
                     return;
                   f.silent = clock::now() - st->last_rx;
                   if (heard_ms >= 0)
-                    f.heard_elsewhere = std::chrono::milliseconds(heard_ms);
+                    f.probe_answered = std::chrono::milliseconds(heard_ms);
                   conclude(f, judge.judge(f));
                 },
                 [=](caf::error&) mutable {

@@ -202,6 +202,14 @@ console_actor::behavior_type console(console_actor::pointer self,
                       {"dir", to_string(e.dir)}},
                  true);
       },
+      [=](const ev_member& e) {
+        json j{{"event", "member"},
+               {"ts", unix_micros()},
+               {"node", to_hex(e.node)},
+               {"state", wire::to_string(e.state)}};
+        j["addr"] = e.addr;
+        st->show(j, true);
+      },
       [=](const ev_peer_down& e) {
         st->show(json{{"event", "peer_down"},
                       {"ts", unix_micros()},

@@ -24,7 +24,6 @@ struct all_stats {
   router_stats router;
   supervisor_stats supervisor;
   discovery_stats discovery;
-  std::vector<member_entry> members;
 };
 
 struct state {
@@ -140,8 +139,29 @@ json stats_json(const state& st, const all_stats& a) {
   o["dials"] = s.dials;
   o["dial_failures"] = s.dial_failures;
   o["redials"] = s.redials;
-  o["member_floods"] = r.member_floods;
-  o["member_duplicates"] = r.member_duplicates;
+  o["members"] = s.members;
+  o["member_records_in"] = s.membership.records_received;
+  o["member_records_out"] = s.membership.records_sent;
+  o["member_news"] = s.membership.news;
+  o["members_rejected"] = json{{"address", s.membership.rejected_address},
+                               {"loopback", s.membership.rejected_loopback},
+                               {"record", s.membership.rejected_record}};
+  o["syncs_out"] = s.membership.syncs_sent;
+  o["syncs_in"] = s.membership.syncs_received;
+  o["sync_pushes"] = s.membership.sync_pushes;
+  o["refutations"] = s.membership.refutations;
+  o["declared_dead"] = s.membership.declared_dead;
+  o["declared_unreachable"] = s.membership.declared_unreachable;
+  o["members_evicted"] = s.membership.evicted;
+  o["reconnects"] = s.membership.reconnects;
+  o["probes_direct"] = s.probes.direct;
+  o["probes_indirect"] = s.probes.indirect;
+  o["probes_relayed"] = s.probes.relayed;
+  o["probe_answers"] = s.probes.answers;
+  o["udp_sent"] = s.udp_sent;
+  o["udp_answered"] = s.udp_answered;
+  o["udp_bad"] = s.udp_bad;
+  o["redirects_rejected"] = s.redirects_rejected;
   o["discovery_sent"] = d.sent;
   o["discovery_received"] = d.received;
   o["discovery_bad"] = d.bad;
@@ -149,7 +169,6 @@ json stats_json(const state& st, const all_stats& a) {
   o["discovery_candidates"] = d.candidates;
   o["stdout_dropped_bytes"] =
       st.settings.output_dropped ? st.settings.output_dropped() : 0;
-  o["members"] = a.members.empty() ? 0 : a.members.size() - 1;
   o["bad_by_rule"] = std::move(rules);
   o["rtt_ms"] = std::move(rtts);
   return o;
@@ -165,7 +184,7 @@ metrics_snapshot metrics_of(const state& st, const all_stats& a) {
   m.version = st.settings.version;
   m.links_in = s.links_in;
   m.links_out = s.links_out;
-  m.members = a.members.empty() ? 0 : a.members.size() - 1;
+  m.members = s.members;
   m.sent = r.sent;
   m.delivered = r.delivered;
   m.duplicates = r.duplicates;
@@ -179,8 +198,8 @@ metrics_snapshot metrics_of(const state& st, const all_stats& a) {
   m.frames_out = s.traffic.frames_out;
   m.bytes_in = s.traffic.bytes_in;
   m.bytes_out = s.traffic.bytes_out;
-  m.member_floods = r.member_floods;
-  m.member_duplicates = r.member_duplicates;
+  m.member_records_in = s.membership.records_received;
+  m.member_records_out = s.membership.records_sent;
   m.discovery_sent = d.sent;
   m.discovery_received = d.received;
   m.discovery_bad = d.bad;
@@ -202,8 +221,7 @@ control_actor::behavior_type control(control_actor::pointer self,
   auto st = std::make_shared<state>();
   st->settings = std::move(settings);
 
-  // Router, supervisor and discovery counters, then the member list; `fail`
-  // gets the first error.
+  // Router, supervisor and discovery counters; `fail` gets the first error.
   auto gather = [=](std::function<void(std::shared_ptr<all_stats>)> then,
                     std::function<void(const std::string&)> fail) {
     auto acc = std::make_shared<all_stats>();
@@ -217,18 +235,8 @@ control_actor::behavior_type control(control_actor::pointer self,
                   .then(
                       [=](const supervisor_stats& s) {
                         acc->supervisor = s;
-                        auto members = [=] {
-                          self->request(st->supervisor, query_timeout,
-                                        caf::get_atom::value, member_atom::value)
-                              .then(
-                                  [=](const std::vector<member_entry>& m) {
-                                    acc->members = m;
-                                    then(acc);
-                                  },
-                                  on_error);
-                        };
                         if (!st->discovery) {
-                          members();
+                          then(acc);
                           return;
                         }
                         self->request(st->discovery, query_timeout, caf::get_atom::value,
@@ -236,7 +244,7 @@ control_actor::behavior_type control(control_actor::pointer self,
                             .then(
                                 [=](const discovery_stats& d) {
                                   acc->discovery = d;
-                                  members();
+                                  then(acc);
                                 },
                                 on_error);
                       },
@@ -268,21 +276,46 @@ control_actor::behavior_type control(control_actor::pointer self,
             });
   };
   cmds["members"] = [=](const json&, done_fn done) {
-    self->request(st->supervisor, query_timeout, caf::get_atom::value, member_atom::value)
+    // This node first (its links from its peers), then every member it knows.
+    self->request(st->supervisor, query_timeout, caf::get_atom::value, peers_atom::value)
         .then(
-            [=](const std::vector<member_entry>& members) {
-              json list = json::array();
-              for (auto& m : members) {
-                json e{{"node", to_hex(m.node)},   {"addr", m.addr},
-                       {"status", m.status},       {"links_in", m.links_in},
-                       {"links_out", m.links_out}, {"capacity", m.capacity}};
-                e["heard_ms"] = m.heard_ms < 0 ? json(nullptr) : json(m.heard_ms);
-                list.push_back(std::move(e));
-              }
-              auto o = st->event("members");
-              o["cluster"] = st->settings.cluster;
-              o["members"] = std::move(list);
-              done(std::move(o), control_then::next);
+            [=](const std::vector<peer_info>& peers) {
+              int in = 0, out = 0;
+              for (auto& p : peers)
+                (p.dir == direction::in ? in : out) += 1;
+              self->request(st->supervisor, query_timeout, caf::get_atom::value,
+                            members_atom::value)
+                  .then(
+                      [=](const std::vector<member_info>& members) {
+                        json list = json::array();
+                        list.push_back(json{{"node", to_hex(st->settings.self)},
+                                            {"addr", st->settings.self_addr},
+                                            {"status", "self"},
+                                            {"state", "alive"},
+                                            {"links_in", in},
+                                            {"links_out", out},
+                                            {"linked", false}});
+                        for (auto& m : members) {
+                          std::string state = wire::to_string(m.state);
+                          list.push_back(json{{"node", to_hex(m.id)},
+                                              {"addr", m.addr},
+                                              {"status", m.linked ? "linked" : state},
+                                              {"state", state},
+                                              {"incarnation", m.incarnation},
+                                              {"links_in", m.links_in},
+                                              {"links_out", m.links_out},
+                                              {"capacity", m.capacity},
+                                              {"linked", m.linked},
+                                              {"changed_ms", m.changed_ms}});
+                        }
+                        auto o = st->event("members");
+                        o["cluster"] = st->settings.cluster;
+                        o["members"] = std::move(list);
+                        done(std::move(o), control_then::next);
+                      },
+                      [=](caf::error& e) {
+                        done(st->error("members: " + to_string(e)), control_then::next);
+                      });
             },
             [=](caf::error& e) {
               done(st->error("members: " + to_string(e)), control_then::next);

@@ -21,6 +21,7 @@ namespace lanmesh {
 struct control_settings {
   node_id self = 0;
   std::string cluster;
+  std::string self_addr; // "ip:port" as others reach this node
   std::string version;
   std::size_t max_payload = 65536;
   /// `leave`: goodbye to every peer, then the node exits 0.

@@ -3,7 +3,9 @@
 //
 //   io thread --(frame, bad input, closed)--> connection
 //   acceptor --(inbound session)--> supervisor --spawns/monitors--> connection
-//   connection --(register, link_closed)--> supervisor --(link up/replace/down)--> router
+//   connection --(register, link_closed, membership frames, suspect)--> supervisor
+//   supervisor --(link up/replace/down)--> router
+//   io thread: probe socket --(answers to our probes)--> supervisor
 //   router --(link set, in order)--> relay (I/O thread, actors/proto/relay)
 //   io thread: session --(broadcasts of one socket read)--> relay --(frames)--> sessions,
 //              relay --(deliveries)--> stdout writer
@@ -22,7 +24,10 @@
 
 #include "actors/proto/discovery_logic.hpp"
 #include "actors/proto/link_table.hpp"
+#include "actors/proto/membership.hpp"
 #include "actors/proto/node_id.hpp"
+#include "actors/proto/probe_tracker.hpp"
+#include "actors/proto/topology_gather.hpp"
 #include "net/tcp_session.hpp"
 #include "net/wire.hpp"
 
@@ -54,7 +59,15 @@ using datagram_atom = caf::atom_constant<caf::atom("datagram")>;
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using candidates_atom = caf::atom_constant<caf::atom("candidates")>;
 using forget_atom = caf::atom_constant<caf::atom("forget")>;
-using member_atom = caf::atom_constant<caf::atom("member")>;
+using members_atom = caf::atom_constant<caf::atom("members")>;
+using sync_atom = caf::atom_constant<caf::atom("sync")>;
+using suspect_atom = caf::atom_constant<caf::atom("suspect")>;
+using probe_req_atom = caf::atom_constant<caf::atom("probe_req")>;
+using probe_ack_atom = caf::atom_constant<caf::atom("probe_ack")>;
+using udp_ack_atom = caf::atom_constant<caf::atom("udp_ack")>;
+using peer_load_atom = caf::atom_constant<caf::atom("peer_load")>;
+using confirm_atom = caf::atom_constant<caf::atom("confirm")>;
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using reverse_atom = caf::atom_constant<caf::atom("reverse")>;
 using redirect_atom = caf::atom_constant<caf::atom("redirect")>;
 using rtt_atom = caf::atom_constant<caf::atom("rtt")>;
@@ -66,8 +79,8 @@ using probe_atom = caf::atom_constant<caf::atom("probe")>;
 using request_atom = caf::atom_constant<caf::atom("request")>;
 /// metrics endpoint -> control actor: the Prometheus text, please.
 using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
-/// connection -> supervisor: ms since the peer's own MEMBER flood last
-/// reached us over another link (-1: not within overlay.dead-after).
+/// connection -> supervisor: ms since the peer of a suspect link last
+/// answered a probe (-1: not since it became suspect).
 using heard_atom = caf::atom_constant<caf::atom("heard")>;
 
 /// The session (socket) of one link. Handles are never serialized: lanmesh
@@ -105,48 +118,35 @@ struct link_offer {
   conn_id conn = 0;
   node_id peer = 0;
   direction dir = direction::in;
-  std::string addr;     // the peer's listening address "ip:port"
-  bool reverse = false; // the HELLO carried the reverse flag
+  std::string addr; // the peer's listening address "ip:port" ("" if it does not serve)
+  bool reverse = false;  // the HELLO carried the reverse flag
+  bool callback = false; // the HELLO asks us to dial back instead
+  bool loopback = false; // the link is on the loopback interface
+  /// The peer's own membership record from its HELLO; ip as its link comes.
+  wire::member_record record;
 };
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, link_offer& x) {
-  return f(caf::meta::type_name("link_offer"), x.conn, x.peer, x.dir, x.addr, x.reverse);
-}
 
 /// A link that stopped carrying traffic, and why.
 struct link_closed {
   conn_id conn = 0;
   std::string reason;    // goodbye, reset, timeout, duplicate, bad frame, ...
   std::string bad_frame; // wire::error_code name if the peer broke a wire rule
+  /// For a timeout: the peer answered probes while its link was silent.
+  bool peer_alive = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_closed& x) {
-  return f(caf::meta::type_name("link_closed"), x.conn, x.reason, x.bad_frame);
+  return f(caf::meta::type_name("link_closed"), x.conn, x.reason, x.bad_frame,
+           x.peer_alive);
 }
 
 /// The supervisor's answer to a link_offer: empty `refusal` to accept,
-/// "standby", "duplicate" or "full" (then with a REDIRECT frame to send first).
+/// "standby", "duplicate", "full" (then with a REDIRECT frame to send first),
+/// "callback" (we dial the peer instead) or another reason to refuse.
 struct register_reply {
   std::string refusal;
   net::shared_bytes redirect;
-};
-
-/// A MEMBER flood that arrived from a peer.
-struct inbound_member {
-  wire::member msg;
-  node_id from = 0;
-};
-
-/// A cluster topology snapshot gathered by one node (see /topology).
-struct topology_snapshot {
-  node_id asker = 0;
-  double took_ms = 0;
-  std::vector<wire::topo_reply> answers; // the asker's own record included
-  /// Every node known to the asker with its address; those absent from
-  /// `answers` did not answer in time.
-  std::vector<std::pair<node_id, std::string>> known;
 };
 
 /// Broadcasts that arrived from a peer before its link was established, for
@@ -159,18 +159,16 @@ struct inbound_broadcasts {
 };
 
 struct router_stats {
-  std::uint64_t sent = 0;              // local broadcasts originated
-  std::uint64_t delivered = 0;         // remote broadcasts delivered (printed)
-  std::uint64_t duplicates = 0;        // copies dropped by the seen-cache
-  std::uint64_t forwarded = 0;         // broadcast frames handed to links
-  std::uint64_t member_floods = 0;     // MEMBER frames handed to links
-  std::uint64_t member_duplicates = 0; // MEMBER copies dropped
+  std::uint64_t sent = 0;       // local broadcasts originated
+  std::uint64_t delivered = 0;  // remote broadcasts delivered (printed)
+  std::uint64_t duplicates = 0; // copies dropped by the seen-cache
+  std::uint64_t forwarded = 0;  // broadcast frames handed to links
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, router_stats& x) {
   return f(caf::meta::type_name("router_stats"), x.sent, x.delivered, x.duplicates,
-           x.forwarded, x.member_floods, x.member_duplicates);
+           x.forwarded);
 }
 
 /// Heartbeat round trips of every link since start, as a Prometheus
@@ -193,11 +191,6 @@ struct rtt_histogram {
   }
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, rtt_histogram& x) {
-  return f(caf::meta::type_name("rtt_histogram"), x.counts, x.count, x.sum_us);
-}
-
 struct supervisor_stats {
   link_counters traffic;
   std::uint64_t links_in = 0;
@@ -208,35 +201,15 @@ struct supervisor_stats {
   std::uint64_t dials = 0;
   std::uint64_t dial_failures = 0;
   std::uint64_t redials = 0; // dials that replaced or repaired links (overlay manager)
+  std::uint64_t members = 0; // alive members known besides this node
+  std::uint64_t redirects_rejected = 0; // REDIRECTs on a link we did not dial, or late
+  membership_stats membership;
+  probe_stats probes;
+  std::uint64_t udp_sent = 0, udp_answered = 0, udp_bad = 0, udp_foreign = 0;
   std::vector<std::pair<std::string, std::uint64_t>> bad_by_rule;
   std::vector<std::pair<node_id, std::int64_t>> rtt_us; // per link, -1 if unmeasured
-  rtt_histogram rtt_hist;                               // every heartbeat answer
+  rtt_histogram rtt_hist;                               // every heartbeat round trip
 };
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, supervisor_stats& x) {
-  return f(caf::meta::type_name("supervisor_stats"), x.traffic, x.links_in, x.links_out,
-           x.bad_frames, x.handshake_timeouts, x.refused, x.dials, x.dial_failures,
-           x.redials, x.bad_by_rule, x.rtt_us, x.rtt_hist);
-}
-
-/// A node this node knows of, as `lanmesh members` shows it (supervisor:
-/// get_atom, member_atom). The first entry is this node itself.
-struct member_entry {
-  node_id node = 0;
-  std::string addr;
-  std::string status; // self, linked, alive, unreachable
-  std::uint16_t links_in = 0;
-  std::uint16_t links_out = 0;
-  std::uint16_t capacity = 0;
-  std::int64_t heard_ms = -1; // since its last news; -1: never, or self
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, member_entry& x) {
-  return f(caf::meta::type_name("member_entry"), x.node, x.addr, x.status, x.links_in,
-           x.links_out, x.capacity, x.heard_ms);
-}
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, candidate& x) {
@@ -268,6 +241,17 @@ struct peer_info {
   std::int64_t heartbeat_ms = -1; // time since that heartbeat answer
 };
 
+/// One line of /members.
+struct member_info {
+  node_id id = 0;
+  std::string addr;
+  wire::member_state state = wire::member_state::alive;
+  std::uint64_t incarnation = 0;
+  std::uint16_t links_in = 0, links_out = 0, capacity = 0;
+  bool linked = false;
+  std::int64_t changed_ms = 0; // since the last news of it
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, peer_info& x) {
   return f(caf::meta::type_name("peer_info"), x.peer, x.addr, x.dir, x.age_ms, x.rtt_us,
@@ -288,6 +272,12 @@ struct ev_peer_up {
 struct ev_peer_down {
   node_id peer = 0;
   std::string reason;
+};
+/// A member joined the alive set or left it (left, dead, unreachable).
+struct ev_member {
+  node_id node = 0;
+  wire::member_state state = wire::member_state::alive;
+  std::string addr;
 };
 
 template <class Inspector>
@@ -316,7 +306,6 @@ using router_actor = caf::typed_actor<
     caf::replies_to<broadcast_atom,
                     std::vector<std::string>>::with<std::vector<std::string>>,
     caf::reacts_to<inbound_broadcasts>, caf::reacts_to<wire_atom, caf::actor>,
-    caf::reacts_to<member_atom, wire::member>, caf::reacts_to<inbound_member>,
     caf::reacts_to<retire_atom, node_id, caf::actor, std::string>,
     caf::reacts_to<topology_atom, wire::topo_query>,
     caf::reacts_to<topology_atom, wire::topo_query, node_id>,
@@ -342,14 +331,13 @@ using control_actor =
 
 /// The console's fixed interface: lines from stdin and events to print.
 /// Wired after spawn with (wire, router, supervisor, discovery), since they
-/// need it too, and (wire, control) for the commands it shares with the
-/// control socket. The discovery handle is invalid when discovery is off.
+/// need it too. The discovery handle is invalid when discovery is off.
 using console_actor =
     caf::typed_actor<caf::reacts_to<wire_atom, router_actor, caf::actor, caf::actor>,
                      caf::reacts_to<wire_atom, control_actor>,
                      caf::reacts_to<line_atom, std::vector<std::string>>,
                      caf::reacts_to<ev_ready>, caf::reacts_to<ev_peer_up>,
-                     caf::reacts_to<ev_peer_down>>;
+                     caf::reacts_to<ev_peer_down>, caf::reacts_to<ev_member>>;
 
 } // namespace lanmesh
 
@@ -362,8 +350,15 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::chrono::steady_clock::time_point)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::net::shared_bytes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::frame)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::decode_error)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::member)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::inbound_member)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::members)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::sync)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::probe_req)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::probe_ack)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::link_offer)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::supervisor_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::member_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<lanmesh::member_info>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::ev_member)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::register_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::topo_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::topo_reply)

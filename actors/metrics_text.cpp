@@ -73,7 +73,8 @@ std::string prometheus_text(const metrics_snapshot& m) {
   p.family("lanmesh_links", "gauge", "Established links by direction.");
   p.sample("lanmesh_links", "dir=\"in\"", m.links_in);
   p.sample("lanmesh_links", "dir=\"out\"", m.links_out);
-  p.single("lanmesh_members", "gauge", "Other nodes this node knows of.", m.members);
+  p.single("lanmesh_members", "gauge", "Alive members known besides this node.",
+           m.members);
   p.single("lanmesh_sent_total", "counter", "Broadcasts this node originated.", m.sent);
   p.single("lanmesh_delivered_total", "counter", "Broadcasts of other nodes delivered.",
            m.delivered);
@@ -104,8 +105,10 @@ std::string prometheus_text(const metrics_snapshot& m) {
   p.family("lanmesh_bytes_total", "counter", "TCP bytes by direction.");
   p.sample("lanmesh_bytes_total", "dir=\"in\"", m.bytes_in);
   p.sample("lanmesh_bytes_total", "dir=\"out\"", m.bytes_out);
-  p.single("lanmesh_member_floods_total", "counter", "MEMBER frames handed to links.",
-           m.member_floods);
+  p.family("lanmesh_member_records_total", "counter",
+           "Membership records received and sent.");
+  p.sample("lanmesh_member_records_total", "dir=\"in\"", m.member_records_in);
+  p.sample("lanmesh_member_records_total", "dir=\"out\"", m.member_records_out);
   p.family("lanmesh_discovery_datagrams_total", "counter",
            "Discovery datagrams: sent, received, bad, of another cluster.");
   p.sample("lanmesh_discovery_datagrams_total", "kind=\"sent\"", m.discovery_sent);

@@ -48,6 +48,10 @@ std::vector<std::string> render(const json& e) {
   } else if (kind == "peer_up") {
     out.push_back("peer up: " + str(e, "peer") + " " + str(e, "addr") + " (" +
                   str(e, "dir") + ")");
+  } else if (kind == "member") {
+    auto addr = str(e, "addr");
+    out.push_back("member " + str(e, "node") + " " + str(e, "state") +
+                  (addr.empty() || addr == "-" ? "" : " (" + addr + ")"));
   } else if (kind == "peer_down") {
     out.push_back("peer down: " + str(e, "peer") + " (" + str(e, "reason") + ")");
   } else if (kind == "ready") {
@@ -68,10 +72,12 @@ std::vector<std::string> render(const json& e) {
     auto& members = e.at("members");
     out.push_back(std::to_string(members.size()) + " member(s)");
     out.push_back(pad("node", 18) + pad("address", 23) + pad("status", 13) + "links");
-    for (auto& m : members)
-      out.push_back(pad(str(m, "node"), 18) + pad(str(m, "addr"), 23) +
+    for (auto& m : members) {
+      auto addr = str(m, "addr");
+      out.push_back(pad(str(m, "node"), 18) + pad(addr.empty() ? "-" : addr, 23) +
                     pad(str(m, "status"), 13) + "in " + str(m, "links_in") + ", out " +
                     str(m, "links_out"));
+    }
   } else if (kind == "stats") {
     // Every counter, one per line, in the order the node gave them.
     for (auto it = e.begin(); it != e.end(); ++it) {

@@ -18,7 +18,7 @@ constexpr auto topo_path_ttl = std::chrono::seconds(30);
 struct state {
   router_settings settings;
   relay_host host;       // the relay and its thread
-  caf::actor supervisor; // receives MEMBER floods (membership is its business)
+  caf::actor supervisor; // receives topology questions and answers for this node
   seen_cache seen;
   std::uint64_t next_seq;
   struct link {
@@ -151,26 +151,6 @@ router_actor::behavior_type router(router_actor::pointer, router_settings settin
         });
       },
       [=](wire_atom, caf::actor supervisor) { st->supervisor = std::move(supervisor); },
-      [=](member_atom, wire::member& m) {
-        // This node's own MEMBER flood: same ids and dedup as broadcasts.
-        m.origin = st->settings.self;
-        m.seq = st->next_seq++;
-        m.hops = 0;
-        st->seen.insert({m.origin, m.seq}, std::chrono::steady_clock::now());
-        st->stats.member_floods += st->flood(wire::encode_member(m), m.origin, 0);
-      },
-      [=](inbound_member& in) {
-        auto& m = in.msg;
-        if (m.origin == st->settings.self ||
-            !st->seen.insert({m.origin, m.seq}, std::chrono::steady_clock::now())) {
-          ++st->stats.member_duplicates;
-          return;
-        }
-        m.hops += 1;
-        st->stats.member_floods += st->flood(wire::encode_member(m), m.origin, in.from);
-        if (st->supervisor)
-          caf::anon_send(st->supervisor, member_atom::value, std::move(m));
-      },
       [=](retire_atom, node_id peer, caf::actor conn, std::string& reason) {
         // Through the router and the relay's thread, so the goodbye follows
         // every frame either already handed to that link.

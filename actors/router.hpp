@@ -1,8 +1,7 @@
 #pragma once
 // The router: owns the link set (peer -> connection actor and writer, as
 // told by the supervisor), assigns message ids, and floods this node's
-// broadcasts and the control floods (MEMBER, topology) with their own
-// seen-cache. Broadcasts from peers take the fast path: the relay on the I/O
+// broadcasts and topology questions (with their own seen-cache). Broadcasts from peers take the fast path: the relay on the I/O
 // thread, whose link set the router keeps in step with its own.
 
 #include <caf/all.hpp>

@@ -11,8 +11,6 @@
 #include <unordered_set>
 
 #include "actors/logging.hpp"
-#include "actors/proto/liveness.hpp"
-#include "actors/proto/overlay_policy.hpp"
 
 namespace lanmesh {
 
@@ -26,15 +24,18 @@ struct dial_info {
   int target = -1;      // index into configured targets, or -1
   std::uint8_t flags = 0;
   std::string reason;
+  bool callback() const { return (flags & wire::hello_callback) != 0; }
 };
 
 struct conn_record {
   caf::actor actor;
+  session_ptr session;
   link_writer write; // the router's way into this link's session
   direction dir = direction::in;
   std::string dialed; // outbound: the address dialed
   dial_info info;     // outbound: why
   bool up = false;    // registered at least once
+  bool loopback = false;
   clock::time_point since = clock::now();
   std::string addr; // the peer's listening address, once known
   std::int64_t rtt_us = -1;
@@ -65,13 +66,19 @@ std::uint32_t ipv4_of(const std::string& host_port_text) {
   return ntohl(a.s_addr);
 }
 
-// A topology snapshot being gathered.
-struct gather {
-  caf::typed_response_promise<topology_snapshot> rp;
-  topology_snapshot snap;
-  std::unordered_set<node_id> waiting;
-  clock::time_point start = clock::now();
-};
+std::string addr_of(std::uint32_t ip, std::uint16_t port) {
+  return ipv4_string(ip) + ":" + std::to_string(port);
+}
+
+link_end end_of(const link_closed& c) {
+  if (c.reason == "reset")
+    return link_end::reset;
+  if (c.reason == "timeout")
+    return c.peer_alive ? link_end::timeout_alive : link_end::timeout_unreachable;
+  if (c.reason == "goodbye" || c.reason == "rebalance" || c.reason == "trim")
+    return link_end::goodbye;
+  return link_end::other;
+}
 
 struct state {
   caf::event_based_actor* self;
@@ -82,45 +89,48 @@ struct state {
   caf::actor discovery;
   link_table table;
   overlay_policy policy;
-  overlay_evidence evidence; // relayed MEMBER floods, for silent links
+  membership members;
+  probe_tracker probes;
+  topology_gather gathers;
+  std::map<std::uint64_t, caf::typed_response_promise<topology_snapshot>> gather_rps;
   std::unordered_map<conn_id, conn_record> conns;
   std::vector<dial_target> targets;
   std::unordered_map<std::string, dial_info> dialing; // addr -> dial in flight
   std::unordered_set<conn_id> dropping;               // links told to go, not closed yet
-  node_id invite_next = 0; // ask this node to dial us in the next MEMBER flood
   conn_id next_conn = 1;
   bool stopping = false;
+  clock::time_point wake_at = clock::time_point::max();
   std::optional<caf::typed_response_promise<bool>> shutdown_rp;
   supervisor_stats stats;
   std::map<std::string, std::uint64_t> bad_by_rule;
-  std::map<std::uint64_t, gather> gathers; // by query seq
   std::shared_ptr<spdlog::logger> log = logging::get("supervisor");
 
   state(caf::event_based_actor* s, supervisor_settings cfg, boost::asio::io_context* io,
         router_actor r, console_actor c)
       : self(s), settings(std::move(cfg)), ioc(io), router(std::move(r)),
         console(std::move(c)), table(settings.link->self),
-        policy(settings.link->self, make_params(settings)) {
+        policy(settings.link->self, settings.overlay),
+        members(own_record(settings), settings.membership), probes(settings.probes) {
     for (auto& p : settings.peers)
       targets.push_back(dial_target{p});
   }
 
-  static overlay_params make_params(const supervisor_settings& s) {
-    overlay_params p;
-    p.target_degree = s.target_degree;
-    p.max_degree = s.max_degree;
-    p.reach_timeout = 3 * s.alive_interval;
-    p.ask_interval = s.alive_interval;
-    p.seed = s.seed;
-    return p;
+  static member_record own_record(const supervisor_settings& s) {
+    member_record r;
+    r.node = s.link->self;
+    r.incarnation = s.link->record->incarnation.load();
+    r.port = s.link->listen_port;
+    r.probe_port = s.link->probe_port;
+    r.capacity = static_cast<std::uint16_t>(s.overlay.max_degree);
+    return r;
   }
 
   node_id self_id() const { return settings.link->self; }
 
   std::uint16_t capacity() const {
     auto deg = table.size();
-    return static_cast<std::uint16_t>(
-        deg >= settings.max_degree ? 0 : settings.max_degree - deg);
+    auto max = settings.overlay.max_degree;
+    return static_cast<std::uint16_t>(deg >= max ? 0 : max - deg);
   }
 
   bool target_linked(const dial_target& t) const {
@@ -128,13 +138,14 @@ struct state {
   }
 
   // Links as the policy sees them: registered links, plus dials in flight as
-  // outbound links (so it never dials past out <= in while they complete).
+  // outbound links (so it never dials past out <= in while they complete);
+  // a callback dial asks for an inbound link and is not one.
   std::vector<link_view> link_views() const {
     std::vector<link_view> out;
     for (auto& [peer, e] : table.links())
       out.push_back({peer, e.dir});
     for (auto& [_, d] : dialing)
-      if (d.expected != 0 && !table.linked(d.expected))
+      if (d.expected != 0 && !d.callback() && !table.linked(d.expected))
         out.push_back({d.expected, direction::out});
     return out;
   }
@@ -147,11 +158,105 @@ struct state {
     return out;
   }
 
+  std::unordered_set<node_id> dropping_peers() const {
+    std::unordered_set<node_id> out;
+    for (auto& [peer, e] : table.links())
+      if (dropping.count(e.conn))
+        out.insert(peer);
+    return out;
+  }
+
+  std::vector<node_id> neighbours() const {
+    std::vector<node_id> out;
+    for (auto& [peer, _] : table.links())
+      out.push_back(peer);
+    return out;
+  }
+
+  // A control frame straight into the session of the link to `peer`.
+  void send_control(node_id peer, net::bytes frame) {
+    auto* e = table.find(peer);
+    if (!e)
+      return;
+    auto it = conns.find(e->conn);
+    if (it != conns.end())
+      it->second.session->send(std::move(frame));
+  }
+
+  // Keeps one wake-up pending for the earliest of the membership's and the
+  // probes' timers.
+  void arm() {
+    auto at = std::min(members.next_wakeup(), probes.next_wakeup());
+    if (at == clock::time_point::max() || at >= wake_at)
+      return;
+    wake_at = at;
+    self->delayed_send(self, std::max(at - clock::now(), clock::duration::zero()),
+                       wake_atom::value);
+  }
+
+  void run(const membership::commands& cmds) {
+    for (auto& c : cmds) {
+      if (auto* r = std::get_if<membership::send_records>(&c)) {
+        wire::members m{static_cast<std::uint8_t>(r->sync ? wire::members_sync : 0),
+                        r->records};
+        send_control(r->to, wire::encode_members(m));
+      } else if (auto* y = std::get_if<membership::send_sync>(&c)) {
+        send_control(y->to, wire::encode_sync(y->body));
+      } else if (auto* k = std::get_if<membership::confirm>(&c)) {
+        // Is its process gone? Its port refuses if so.
+        auto handle = caf::actor_cast<caf::actor>(self);
+        auto id = k->id;
+        boost::asio::ip::tcp::endpoint ep(boost::asio::ip::address_v4(k->ip), k->port);
+        net::async_check_port(*ioc, ep, std::chrono::milliseconds(500),
+                              [handle, id](net::port_check r) {
+                                caf::anon_send(handle, confirm_atom::value, id,
+                                               r == net::port_check::refused,
+                                               r == net::port_check::timeout);
+                              });
+      } else if (auto* rc = std::get_if<membership::reconnect>(&c)) {
+        if (!table.linked(rc->id) && !stopping)
+          dial(addr_of(rc->ip, rc->port),
+               dial_info{rc->id, -1, 0,
+                         "reconnecting: " + to_hex(rc->id) + " went silent"},
+               std::chrono::milliseconds(1000));
+      } else if (auto* ch = std::get_if<membership::changed>(&c)) {
+        if (ch->state == member_state::alive) {
+          log->info("member {} ({}) joined", to_hex(ch->id), ch->addr);
+        } else {
+          log->info("member {} ({}) {}", to_hex(ch->id), ch->addr,
+                    wire::to_string(ch->state));
+          policy.forget(ch->id);
+          if (discovery && ch->state != member_state::unreachable)
+            self->send(discovery, forget_atom::value, ch->id);
+        }
+        self->send(console, ev_member{ch->id, ch->state, ch->addr});
+      }
+    }
+    // A refutation raises this node's incarnation; HELLOs say so from now on.
+    settings.link->record->incarnation.store(members.self().incarnation);
+    settings.link->record->version.store(members.self().version);
+    arm();
+  }
+
+  void run(const probe_tracker::commands& cmds) {
+    for (auto& c : cmds) {
+      if (auto* u = std::get_if<probe_tracker::udp_probe>(&c)) {
+        if (settings.probe_socket)
+          settings.probe_socket->send_probe(u->ip, u->port, u->to, u->nonce);
+      } else if (auto* a = std::get_if<probe_tracker::ask>(&c)) {
+        send_control(a->via, wire::encode_probe_req(a->req));
+      } else if (auto* n = std::get_if<probe_tracker::answer>(&c)) {
+        send_control(n->to, wire::encode_probe_ack(n->ack));
+      }
+    }
+    arm();
+  }
+
   void spawn_connection(session_ptr session, direction dir, std::string dialed,
                         dial_info info) {
     connection_args args;
     args.settings = settings.link;
-    args.session = std::move(session);
+    args.session = session;
     args.conn = next_conn++;
     args.dir = dir;
     args.dialed = dialed;
@@ -159,12 +264,12 @@ struct state {
     args.supervisor = caf::actor_cast<caf::actor>(self);
     args.router = router;
     auto id = args.conn;
-    auto session_handle = args.session;
     auto actor = self->spawn(connection, std::move(args));
     self->monitor(actor);
     conn_record rec;
     rec.actor = actor;
-    rec.write = [s = std::move(session_handle)](std::vector<net::shared_bytes> frames) {
+    rec.session = session;
+    rec.write = [s = session](std::vector<net::shared_bytes> frames) {
       s->send_data(std::move(frames));
     };
     rec.dir = dir;
@@ -174,7 +279,8 @@ struct state {
   }
 
   // Dials `addr`; the result comes back as a `dialed` message.
-  void dial(const std::string& addr, dial_info info) {
+  void dial(const std::string& addr, dial_info info,
+            std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
     auto hp = parse_host_port(addr);
     if (!hp || dialing.count(addr) || stopping)
       return;
@@ -184,11 +290,12 @@ struct state {
     dialing.emplace(addr, info);
     boost::asio::ip::tcp::endpoint ep(boost::asio::ip::make_address(hp->host), hp->port);
     auto handle = caf::actor_cast<caf::actor>(self);
-    net::async_dial(*ioc, ep, settings.link->handshake_timeout, settings.max_payload,
-                    [handle, addr](std::shared_ptr<net::tcp_session> s, std::string err) {
-                      caf::anon_send(handle, dialed_atom::value, addr, std::move(s),
-                                     std::move(err));
-                    });
+    net::async_dial(
+        *ioc, ep, timeout.count() > 0 ? timeout : settings.link->handshake_timeout,
+        settings.max_payload,
+        [handle, addr](std::shared_ptr<net::tcp_session> s, std::string err) {
+          caf::anon_send(handle, dialed_atom::value, addr, std::move(s), std::move(err));
+        });
   }
 
   // A dial (or its handshake) to `addr` ended without a link.
@@ -198,13 +305,13 @@ struct state {
       return;
     auto info = it->second;
     dialing.erase(it);
-    if (failed) {
-      if (info.expected != 0) {
-        policy.dial_failed(info.expected, clock::now());
-        log->info("dial of {} at {} failed: {}", to_hex(info.expected), addr, why);
-      }
-      if (discovery && info.expected != 0)
-        self->send(discovery, forget_atom::value, info.expected);
+    bool called_back = why == "refused by peer: callback";
+    if (failed && !called_back && info.expected != 0) {
+      policy.dial_failed(info.expected, clock::now());
+      log->info("dial of {} at {} failed: {}", to_hex(info.expected), addr, why);
+      if (why == net::connection_refused)
+        run(members.dial_refused(info.expected, ipv4_of(addr),
+                                 parse_host_port(addr)->port, clock::now()));
     }
     if (info.target >= 0) {
       auto i = static_cast<std::size_t>(info.target);
@@ -229,24 +336,18 @@ struct state {
     self->delayed_send(self, t.backoff, dial_atom::value, static_cast<std::uint64_t>(i));
   }
 
-  // Tells discovery this node's load, which goes into its announcements.
-  void report_load() {
+  // The node's load changed: its heartbeats, its HELLOs, its membership
+  // record (news if it matters) and discovery's announcements say so.
+  void update_load() {
+    auto in = static_cast<std::uint16_t>(table.count(direction::in));
+    auto out = static_cast<std::uint16_t>(table.count(direction::out));
+    auto& rec = *settings.link->record;
+    rec.links_in.store(in);
+    rec.links_out.store(out);
+    rec.capacity.store(capacity());
+    run(members.set_load(in, out, capacity(), clock::now()));
     if (discovery)
-      self->send(discovery, load_atom::value,
-                 static_cast<std::uint16_t>(table.count(direction::in)),
-                 static_cast<std::uint16_t>(table.count(direction::out)), capacity());
-  }
-
-  // This node's MEMBER record, flooded over the overlay by the router.
-  void flood_member() {
-    wire::member m;
-    m.port = settings.link->listen_port;
-    m.links_in = static_cast<std::uint16_t>(table.count(direction::in));
-    m.links_out = static_cast<std::uint16_t>(table.count(direction::out));
-    m.capacity = capacity();
-    m.want_from = std::exchange(invite_next, 0);
-    if (!table.links().empty())
-      self->send(router, member_atom::value, m);
+      self->send(discovery, load_atom::value, in, out, capacity());
   }
 
   // Runs the overlay policy once and carries out what it decides.
@@ -254,7 +355,8 @@ struct state {
     if (stopping)
       return;
     auto links = link_views();
-    auto actions = policy.decide(links, pending(), clock::now());
+    auto actions = policy.decide(links, pending(), dropping_peers(), members.members(),
+                                 clock::now());
     // Unmanaged: a static topology from node.peers; only an isolated node
     // with discovery links up (discovery's first dial).
     if (!settings.manage && (!links.empty() || !discovery))
@@ -264,32 +366,19 @@ struct state {
         stats.redials += 1;
         dial(d->addr, dial_info{d->id, -1, 0, d->reason});
       } else if (auto* inv = std::get_if<overlay_policy::invite>(&a)) {
-        log->info("asking {} to dial us (in {}, out {})", to_hex(inv->target),
-                  table.count(direction::in), table.count(direction::out));
-        invite_next = inv->target;
-        flood_member();
+        dial(inv->addr,
+             dial_info{inv->target, -1, wire::hello_callback,
+                       "asking it to dial us (in " +
+                           std::to_string(table.count(direction::in)) + ", out " +
+                           std::to_string(table.count(direction::out)) + ")"});
       } else if (auto* r = std::get_if<overlay_policy::reverse>(&a)) {
         if (auto* e = table.find(r->peer)) {
-          auto it = conns.find(e->conn);
-          if (it != conns.end()) {
-            log->info("asking {} to reverse our link (in {}, out {})", to_hex(r->peer),
-                      table.count(direction::in), table.count(direction::out));
-            self->send(it->second.actor, send_atom::value,
-                       std::make_shared<const net::bytes>(wire::encode_reverse()));
-          }
+          log->info("asking {} to reverse our link (in {}, out {})", to_hex(r->peer),
+                    table.count(direction::in), table.count(direction::out));
+          send_control(r->peer, wire::encode_reverse());
+          (void)e;
         }
       } else if (auto* dr = std::get_if<overlay_policy::drop>(&a)) {
-        // The policy counts dials still in flight as links, and a link being
-        // dropped stays in the table until it has closed. A drop must be
-        // justified by established links alone, not yet going: once two
-        // drops in a row on account of pending dials left a node with no
-        // link for 30 ms, and a broadcast it sent then reached nobody.
-        std::size_t est_in = 0, est_out = 0;
-        for (auto& [_, l] : table.links())
-          if (!dropping.count(l.conn))
-            ++(l.dir == direction::in ? est_in : est_out);
-        if (est_out <= est_in + 1 || est_in + est_out <= settings.target_degree)
-          continue;
         if (auto* e = table.find(dr->peer)) {
           auto it = conns.find(e->conn);
           if (it != conns.end()) {
@@ -314,7 +403,7 @@ struct state {
         stats.bad_frames += 1;
     }
     if (c.reason.rfind("refused", 0) == 0 || c.reason == "duplicate" ||
-        c.reason == "full")
+        c.reason == "full" || c.reason == "callback" || c.reason == "callback declined")
       stats.refused += 1;
     if (auto gone = table.remove(c.conn)) {
       log->info("peer {} down ({}): {}", to_hex(gone->peer), to_string(gone->dir),
@@ -322,7 +411,9 @@ struct state {
       if (it != conns.end())
         self->send(router, link_down_atom::value, gone->peer, it->second.actor);
       self->send(console, ev_peer_down{gone->peer, c.reason});
-      report_load();
+      probes.clear(gone->peer);
+      run(members.link_down(gone->peer, end_of(c), clock::now()));
+      update_load();
     }
     if (it != conns.end() && it->second.dir == direction::out)
       dial_ended(it->second.dialed, c.reason, !it->second.up && c.reason != "duplicate");
@@ -338,34 +429,60 @@ struct state {
     if (it == conns.end() || stopping)
       return {"node stopping", nullptr};
     auto& rec = it->second;
+    auto now = clock::now();
     rec.addr = o.addr;
+    rec.loopback = o.loopback;
     for (auto& t : targets) {
       if (t.addr.to_string() == o.addr) {
         t.peer = o.peer;
         t.backoff = std::chrono::milliseconds(0);
       }
     }
-    if (o.addr.empty() && !table.linked(o.peer)) {
-      // A dialer that does not serve gets at most one link in the overlay.
-      auto* m = policy.find(o.peer);
-      if (m && m->load() > 0) {
-        log->info("peer {} does not serve and has a link already: refused",
-                  to_hex(o.peer));
-        return {"non-serving peer linked elsewhere", nullptr};
-      }
+    if (o.dir == direction::out && rec.info.expected != 0 &&
+        rec.info.expected != o.peer) {
+      // Another node answers where we expected this one: it is gone.
+      log->info("{} answered at {} where {} was expected", to_hex(o.peer), rec.dialed,
+                to_hex(rec.info.expected));
+      run(members.dial_refused(rec.info.expected, ipv4_of(rec.dialed),
+                               parse_host_port(rec.dialed)->port, now));
     }
-    if (!table.linked(o.peer) && table.size() >= settings.max_degree) {
+    link_request req;
+    req.peer = o.peer;
+    req.dir = o.dir;
+    req.serves = o.record.port != 0;
+    req.peer_load = std::uint32_t{o.record.links_in} + o.record.links_out;
+    req.reverse = o.reverse;
+    req.callback = o.callback;
+    auto adm =
+        policy.admit(req, link_views(), table.linked(o.peer), members.members(), now);
+    if (adm.what == overlay_policy::admission::refuse) {
+      if (adm.reason != "full") {
+        log->info("peer {} ({}) refused: {}", to_hex(o.peer), o.addr, adm.reason);
+        return {adm.reason, nullptr};
+      }
       // Full: refuse, but name less loaded nodes to try instead.
       wire::redirect rd;
-      for (auto& m : policy.redirect_targets(o.peer, 4))
-        rd.entries.push_back({m.id, ipv4_of(m.addr), parse_host_port(m.addr)->port});
+      for (auto& m : adm.redirect)
+        if (!o.loopback && loopback_ip(ipv4_of(m.addr)))
+          continue; // a loopback address means nothing on the peer's machine
+        else
+          rd.entries.push_back({m.id, ipv4_of(m.addr), parse_host_port(m.addr)->port});
       log->info("peer {} ({}) refused: full ({} links); redirected to {} node(s)",
                 to_hex(o.peer), o.addr, table.size(), rd.entries.size());
       return {"full", rd.entries.empty() ? nullptr
                                          : std::make_shared<const net::bytes>(
                                                wire::encode_redirect(rd))};
     }
-    auto d = table.offer(o.conn, o.peer, o.dir, o.reverse);
+    if (adm.what == overlay_policy::admission::call_back) {
+      log->info("peer {} asks for an inbound link: dialing it back", to_hex(o.peer));
+      if (!o.addr.empty())
+        dial(o.addr, dial_info{o.peer, -1, 0, "invited by " + to_hex(o.peer)});
+      return {"callback", nullptr};
+    }
+    if (o.reverse && !adm.reverse)
+      log->warn("peer {} ({}): reverse flag ignored: we did not ask it to reverse",
+                to_hex(o.peer), o.addr);
+    auto d = table.offer(o.conn, o.peer, o.dir, adm.reverse);
     if (o.dir == direction::out && d.what != link_table::verdict::refuse) {
       dialing.erase(rec.dialed);
       policy.dial_succeeded(o.peer);
@@ -373,18 +490,18 @@ struct state {
     switch (d.what) {
     case link_table::verdict::accept:
       rec.up = true;
-      rec.since = clock::now();
+      rec.since = now;
       log->info("peer {} up ({}, {}){}", to_hex(o.peer), to_string(o.dir), o.addr,
                 rec.info.reason.empty() ? "" : ": " + rec.info.reason);
       self->send(router, link_up_atom::value, o.peer, rec.actor, rec.write);
       self->send(console, ev_peer_up{o.peer, o.addr, o.dir});
-      report_load();
-      flood_member(); // neighbours learn the new load at once
+      run(members.link_up(o.record, o.loopback, o.dir == direction::out, now));
+      update_load();
       return {};
     case link_table::verdict::replace: {
       log->info("peer {}: link {} replaces {} ({})", to_hex(o.peer), to_string(o.dir),
                 to_string(d.retired->dir),
-                o.reverse ? "reversed on request" : "dialed by smaller id");
+                adm.reverse ? "reversed on request" : "dialed by smaller id");
       rec.up = true;
       auto old = conns.find(d.retired->conn);
       if (old != conns.end()) {
@@ -392,8 +509,7 @@ struct state {
         self->send(router, replace_atom::value, o.peer, rec.actor, rec.write,
                    old->second.actor, o.dir == direction::out);
       }
-      report_load();
-      flood_member();
+      update_load();
       return {};
     }
     case link_table::verdict::refuse:
@@ -434,16 +550,14 @@ struct state {
   }
 
   void finish_gather(std::uint64_t seq) {
-    auto it = gathers.find(seq);
-    if (it == gathers.end())
+    auto snap = gathers.take(seq, clock::now());
+    auto rp = gather_rps.find(seq);
+    if (!snap || rp == gather_rps.end())
       return;
-    auto& g = it->second;
-    g.snap.took_ms =
-        std::chrono::duration<double, std::milli>(clock::now() - g.start).count();
     log->info("topology snapshot: {} of {} node(s) answered in {:.1f} ms",
-              g.snap.answers.size(), g.snap.known.size(), g.snap.took_ms);
-    g.rp.deliver(std::move(g.snap));
-    gathers.erase(it);
+              snap->answers.size(), snap->known.size(), snap->took_ms);
+    rp->second.deliver(std::move(*snap));
+    gather_rps.erase(rp);
   }
 
   void finish_shutdown_if_done() {
@@ -467,7 +581,7 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
       if (rec.actor.address() == dm.source) {
         auto conn = id;
         // Normally `final` came first; a crash skips it.
-        st->handle_closed(link_closed{conn, "connection actor died", {}});
+        st->handle_closed(link_closed{conn, "connection actor died", {}, false});
         st->conns.erase(conn);
         st->finish_shutdown_if_done();
         return;
@@ -475,17 +589,25 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
     }
   });
 
+  if (st->settings.probe_socket) {
+    auto handle = caf::actor_cast<caf::actor>(self);
+    st->settings.probe_socket->start(st->self_id(), st->settings.link->cluster,
+                                     [handle](std::uint64_t from, std::uint64_t nonce) {
+                                       caf::anon_send(handle, udp_ack_atom::value, from,
+                                                      nonce);
+                                     });
+    self->attach_functor([s = st->settings.probe_socket] { s->close(); });
+  }
   for (std::size_t i = 0; i < st->targets.size(); ++i)
     self->send(self, dial_atom::value, static_cast<std::uint64_t>(i));
   self->send(st->router, wire_atom::value, caf::actor_cast<caf::actor>(self));
   self->delayed_send(self, st->settings.maintain_interval, maintain_atom::value);
-  self->delayed_send(self, st->settings.alive_interval, alive_atom::value);
-  st->report_load();
+  st->update_load();
 
   return {
       [=](wire_atom, caf::actor discovery) {
         st->discovery = std::move(discovery);
-        st->report_load();
+        st->update_load();
       },
       [=](inbound_atom, session_ptr& session) {
         if (st->stopping) {
@@ -507,6 +629,9 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
         if (!session) {
           st->stats.dial_failures += 1;
           st->log->info("dial {} failed: {}", addr, err);
+          auto it = st->dialing.find(addr);
+          if (it != st->dialing.end() && st->discovery && it->second.expected != 0)
+            self->send(st->discovery, forget_atom::value, it->second.expected);
           st->dial_ended(addr, err, true);
           st->maintain();
           return;
@@ -528,20 +653,69 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
       [=](candidates_atom, std::vector<candidate>& cands) {
         auto now = clock::now();
         for (auto& c : cands)
-          st->policy.heard(c.id, c.addr(), c.links_in, c.links_out, c.capacity, false,
-                           now);
+          st->policy.hint(c.id, c.addr(), c.links_in, c.links_out, c.capacity, now);
         st->maintain();
       },
-      [=](member_atom, const wire::member& m) {
-        auto addr = m.ip != 0 && m.port != 0
-                        ? ipv4_string(m.ip) + ":" + std::to_string(m.port)
-                        : std::string{};
+      [=](members_atom, conn_id, node_id peer, wire::members& m) {
+        if (!st->table.linked(peer))
+          return;
+        st->run(st->members.received(peer, m.records, (m.flags & wire::members_sync) != 0,
+                                     clock::now()));
+      },
+      [=](sync_atom, conn_id, node_id peer, const wire::sync& y) {
+        if (!st->table.linked(peer))
+          return;
+        st->run(st->members.sync_received(peer, y, clock::now()));
+      },
+      [=](suspect_atom, conn_id, node_id peer, bool on) {
+        if (!on) {
+          st->probes.clear(peer);
+          return;
+        }
+        auto* m = st->members.find(peer);
+        std::uint32_t ip = m ? m->rec.ip : 0;
+        std::uint16_t port = m ? m->rec.probe_port : 0;
+        st->log->info("link to {} silent: probing it ({} other neighbour(s) asked)",
+                      to_hex(peer),
+                      std::min(st->settings.probes.indirect, st->table.size() - 1));
+        st->run(st->probes.suspect(peer, ip, port, st->neighbours(), clock::now()));
+      },
+      [=](heard_atom, node_id peer) -> std::int64_t {
+        // A connection whose link fell silent asks whether its peer answered
+        // a probe (actors/proto/liveness.hpp).
+        auto ago = st->probes.heard(peer, clock::now());
+        if (!ago)
+          return -1;
+        return std::chrono::duration_cast<std::chrono::milliseconds>(*ago).count();
+      },
+      [=](probe_req_atom, conn_id conn, node_id peer, const wire::probe_req& r) {
+        auto it = st->conns.find(conn);
+        bool loopback = it != st->conns.end() && it->second.loopback;
+        if (st->table.linked(peer))
+          st->run(st->probes.request(peer, r, loopback, clock::now()));
+      },
+      [=](probe_ack_atom, conn_id, node_id peer, const wire::probe_ack& a) {
+        st->probes.neighbour_answer(peer, a, clock::now());
+      },
+      [=](udp_ack_atom, std::uint64_t from, std::uint64_t nonce) {
+        st->run(st->probes.udp_answer(from, nonce, clock::now()));
+      },
+      [=](confirm_atom, node_id id, bool refused, bool timed_out) {
+        if (refused)
+          st->log->info("{}'s port refused: its process is gone", to_hex(id));
+        st->run(st->members.confirmed(id, refused, timed_out, clock::now()));
+        st->maintain();
+      },
+      [=](peer_load_atom, node_id peer, std::uint16_t in, std::uint16_t out,
+          std::uint16_t cap) { st->members.peer_load(peer, in, out, cap); },
+      [=](wake_atom) {
         auto now = clock::now();
-        st->policy.heard(m.origin, addr, m.links_in, m.links_out, m.capacity, true, now);
-        st->evidence.heard(m.origin, m.hops, now);
-        if (st->settings.manage && m.want_from == st->self_id() && !addr.empty() &&
-            st->policy.accept_invite(st->link_views(), m.origin))
-          st->dial(addr, dial_info{m.origin, -1, 0, "invited by " + to_hex(m.origin)});
+        if (now < st->wake_at)
+          return st->arm(); // an older wake-up; the right one is pending
+        st->wake_at = clock::time_point::max();
+        st->run(st->members.tick(now));
+        auto via = [&](node_id) { return st->neighbours(); };
+        st->run(st->probes.tick(via, now));
       },
       [=](reverse_atom, conn_id conn, node_id peer) {
         auto it = st->conns.find(conn);
@@ -551,13 +725,24 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
         st->dial(it->second.addr, dial_info{peer, -1, wire::hello_reverse,
                                             "reverse requested by " + to_hex(peer)});
       },
-      [=](redirect_atom, const std::vector<wire::redirect_entry>& entries) {
+      [=](redirect_atom, const std::vector<wire::redirect_entry>& entries,
+          bool loopback) {
         auto now = clock::now();
-        for (auto& e : entries)
-          if (e.node != st->self_id() && e.ip != 0 && e.port != 0)
-            st->policy.heard(e.node, ipv4_string(e.ip) + ":" + std::to_string(e.port), 0,
-                             0, 1, false, now);
-        st->log->info("redirected to {} node(s)", entries.size());
+        std::size_t taken = 0;
+        for (auto& e : entries) {
+          if (e.node == st->self_id() || e.port == 0 || !possible_member_ip(e.ip) ||
+              (loopback_ip(e.ip) && !loopback))
+            continue;
+          st->policy.hint(e.node, addr_of(e.ip, e.port), 0, 0, 1, now);
+          ++taken;
+        }
+        st->log->info("redirected to {} node(s)", taken);
+      },
+      [=](redirect_atom, bool) {
+        st->stats.redirects_rejected += 1;
+        st->log->warn(
+            "REDIRECT on a link this node did not dial, or after its handshake: "
+            "ignored");
       },
       [=](rtt_atom, conn_id conn, std::int64_t rtt_us) {
         auto it = st->conns.find(conn);
@@ -565,24 +750,11 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
           it->second.rtt_us = rtt_us;
           it->second.rtt_at = clock::now();
         }
-        st->stats.rtt_hist.observe(rtt_us);
-      },
-      [=](heard_atom, node_id peer) -> std::int64_t {
-        // A connection whose link fell silent asks whether the peer still
-        // floods over other links (actors/proto/liveness.hpp).
-        auto ago = st->evidence.since(peer, clock::now());
-        if (!ago)
-          return -1;
-        return std::chrono::duration_cast<std::chrono::milliseconds>(*ago).count();
+        st->stats.rtt_hist.observe(rtt_us); // lanmesh_link_rtt_seconds
       },
       [=](maintain_atom) {
-        st->evidence.expire(clock::now(), st->settings.link->dead_after);
         st->maintain();
         self->delayed_send(self, st->settings.maintain_interval, maintain_atom::value);
-      },
-      [=](alive_atom) {
-        st->flood_member();
-        self->delayed_send(self, st->settings.alive_interval, alive_atom::value);
       },
       [=](topology_atom) {
         // Ask every node over the overlay; answers come back along the
@@ -590,24 +762,20 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
         wire::topo_query q{
             st->self_id(),
             std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32), 0};
-        auto& g = st->gathers[q.seq];
-        g.rp = self->make_response_promise<topology_snapshot>();
-        g.snap.asker = st->self_id();
-        g.snap.answers.push_back(st->own_record(q));
-        g.snap.known.emplace_back(st->self_id(), st->settings.self_addr);
-        for (auto& [id, m] : st->policy.members()) {
-          g.snap.known.emplace_back(id, m.addr);
-          g.waiting.insert(id);
-        }
+        std::vector<std::pair<node_id, std::string>> known;
+        for (auto& [id, m] : st->members.members())
+          if (m.alive() || m.linked)
+            known.emplace_back(id, m.addr());
         for (auto& [peer, e] : st->table.links()) {
-          if (!st->policy.find(peer)) {
+          if (!st->members.find(peer)) {
             auto it = st->conns.find(e.conn);
-            g.snap.known.emplace_back(peer, it == st->conns.end() ? "" : it->second.addr);
-            g.waiting.insert(peer);
+            known.emplace_back(peer, it == st->conns.end() ? "" : it->second.addr);
           }
         }
-        auto rp = g.rp;
-        if (g.waiting.empty()) {
+        auto rp = self->make_response_promise<topology_snapshot>();
+        st->gather_rps.emplace(q.seq, rp);
+        if (st->gathers.begin(q.seq, st->self_id(), st->settings.self_addr,
+                              st->own_record(q), std::move(known), clock::now())) {
           st->finish_gather(q.seq);
           return rp;
         }
@@ -623,20 +791,10 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
         self->send(st->router, topology_atom::value, st->own_record(q));
       },
       [=](topology_atom, wire::topo_reply& r) {
-        auto it = st->gathers.find(r.query_seq);
-        if (it == st->gathers.end())
-          return; // late: the snapshot is out already
-        auto& g = it->second;
-        for (auto& a : g.snap.answers)
-          if (a.node == r.node)
-            return;                     // repeated
-        if (!g.waiting.erase(r.node)) { // a node we did not know of yet
-          auto* m = st->policy.find(r.node);
-          g.snap.known.emplace_back(r.node, m ? m->addr : std::string{});
-        }
-        g.snap.answers.push_back(std::move(r));
-        if (g.waiting.empty())
-          st->finish_gather(it->first);
+        auto* m = st->members.find(r.node);
+        auto seq = r.query_seq;
+        if (st->gathers.answer(std::move(r), m ? m->addr() : std::string{}))
+          st->finish_gather(seq);
       },
       [=](caf::get_atom, peers_atom) {
         std::vector<peer_info> out;
@@ -654,31 +812,23 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
         }
         return out;
       },
-      [=](caf::get_atom, member_atom) {
-        // For `lanmesh members`: this node, then every node it knows of.
+      [=](caf::get_atom, members_atom) {
+        std::vector<member_info> out;
         auto now = clock::now();
-        std::vector<member_entry> out;
-        out.push_back(
-            member_entry{st->self_id(), st->settings.self_addr, "self",
-                         static_cast<std::uint16_t>(st->table.count(direction::in)),
-                         static_cast<std::uint16_t>(st->table.count(direction::out)),
-                         st->capacity(), -1});
-        auto reach = 3 * st->settings.alive_interval;
-        for (auto& [id, m] : st->policy.members()) {
-          auto last = std::max(m.heard_overlay, m.heard_any);
-          std::string status = st->table.linked(id)             ? "linked"
-                               : now - m.heard_overlay <= reach ? "alive"
-                                                                : "unreachable";
-          out.push_back(member_entry{
-              id, m.addr, status, m.links_in, m.links_out, m.capacity,
-              std::chrono::duration_cast<std::chrono::milliseconds>(now - last).count()});
-        }
-        for (auto& [peer, e] : st->table.links()) {
-          if (st->policy.find(peer))
-            continue; // listed above
-          auto it = st->conns.find(e.conn);
-          out.push_back(member_entry{peer, it == st->conns.end() ? "" : it->second.addr,
-                                     "linked", 0, 0, 0, -1});
+        for (auto& [id, m] : st->members.members()) {
+          member_info i;
+          i.id = id;
+          i.addr = m.addr();
+          i.state = m.rec.state;
+          i.incarnation = m.rec.incarnation;
+          i.links_in = m.rec.links_in;
+          i.links_out = m.rec.links_out;
+          i.capacity = m.rec.capacity;
+          i.linked = st->table.linked(id);
+          i.changed_ms =
+              std::chrono::duration_cast<std::chrono::milliseconds>(now - m.changed)
+                  .count();
+          out.push_back(std::move(i));
         }
         return out;
       },
@@ -687,6 +837,16 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
         auto acc = std::make_shared<supervisor_stats>(st->stats);
         acc->links_in = st->table.count(direction::in);
         acc->links_out = st->table.count(direction::out);
+        acc->members = st->members.alive();
+        acc->membership = st->members.stats();
+        acc->probes = st->probes.stats();
+        if (st->settings.probe_socket) {
+          auto u = st->settings.probe_socket->stats();
+          acc->udp_sent = u.sent;
+          acc->udp_answered = u.answered;
+          acc->udp_bad = u.bad;
+          acc->udp_foreign = u.foreign;
+        }
         for (auto& [rule, n] : st->bad_by_rule)
           acc->bad_by_rule.emplace_back(rule, n);
         for (auto& [peer, e] : st->table.links()) {
@@ -715,8 +875,10 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
         return rp;
       },
       [=](shutdown_atom) {
-        // Say goodbye on every link; answer once all have closed, or at the
+        // Tell every neighbour this node leaves (they pass it on), then say
+        // goodbye on every link; answer once all have closed, or at the
         // deadline, when the remaining connection actors are killed.
+        st->run(st->members.leave(clock::now()));
         st->stopping = true;
         st->shutdown_rp = self->make_response_promise<bool>();
         for (auto& [_, rec] : st->conns)

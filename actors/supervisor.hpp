@@ -1,11 +1,11 @@
 #pragma once
-// The supervisor, the overlay manager: owns the link table and the overlay
-// policy. Spawns and monitors one connection actor per TCP link, decides which
-// link to a peer stays, dials the configured peers and re-dials them with
-// backoff while they are not linked, floods this node's MEMBER record, and
-// carries out the policy's decisions (dial, invite, reverse, drop, redirect a
-// dialer when full, re-dial nodes out of reach). Tells the router which links
-// exist, discovery the node's load, and the console when peers come and go.
+// The supervisor: the shell around the overlay's and the membership's
+// decisions (actors/proto: link_table, overlay_policy, membership,
+// probe_tracker, topology_gather). It spawns and monitors one connection
+// actor per TCP link, dials and re-dials, and carries out what those plain
+// classes return: frames to send, nodes to dial, links to drop, ports to
+// check, probes to send. It tells the router which links exist, discovery
+// the node's load, and the console when peers and members come and go.
 
 #include <boost/asio/io_context.hpp>
 #include <caf/all.hpp>
@@ -14,7 +14,9 @@
 
 #include "actors/connection.hpp"
 #include "actors/messages.hpp"
+#include "actors/proto/overlay_policy.hpp"
 #include "main/config.hpp"
+#include "net/udp_probe.hpp"
 
 namespace lanmesh {
 
@@ -24,19 +26,20 @@ struct supervisor_settings {
   std::size_t max_payload = 65536;
   std::chrono::milliseconds redial_min{100};
   std::chrono::milliseconds redial_max{5000};
-  std::size_t target_degree = 3;
-  std::size_t max_degree = 8;
-  /// Period of this node's MEMBER flood (alive + load) over the overlay.
-  std::chrono::milliseconds alive_interval{1000};
-  /// Period of the overlay maintenance (the policy's decisions).
-  std::chrono::milliseconds maintain_interval{250};
-  std::uint64_t seed = 1;
+  overlay_params overlay;
+  membership_params membership;
+  probe_params probes;
+  /// Period of the overlay maintenance (the policy's decisions); they also
+  /// run after every link change.
+  std::chrono::milliseconds maintain_interval{500};
   /// false: no policy actions besides a first link for an isolated node.
   bool manage = true;
   /// This node's address as others reach it ("ip:port"), for snapshots.
   std::string self_addr;
   /// How long a topology snapshot waits for answers.
   std::chrono::milliseconds topology_timeout{2000};
+  /// The liveness probe socket (UDP); may be null (then no direct probes).
+  std::shared_ptr<net::udp_probe> probe_socket;
 };
 
 caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings settings,

@@ -259,12 +259,21 @@ const std::vector<key_spec>& keys() {
        "let the overlay manager add, reverse and drop links (false: a static topology "
        "from node.peers, plus discovery's first dial)",
        bool_field(&node_config::overlay_manage)},
-      {"overlay.alive-interval",
-       "ms between this node's membership floods (partition repair notices a node "
-       "missing after 3 of them)",
-       uint_in(&node_config::alive_interval_ms, 50, 60000)},
-      {"overlay.heartbeat", "ms between heartbeats on an idle link",
+      {"overlay.heartbeat",
+       "ms between heartbeats each side sends on a link; a link silent a quarter "
+       "longer is suspect and its peer is probed",
        uint_in(&node_config::heartbeat_ms, 10, 60000)},
+      {"overlay.max-members",
+       "most members (gone ones' tombstones included) the member table holds "
+       "(16-1000000)",
+       uint_in(&node_config::max_members, 16, 1000000)},
+      {"overlay.sync-interval",
+       "ms between anti-entropy exchanges with one random neighbour (jittered 0.5-1.5x)",
+       uint_in(&node_config::sync_interval_ms, 100, 3600000)},
+      {"overlay.reconnect-for",
+       "ms a member that went silent (unreachable: crashed host or partition) is "
+       "re-dialed, once a second, by the nodes that saw it go",
+       uint_in(&node_config::reconnect_for_ms, 0, 86400000)},
       {"overlay.dead-after", "ms of silence after which a link is declared dead",
        uint_in(&node_config::dead_after_ms, 20, 600000)},
       {"discovery.enabled", "find peers by UDP multicast",
@@ -360,10 +369,15 @@ std::optional<config_error> check_combined(const node_config& c) {
                         std::to_string(c.discovery_announce_min_ms) +
                         ": larger than discovery.announce-max " +
                         std::to_string(c.discovery_announce_max_ms)};
-  if (c.dead_after_ms <= c.heartbeat_ms)
+  if (c.dead_after_ms <= c.heartbeat_ms + c.heartbeat_ms / 4)
     return config_error{
         "config: overlay.dead-after = " + std::to_string(c.dead_after_ms) +
-        ": must exceed overlay.heartbeat " + std::to_string(c.heartbeat_ms)};
+        ": must exceed overlay.heartbeat " + std::to_string(c.heartbeat_ms) +
+        " by more than a quarter (a link is suspect, and probed, from there)"};
+  if (c.max_members < c.max_degree)
+    return config_error{"config: overlay.max-members = " + std::to_string(c.max_members) +
+                        ": smaller than overlay.max-degree " +
+                        std::to_string(c.max_degree)};
   return std::nullopt;
 }
 

@@ -41,10 +41,12 @@ struct node_config {
   // [overlay]
   std::uint16_t target_degree = 3;
   std::uint16_t max_degree = 8;
-  std::uint32_t heartbeat_ms = 500;
-  std::uint32_t alive_interval_ms = 1000;
+  std::uint32_t heartbeat_ms = 1000;
   bool overlay_manage = true;
   std::uint32_t dead_after_ms = 1800;
+  std::uint32_t max_members = 1024;
+  std::uint32_t sync_interval_ms = 30000;
+  std::uint32_t reconnect_for_ms = 120000;
   // [discovery]
   bool discovery_enabled = true;
   std::string discovery_group = "239.255.77.77";

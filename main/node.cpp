@@ -273,12 +273,26 @@ int run_node(const node_config& cfg_in) {
                              boost::asio::post(ioc, std::move(task));
                            }});
 
+  // The probe socket answers "are you there?" from peers whose link to us
+  // has gone silent (actors/proto/probe_tracker.hpp).
+  std::string probe_error;
+  auto probe_socket = net::udp_probe::open(io.context(), cfg.listen, probe_error);
+  if (!probe_socket) {
+    std::fprintf(stderr, "lanmesh: %s\n", probe_error.c_str());
+    return 1;
+  }
+  auto seed = self_id ^ static_cast<std::uint64_t>(
+                            std::chrono::steady_clock::now().time_since_epoch().count());
   auto link = std::make_shared<link_settings>();
   link->self = self_id;
   link->cluster = cfg.cluster;
   link->listen_port = listener->port();
+  link->probe_port = probe_socket->port();
+  // The incarnation grows at every start: wall-clock microseconds.
+  link->record->incarnation = static_cast<std::uint64_t>(unix_micros());
   link->handshake_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
   link->heartbeat = std::chrono::milliseconds(cfg.heartbeat_ms);
+  link->suspect_after = link->heartbeat + link->heartbeat / 4;
   link->dead_after = std::chrono::milliseconds(cfg.dead_after_ms);
   link->dead_after_max = 4 * link->dead_after;
   link->fast_path = fast_path;
@@ -288,14 +302,19 @@ int run_node(const node_config& cfg_in) {
   ss.max_payload = cfg.max_payload;
   ss.redial_min = std::chrono::milliseconds(cfg.redial_min_ms);
   ss.redial_max = std::chrono::milliseconds(cfg.redial_max_ms);
-  ss.target_degree = cfg.target_degree;
-  ss.max_degree = cfg.max_degree;
-  ss.alive_interval = std::chrono::milliseconds(cfg.alive_interval_ms);
+  ss.overlay.target_degree = cfg.target_degree;
+  ss.overlay.max_degree = cfg.max_degree;
+  ss.overlay.seed = seed;
+  ss.membership.max_members = cfg.max_members;
+  ss.membership.sync_interval = std::chrono::milliseconds(cfg.sync_interval_ms);
+  ss.membership.reconnect_for = std::chrono::milliseconds(cfg.reconnect_for_ms);
+  ss.membership.seed = seed + 1;
+  ss.probes.give_up = link->dead_after_max;
+  ss.probes.seed = seed + 2;
+  ss.probe_socket = probe_socket;
   ss.manage = cfg.overlay_manage;
   ss.self_addr = (cfg.listen != "0.0.0.0" ? cfg.listen : iface_addr) + ":" +
                  std::to_string(listener->port());
-  ss.seed = self_id ^ static_cast<std::uint64_t>(
-                          std::chrono::steady_clock::now().time_since_epoch().count());
   auto supervisor_a = sys.spawn(supervisor, ss, &io.context(), router_a, console_a);
   caf::actor discovery_a;
   if (mcast) {
@@ -323,6 +342,7 @@ int run_node(const node_config& cfg_in) {
   control_settings ks;
   ks.self = self_id;
   ks.cluster = cfg.cluster;
+  ks.self_addr = ss.self_addr;
   ks.version = LANMESH_VERSION;
   ks.max_payload = cfg.max_payload;
   ks.leave = [] { kill(getpid(), SIGTERM); };

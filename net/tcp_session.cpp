@@ -313,11 +313,39 @@ void async_dial(asio::io_context& ioc, tcp::endpoint to,
     bool timed_out = timer->expiry() <= asio::steady_timer::clock_type::now();
     timer->cancel();
     if (ec) {
-      done(nullptr, timed_out ? "connect timeout" : ec.message());
+      done(nullptr, timed_out                               ? "connect timeout"
+                    : ec == asio::error::connection_refused ? connection_refused
+                                                            : ec.message());
       return;
     }
     done(tcp_session::make(std::move(*socket), max_payload), {});
   });
+}
+
+void async_check_port(asio::io_context& ioc, tcp::endpoint to,
+                      std::chrono::milliseconds timeout,
+                      std::function<void(port_check)> done) {
+  auto socket = std::make_shared<tcp::socket>(ioc);
+  auto timer = std::make_shared<asio::steady_timer>(ioc, timeout);
+  timer->async_wait([socket](boost::system::error_code ec) {
+    if (!ec) {
+      boost::system::error_code ignored;
+      socket->close(ignored);
+    }
+  });
+  socket->async_connect(
+      to, [socket, timer, done = std::move(done)](boost::system::error_code ec) {
+        bool timed_out = timer->expiry() <= asio::steady_timer::clock_type::now();
+        timer->cancel();
+        boost::system::error_code ignored;
+        socket->close(ignored);
+        if (!ec)
+          done(port_check::open);
+        else if (ec == asio::error::connection_refused)
+          done(port_check::refused);
+        else
+          done(timed_out ? port_check::timeout : port_check::error);
+      });
 }
 
 } // namespace lanmesh::net

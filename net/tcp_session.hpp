@@ -135,9 +135,22 @@ private:
   bool finished_ = false;
 };
 
-/// Dials `to` with a timeout; `done` gets a session (not started) or an error text.
+/// Dials `to` with a timeout; `done` gets a session (not started) or an error
+/// text ("connection refused" when the port refused: nobody listens there).
 void async_dial(boost::asio::io_context& ioc, boost::asio::ip::tcp::endpoint to,
                 std::chrono::milliseconds timeout, std::size_t max_payload,
                 std::function<void(std::shared_ptr<tcp_session>, std::string)> done);
+
+/// The error text async_dial gives when the port refused the connection.
+constexpr const char* connection_refused = "connection refused";
+
+/// What a connection attempt to a port found.
+enum class port_check { open, refused, timeout, error };
+
+/// Connects to `to` and closes at once: is anybody listening there? A
+/// crashed node's port refuses (its kernel resets the connection).
+void async_check_port(boost::asio::io_context& ioc, boost::asio::ip::tcp::endpoint to,
+                      std::chrono::milliseconds timeout,
+                      std::function<void(port_check)> done);
 
 } // namespace lanmesh::net

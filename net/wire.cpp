@@ -23,8 +23,30 @@ const char* to_string(error_code code) {
     return "string_too_long";
   case error_code::count_over_limit:
     return "count_over_limit";
+  case error_code::bad_value:
+    return "bad_value";
   }
   return "unknown";
+}
+
+const char* to_string(member_state s) {
+  switch (s) {
+  case member_state::alive:
+    return "alive";
+  case member_state::unreachable:
+    return "unreachable";
+  case member_state::dead:
+    return "dead";
+  case member_state::left:
+    return "left";
+  }
+  return "unknown";
+}
+
+bool member_record::operator==(const member_record& o) const {
+  return node == o.node && incarnation == o.incarnation && version == o.version &&
+         state == o.state && ip == o.ip && port == o.port && probe_port == o.probe_port &&
+         links_in == o.links_in && links_out == o.links_out && capacity == o.capacity;
 }
 
 namespace {
@@ -155,7 +177,9 @@ decode_result decode(frame_type type, const std::uint8_t* body, std::size_t size
       return truncated("version");
     if (auto e = read_string(r, 1, h.cluster, max_cluster_len, "cluster"))
       return *e;
-    if (!r.u64(h.node) || !r.u16(h.listen_port) || !r.u8(h.flags))
+    if (!r.u64(h.node) || !r.u64(h.incarnation) || !r.u32(h.record_version) ||
+        !r.u16(h.listen_port) || !r.u16(h.probe_port) || !r.u8(h.flags) ||
+        !r.u16(h.links_in) || !r.u16(h.links_out) || !r.u16(h.capacity))
       return truncated("hello");
     return finish(r, frame{type, std::move(h)});
   }
@@ -169,13 +193,44 @@ decode_result decode(frame_type type, const std::uint8_t* body, std::size_t size
     r.bytes(b.payload, r.remaining()); // the payload is the rest of the frame
     return frame{type, std::move(b)};
   }
-  case frame_type::member: {
-    member m;
-    if (!r.u64(m.origin) || !r.u64(m.seq) || !r.u16(m.hops) || !r.u32(m.ip) ||
-        !r.u16(m.port) || !r.u16(m.links_in) || !r.u16(m.links_out) ||
-        !r.u16(m.capacity) || !r.u64(m.want_from))
-      return truncated("member");
-    return finish(r, frame{type, m});
+  case frame_type::members: {
+    members m;
+    std::uint8_t count = 0;
+    if (!r.u8(m.flags) || !r.u8(count))
+      return truncated("members header");
+    if (count > max_member_records)
+      return err(error_code::count_over_limit,
+                 "members frame of " + std::to_string(count) + " records");
+    m.records.resize(count);
+    for (auto& rec : m.records) {
+      std::uint8_t state = 0;
+      if (!r.u64(rec.node) || !r.u64(rec.incarnation) || !r.u32(rec.version) ||
+          !r.u8(state) || !r.u32(rec.ip) || !r.u16(rec.port) || !r.u16(rec.probe_port) ||
+          !r.u16(rec.links_in) || !r.u16(rec.links_out) || !r.u16(rec.capacity))
+        return truncated("member record");
+      if (state > static_cast<std::uint8_t>(member_state::left))
+        return err(error_code::bad_value, "member state " + std::to_string(state));
+      rec.state = static_cast<member_state>(state);
+    }
+    return finish(r, frame{type, std::move(m)});
+  }
+  case frame_type::sync: {
+    sync y;
+    if (!r.u64(y.digest) || !r.u32(y.count) || !r.u8(y.flags))
+      return truncated("sync");
+    return finish(r, frame{type, y});
+  }
+  case frame_type::probe_req: {
+    probe_req q;
+    if (!r.u64(q.nonce) || !r.u64(q.target) || !r.u32(q.ip) || !r.u16(q.probe_port))
+      return truncated("probe request");
+    return finish(r, frame{type, q});
+  }
+  case frame_type::probe_ack: {
+    probe_ack a;
+    if (!r.u64(a.nonce) || !r.u64(a.target))
+      return truncated("probe ack");
+    return finish(r, frame{type, a});
   }
   case frame_type::reverse:
     return finish(r, frame{type, reverse{}});
@@ -218,14 +273,12 @@ decode_result decode(frame_type type, const std::uint8_t* body, std::size_t size
     }
     return finish(r, frame{type, std::move(t)});
   }
-  case frame_type::ping:
-  case frame_type::pong: {
-    std::uint64_t nonce = 0;
-    if (!r.u64(nonce))
-      return truncated("nonce");
-    if (type == frame_type::ping)
-      return finish(r, frame{type, ping{nonce}});
-    return finish(r, frame{type, pong{nonce}});
+  case frame_type::ping: {
+    ping p;
+    if (!r.u64(p.nonce) || !r.u64(p.echo) || !r.u32(p.echo_delay_us) ||
+        !r.u16(p.links_in) || !r.u16(p.links_out) || !r.u16(p.capacity))
+      return truncated("ping");
+    return finish(r, frame{type, p});
   }
   }
   return err(error_code::unknown_type,
@@ -280,7 +333,7 @@ frame_reader::next_impl(std::vector<std::uint8_t>* raw, std::size_t* raw_frames)
     if (avail < header_size)
       return need_more{};
     auto type = static_cast<frame_type>(p[4]);
-    if (type < frame_type::hello || type > frame_type::topo_reply) {
+    if (!known_frame_type(p[4])) {
       failed_ = decode_error{error_code::unknown_type,
                              "unknown frame type " + std::to_string(p[4])};
       return *failed_;
@@ -318,22 +371,30 @@ frame_reader::next_impl(std::vector<std::uint8_t>* raw, std::size_t* raw_frames)
 std::size_t max_frame_for_payload(std::size_t max_payload) {
   // Control frames must fit whatever the payload limit: the largest HELLO
   // (64-byte cluster), REFUSE/GOODBYE (256-byte reason) and TOPO_REPLY.
-  constexpr std::size_t largest_hello = 1 + 4 + 2 + 1 + max_cluster_len + 8 + 2 + 1;
+  constexpr std::size_t largest_hello =
+      1 + 4 + 2 + 1 + max_cluster_len + 8 + 8 + 4 + 2 + 2 + 1 + 6;
+  constexpr std::size_t largest_members = 1 + 2 + member_record_size * max_member_records;
   constexpr std::size_t largest_reason = 1 + 2 + max_reason_len;
   constexpr std::size_t largest_topo_reply = 1 + 33 + 13 * max_topo_links;
   return std::max({broadcast_frame_limit(max_payload), largest_hello, largest_reason,
-                   largest_topo_reply});
+                   largest_topo_reply, largest_members});
 }
 
 std::vector<std::uint8_t> encode_hello(const hello& h, bool welcome) {
-  return writer(welcome ? frame_type::welcome : frame_type::hello, 17 + h.cluster.size())
+  return writer(welcome ? frame_type::welcome : frame_type::hello, 38 + h.cluster.size())
       .u32(h.magic)
       .u16(h.version)
       .u8(static_cast<std::uint8_t>(h.cluster.size()))
       .bytes(h.cluster)
       .u64(h.node)
+      .u64(h.incarnation)
+      .u32(h.record_version)
       .u16(h.listen_port)
+      .u16(h.probe_port)
       .u8(h.flags)
+      .u16(h.links_in)
+      .u16(h.links_out)
+      .u16(h.capacity)
       .finish();
 }
 
@@ -377,26 +438,48 @@ std::vector<std::uint8_t> encode_broadcast(const broadcast& b) {
   return out;
 }
 
-std::vector<std::uint8_t> encode_ping(std::uint64_t nonce) {
-  return writer(frame_type::ping, 8).u64(nonce).finish();
-}
-
-std::vector<std::uint8_t> encode_pong(std::uint64_t nonce) {
-  return writer(frame_type::pong, 8).u64(nonce).finish();
-}
-
-std::vector<std::uint8_t> encode_member(const member& m) {
-  return writer(frame_type::member, 38)
-      .u64(m.origin)
-      .u64(m.seq)
-      .u16(m.hops)
-      .u32(m.ip)
-      .u16(m.port)
-      .u16(m.links_in)
-      .u16(m.links_out)
-      .u16(m.capacity)
-      .u64(m.want_from)
+std::vector<std::uint8_t> encode_ping(const ping& p) {
+  return writer(frame_type::ping, 26)
+      .u64(p.nonce)
+      .u64(p.echo)
+      .u32(p.echo_delay_us)
+      .u16(p.links_in)
+      .u16(p.links_out)
+      .u16(p.capacity)
       .finish();
+}
+
+std::vector<std::uint8_t> encode_members(const members& m) {
+  auto n = std::min(m.records.size(), max_member_records);
+  writer w(frame_type::members, 2 + member_record_size * n);
+  w.u8(m.flags).u8(static_cast<std::uint8_t>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& r = m.records[i];
+    w.u64(r.node)
+        .u64(r.incarnation)
+        .u32(r.version)
+        .u8(static_cast<std::uint8_t>(r.state));
+    w.u32(r.ip).u16(r.port).u16(r.probe_port);
+    w.u16(r.links_in).u16(r.links_out).u16(r.capacity);
+  }
+  return w.finish();
+}
+
+std::vector<std::uint8_t> encode_sync(const sync& y) {
+  return writer(frame_type::sync, 13).u64(y.digest).u32(y.count).u8(y.flags).finish();
+}
+
+std::vector<std::uint8_t> encode_probe_req(const probe_req& q) {
+  return writer(frame_type::probe_req, 22)
+      .u64(q.nonce)
+      .u64(q.target)
+      .u32(q.ip)
+      .u16(q.probe_port)
+      .finish();
+}
+
+std::vector<std::uint8_t> encode_probe_ack(const probe_ack& a) {
+  return writer(frame_type::probe_ack, 16).u64(a.nonce).u64(a.target).finish();
 }
 
 std::vector<std::uint8_t> encode_reverse() {

@@ -4,14 +4,22 @@
 // Every frame is `u32 length (big-endian) | u8 type | body`, where length
 // counts the type byte and the body. Phases of a link:
 //
-//   1. The dialer sends HELLO (magic, version, cluster, node id, listen port).
+//   1. The dialer sends HELLO (magic, version, cluster, node id, its own
+//      membership record: incarnation, version, listen and probe ports, load;
+//      flags: REVERSE, CALLBACK).
 //   2. The acceptor answers WELCOME (same body as HELLO) or REFUSE (reason)
 //      and closes. The dialer may still REFUSE a WELCOME (e.g. duplicate).
-//      A full acceptor may send REDIRECT (other nodes to try) before REFUSE.
-//   3. Both sides exchange BROADCAST, MEMBER (flooded like broadcasts, for the
-//      overlay's membership), PING/PONG (heartbeats) and REVERSE (asks the
-//      peer to re-dial this link in the other direction; the new link's HELLO
-//      carries the reverse flag and replaces the old one on both sides).
+//      A full acceptor may send REDIRECT (other nodes to try) before REFUSE;
+//      a dialer takes a REDIRECT only in this phase. A CALLBACK hello asks the
+//      acceptor to dial the dialer instead (REFUSE "callback" when it will).
+//   3. Both sides exchange BROADCAST, MEMBERS (membership changes, flooded
+//      only when they are news, and anti-entropy pushes), SYNC (a digest of
+//      the member table, for anti-entropy), PING (heartbeat: each side's,
+//      carrying an echo of the other's last one for the round trip, and its
+//      load), PROBE_REQ / PROBE_ACK (an indirect liveness probe of a third
+//      node, as SWIM does), REVERSE (asks the peer to re-dial this link in the
+//      other direction; the new link's HELLO carries the reverse flag and
+//      replaces the old one on both sides) and TOPO_QUERY / TOPO_REPLY.
 //   4. Either side sends GOODBYE (reason), stops writing and reads until EOF.
 //
 // Every length and count is checked against a limit before anything is
@@ -30,7 +38,7 @@
 namespace lanmesh::wire {
 
 constexpr std::uint32_t magic = 0x4c4d5348; // "LMSH"
-constexpr std::uint16_t version = 1;
+constexpr std::uint16_t version = 2;
 constexpr std::size_t header_size = 5;                // u32 length + u8 type
 constexpr std::size_t max_cluster_len = 64;           // bytes of the cluster name
 constexpr std::size_t max_reason_len = 256;           // bytes of a refuse/goodbye reason
@@ -42,31 +50,50 @@ enum class frame_type : std::uint8_t {
   refuse = 3,
   broadcast = 4,
   ping = 5,
-  pong = 6,
+  // 6 was PONG (version 1): PING echoes now carry the round trip.
   goodbye = 7,
-  member = 8,
+  members = 8,
   reverse = 9,
   redirect = 10,
   topo_query = 11,
   topo_reply = 12,
+  sync = 13,
+  probe_req = 14,
+  probe_ack = 15,
 };
+
+/// Whether `t` names a frame type of this version.
+constexpr bool known_frame_type(std::uint8_t t) {
+  return (t >= 1 && t <= 15) && t != 6;
+}
 
 /// HELLO flag: this link replaces the existing link between the two nodes
 /// (a reversal the acceptor asked for).
 constexpr std::uint8_t hello_reverse = 1;
+/// HELLO flag: the dialer needs an inbound link; it asks the acceptor to dial
+/// it instead of keeping this link (the acceptor answers REFUSE "callback"
+/// and dials back, or REFUSE "callback declined").
+constexpr std::uint8_t hello_callback = 2;
 /// Most entries in a REDIRECT.
 constexpr std::size_t max_redirects = 8;
 /// Most links listed in a TOPO_REPLY.
 constexpr std::size_t max_topo_links = 64;
 
-/// Body of HELLO and WELCOME.
+/// Body of HELLO and WELCOME: who the sender is, and its own membership
+/// record (so the peer knows it at once, without waiting for gossip).
 struct hello {
   std::uint32_t magic = wire::magic;
   std::uint16_t version = wire::version;
   std::string cluster;
   std::uint64_t node = 0;
-  std::uint16_t listen_port = 0;
+  std::uint64_t incarnation = 0; // grows at every start (and refutation)
+  std::uint32_t record_version = 0;
+  std::uint16_t listen_port = 0; // 0: does not serve
+  std::uint16_t probe_port = 0;  // UDP port answering liveness probes; 0: none
   std::uint8_t flags = 0;
+  std::uint16_t links_in = 0;
+  std::uint16_t links_out = 0;
+  std::uint16_t capacity = 0;
 };
 
 struct refuse {
@@ -84,18 +111,65 @@ struct broadcast {
   std::string payload; // any bytes
 };
 
-/// A node's periodic "I am alive" flood, with the load it carries, and
-/// optionally a request that one named node dial it (it needs an inbound link).
-struct member {
-  std::uint64_t origin = 0;
-  std::uint64_t seq = 0;
-  std::uint16_t hops = 0;
-  std::uint32_t ip = 0; // IPv4 as seen by the origin's neighbour; 0 until filled in
+/// What one node says of another's membership. States, least to most final
+/// for one incarnation: alive, unreachable (silent, probes unanswered: maybe
+/// partitioned), dead (its port refused: the process is gone), left (said
+/// goodbye). A higher incarnation of the same node beats any of them.
+enum class member_state : std::uint8_t { alive = 0, unreachable = 1, dead = 2, left = 3 };
+
+const char* to_string(member_state s);
+
+struct member_record {
+  std::uint64_t node = 0;
+  std::uint64_t incarnation = 0;
+  std::uint32_t version = 0; // the node's own count of its load changes
+  member_state state = member_state::alive;
+  std::uint32_t ip = 0; // as seen by the node's neighbour; 0 in a node's own record
   std::uint16_t port = 0;
+  std::uint16_t probe_port = 0;
   std::uint16_t links_in = 0;
   std::uint16_t links_out = 0;
   std::uint16_t capacity = 0;
-  std::uint64_t want_from = 0; // node asked to dial the origin, or 0
+  bool operator==(const member_record& o) const;
+};
+
+/// Encoded size of one member record.
+constexpr std::size_t member_record_size = 8 + 8 + 4 + 1 + 4 + 2 + 2 + 2 + 2 + 2;
+/// Most records in one MEMBERS frame.
+constexpr std::size_t max_member_records = 64;
+/// MEMBERS flag: an anti-entropy push (the answer to a SYNC), not a rumour.
+constexpr std::uint8_t members_sync = 1;
+
+struct members {
+  std::uint8_t flags = 0;
+  std::vector<member_record> records;
+};
+
+/// Anti-entropy: a digest of the sender's member table (its alive members,
+/// itself included). A receiver whose digest differs pushes its table back
+/// as MEMBERS; with `sync_answer` it also sends its own SYNC, so that the
+/// first sender pushes what the receiver lacks.
+constexpr std::uint8_t sync_answer = 1;
+
+struct sync {
+  std::uint64_t digest = 0;
+  std::uint32_t count = 0; // alive members the digest covers
+  std::uint8_t flags = 0;
+};
+
+/// Asks a neighbour to probe `target` over UDP (SWIM's indirect probe): the
+/// link to it is silent, but is the node alive?
+struct probe_req {
+  std::uint64_t nonce = 0;
+  std::uint64_t target = 0;
+  std::uint32_t ip = 0;
+  std::uint16_t probe_port = 0;
+};
+
+/// The neighbour heard `target` answer the probe of that nonce.
+struct probe_ack {
+  std::uint64_t nonce = 0;
+  std::uint64_t target = 0;
 };
 
 struct reverse {};
@@ -136,19 +210,24 @@ struct topo_reply {
   std::vector<topo_link> links;
 };
 
+/// A heartbeat, sent by each side of an idle link. `nonce` is the sender's
+/// clock; `echo` the nonce of the last PING it received on this link and
+/// `echo_delay_us` how long it held it, so each side measures the round trip
+/// from the other's heartbeat without a reply frame. Carries the sender's load.
 struct ping {
   std::uint64_t nonce = 0;
-};
-
-struct pong {
-  std::uint64_t nonce = 0;
+  std::uint64_t echo = 0;
+  std::uint32_t echo_delay_us = 0;
+  std::uint16_t links_in = 0;
+  std::uint16_t links_out = 0;
+  std::uint16_t capacity = 0;
 };
 
 /// A decoded frame. HELLO and WELCOME share the `hello` body; `type` tells them apart.
 struct frame {
   frame_type type;
-  std::variant<hello, refuse, broadcast, ping, pong, goodbye, member, reverse, redirect,
-               topo_query, topo_reply>
+  std::variant<hello, refuse, broadcast, ping, goodbye, members, reverse, redirect,
+               topo_query, topo_reply, sync, probe_req, probe_ack>
       body;
 };
 
@@ -162,6 +241,7 @@ enum class error_code : std::uint8_t {
   bad_magic,
   string_too_long,  // cluster or reason over its limit
   count_over_limit, // a list longer than its limit
+  bad_value,        // a field outside its allowed values
 };
 
 const char* to_string(error_code code);
@@ -288,9 +368,12 @@ std::vector<std::uint8_t> encode_hello(const hello& h, bool welcome = false);
 std::vector<std::uint8_t> encode_refuse(const std::string& reason);
 std::vector<std::uint8_t> encode_goodbye(const std::string& reason);
 std::vector<std::uint8_t> encode_broadcast(const broadcast& b);
-std::vector<std::uint8_t> encode_ping(std::uint64_t nonce);
-std::vector<std::uint8_t> encode_pong(std::uint64_t nonce);
-std::vector<std::uint8_t> encode_member(const member& m);
+std::vector<std::uint8_t> encode_ping(const ping& p);
+/// One MEMBERS frame of at most max_member_records records.
+std::vector<std::uint8_t> encode_members(const members& m);
+std::vector<std::uint8_t> encode_sync(const sync& s);
+std::vector<std::uint8_t> encode_probe_req(const probe_req& r);
+std::vector<std::uint8_t> encode_probe_ack(const probe_ack& a);
 std::vector<std::uint8_t> encode_reverse();
 std::vector<std::uint8_t> encode_redirect(const redirect& r);
 std::vector<std::uint8_t> encode_topo_query(const topo_query& q);

@@ -1,7 +1,6 @@
 #include "actors/proto/liveness.hpp"
 
 #include <algorithm>
-#include <iterator>
 
 namespace lanmesh {
 
@@ -39,35 +38,13 @@ verdict liveness::judge(const link_facts& f) const {
   auto v = assess(f);
   if (v != verdict::suspect)
     return v;
-  // Evidence counts when it is recent (heard within dead_after) and came
-  // clearly after the link fell silent: a flood the peer sent just before it
-  // stopped (SIGSTOP) arrives at most about a heartbeat after its last frame
-  // on this link, and must not delay the verdict.
-  if (f.heard_elsewhere && *f.heard_elsewhere >= duration::zero() &&
-      *f.heard_elsewhere < p_.dead_after &&
-      *f.heard_elsewhere < f.silent - p_.after_last_frame)
+  // An answer counts when it is recent (within dead_after) and came clearly
+  // after the link fell silent: it answers a probe of this silence.
+  if (f.probe_answered && *f.probe_answered >= duration::zero() &&
+      *f.probe_answered < p_.dead_after &&
+      *f.probe_answered < f.silent - p_.after_last_frame)
     return verdict::waiting;
   return verdict::dead;
-}
-
-void overlay_evidence::heard(node_id origin, std::uint16_t hops, clock::time_point now) {
-  if (hops < 2) // the origin's own copy over its link to us: no other path
-    return;
-  auto& at = relayed_[origin];
-  at = std::max(at, now);
-}
-
-std::optional<overlay_evidence::clock::duration>
-overlay_evidence::since(node_id origin, clock::time_point now) const {
-  auto it = relayed_.find(origin);
-  if (it == relayed_.end())
-    return std::nullopt;
-  return now - it->second;
-}
-
-void overlay_evidence::expire(clock::time_point now, clock::duration max_age) {
-  for (auto it = relayed_.begin(); it != relayed_.end();)
-    it = now - it->second > max_age ? relayed_.erase(it) : std::next(it);
 }
 
 } // namespace lanmesh

@@ -1,35 +1,30 @@
 #pragma once
-// Is the peer of a silent link dead? The decision as plain classes: no
-// sockets, no actors, time passed in. The connection actor feeds `liveness`
-// what its link and socket show; the supervisor keeps `overlay_evidence`, the
-// times each peer's own MEMBER flood reached this node over other links.
+// Is the peer of a silent link dead? The decision as a plain class: no
+// sockets, no actors, time passed in. The connection actor feeds it what its
+// link and socket show, and what the probes of a suspect link found
+// (actors/proto/probe_tracker: UDP probes, direct and through other
+// neighbours, as SWIM does).
 //
-// Rule (issue 5, netns scenario `loss`):
+// Rule (issue 5, netns scenarios `loss` and `oneway`; issue 12):
 // - Any frame on the link, bytes waiting unread in our socket (a stalled
 //   machine), or new out-of-order segments (TCP is retransmitting a lost
 //   one: the peer sends) mean the peer is alive.
-// - A link silent for `dead_after` with none of these is suspect. If the
-//   peer's own MEMBER flood reached us over other links within the last
-//   `dead_after`, and more than `after_last_frame` (a heartbeat and a bit)
-//   after the link's last frame, the peer process is alive and only this TCP
-//   path stalls
-//   (under packet loss a stream's head segment can wait seconds for its
-//   retransmission): the link is kept and judged again later. Otherwise (the
-//   peer is stopped, cut off, or crashed without a reset) it is dead, at
-//   `dead_after` exactly as without this rule.
-// - A link silent for `dead_after_max` is dead whatever the overlay says: a
+// - Both sides send a heartbeat every `overlay.heartbeat`; a link silent a
+//   little longer is suspect and its peer is probed. A link silent for
+//   `dead_after` with none of the signs above is dead, unless the peer
+//   answered a probe within the last `dead_after`, more than
+//   `after_last_frame` after the link's last frame (an answer to a probe of
+//   this silence, not an old one): then the peer process runs and only this
+//   TCP path stalls (under packet loss a stream's head segment can wait
+//   seconds for its retransmission), and the link is kept and judged again.
+//   A stopped, cut-off or crashed peer answers nothing, so it is dead at
+//   `dead_after` exactly.
+// - A link silent for `dead_after_max` is dead whatever the probes say: a
 //   path that stays broken one way is dropped in bounded time.
-//
-// Relayed floods prove the peer process runs, not that this link works; that
-// is why the wait is bounded. A SIGSTOPped or cut-off peer floods nothing, so
-// its links are never kept past `dead_after` by this rule (except in the rare
-// race where it stops after flooding to other links but before flooding to
-// ours: then by at most the time until that flood is `dead_after` old).
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <unordered_map>
 
 #include "actors/proto/node_id.hpp"
 
@@ -40,10 +35,9 @@ struct liveness_params {
   std::chrono::milliseconds dead_after{2000};
   /// A link silent this long is dead even if the overlay vouches (>= dead_after).
   std::chrono::milliseconds dead_after_max{8000};
-  /// A relayed flood vouches only if it came this much later than the link's
-  /// last frame. The peer heartbeats on the link, so a peer that stopped sent
-  /// its last flood at most a heartbeat after its last frame to us: longer
-  /// than the heartbeat interval, this keeps such a flood from vouching.
+  /// A probe answer vouches only if it came this much later than the link's
+  /// last frame: probes start once the link is silent longer than a
+  /// heartbeat, so an answer to an earlier suspicion cannot vouch.
   std::chrono::milliseconds after_last_frame{600};
 };
 
@@ -56,16 +50,16 @@ struct link_facts {
   std::uint64_t unread = 0;
   /// TCP received segments beyond a hole since the previous probe.
   bool out_of_order_moved = false;
-  /// Since the peer's own MEMBER flood last reached us over another link;
-  /// nullopt: never, or not asked.
-  std::optional<duration> heard_elsewhere;
+  /// Since the peer last answered a probe of this silence; nullopt: never,
+  /// or not asked.
+  std::optional<duration> probe_answered;
 };
 
 enum class verdict {
   alive,      // heard within dead_after, or bytes wait unread: nothing to do
   recovering, // TCP is retransmitting toward us: alive, restart the silence
   suspect,    // silent for dead_after on the link alone: ask the overlay
-  waiting,    // silent, but the peer's flood reached us over other links: keep
+  waiting,    // silent, but the peer answers probes: keep
   dead,       // drop the link
 };
 
@@ -77,42 +71,19 @@ public:
 
   explicit liveness(liveness_params p);
 
-  /// The verdict from the link alone (`heard_elsewhere` is ignored): alive,
-  /// recovering, suspect (the overlay may still vouch) or dead (silent for
+  /// The verdict from the link alone (`probe_answered` is ignored): alive,
+  /// recovering, suspect (probes may still vouch) or dead (silent for
   /// dead_after_max).
   verdict assess(const link_facts& f) const;
 
-  /// The full verdict, overlay evidence included: alive, recovering, waiting
-  /// or dead. Never suspect.
+  /// The full verdict, probe answers included: alive, recovering, waiting or
+  /// dead. Never suspect.
   verdict judge(const link_facts& f) const;
 
   const liveness_params& params() const { return p_; }
 
 private:
   liveness_params p_;
-};
-
-/// When each peer's own MEMBER flood last reached this node over a link that
-/// is not the link to that peer (the flood was relayed: hop count >= 2 at
-/// arrival). Bounded: entries older than `max_age` are dropped by expire().
-class overlay_evidence {
-public:
-  using clock = std::chrono::steady_clock;
-
-  /// A MEMBER flood of `origin` arrived (first copy) after `hops` hops.
-  void heard(node_id origin, std::uint16_t hops, clock::time_point now);
-
-  /// How long ago `origin`'s flood last arrived relayed; nullopt: never (or
-  /// expired).
-  std::optional<clock::duration> since(node_id origin, clock::time_point now) const;
-
-  /// Drops entries older than `max_age` at `now`.
-  void expire(clock::time_point now, clock::duration max_age);
-
-  std::size_t size() const { return relayed_.size(); }
-
-private:
-  std::unordered_map<node_id, clock::time_point> relayed_;
 };
 
 } // namespace lanmesh

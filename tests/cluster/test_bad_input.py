@@ -17,90 +17,11 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from harness import (DEFAULT_TIMEOUT, TestFailure, check, check_broadcast, check_exactly_once,
                      run_tests)
 
+from lmwire import (BROADCAST, HELLO, MAGIC, REFUSE, WELCOME, Frames, fake_id, frame,  # noqa: E402
+                    hello_body, reason_of)
+
 PORTS = (51200, 51299)
 HANDSHAKE_MS = 300
-CLOSE_TIMEOUT = 5.0  # a bad client must be dropped within this
-
-MAGIC = 0x4C4D5348
-HELLO, WELCOME, REFUSE, BROADCAST = 1, 2, 3, 4
-
-
-def frame(ftype, body=b""):
-    return struct.pack(">IB", 1 + len(body), ftype) + body
-
-
-def hello_body(cluster, node_id, port=1, magic=MAGIC, version=1, flags=0):
-    c = cluster.encode()
-    return (struct.pack(">IHB", magic, version, len(c)) + c
-            + struct.pack(">QHB", node_id, port, flags))
-
-
-def fake_id():
-    return struct.unpack(">Q", os.urandom(8))[0] | 1
-
-
-class Frames:
-    """Reads frames from a raw socket, every read bounded in time."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-        self.closed = False
-
-    def _fill(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TestFailure("socket read timed out")
-        self.sock.settimeout(left)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            raise TestFailure("socket read timed out")
-        except ConnectionResetError:
-            data = b""
-        if not data:
-            self.closed = True
-        self.buf += data
-
-    def next(self, timeout=DEFAULT_TIMEOUT):
-        """Returns (type, body) of the next frame, or None if the peer closed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if len(self.buf) >= 5:
-                length, ftype = struct.unpack(">IB", self.buf[:5])
-                if len(self.buf) >= 4 + length:
-                    body = self.buf[5:4 + length]
-                    self.buf = self.buf[4 + length:]
-                    return ftype, body
-            if self.closed:
-                return None
-            self._fill(deadline)
-
-    def next_of(self, want, timeout=DEFAULT_TIMEOUT):
-        """Skips PINGs and the like until a frame of type `want` (or close)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            f = self.next(max(0.0, deadline - time.monotonic()))
-            if f is None or f[0] == want:
-                return f
-
-    def wait_closed(self, timeout=CLOSE_TIMEOUT):
-        """Reads and drops everything until the server closes; returns the time it took."""
-        start = time.monotonic()
-        deadline = start + timeout
-        while not self.closed:
-            try:
-                self._fill(deadline)
-            except TestFailure:
-                raise TestFailure("server kept the connection open for %.1f s" % timeout)
-            self.buf = b""
-        return time.monotonic() - start
-
-
-def reason_of(body):
-    (n,) = struct.unpack(">H", body[:2])
-    return body[2:2 + n].decode("utf-8", "replace")
-
 
 def wait_stats(node, pred, what, timeout=DEFAULT_TIMEOUT):
     """Polls /stats until pred(stats); the supervisor counts asynchronously."""

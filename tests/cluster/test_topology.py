@@ -5,6 +5,7 @@ nodes that do not answer in time are marked as such."""
 
 import json
 import os
+import signal
 import sys
 
 from harness import check, run_tests
@@ -59,23 +60,35 @@ def test_thirty_nodes(h):
     h.stop_all()
 
 
-def test_dead_node_is_marked_unanswered(h):
+def test_dead_node_is_forgotten_and_a_stopped_one_unanswered(h):
     nodes = start(h, 6, 47222)
     wait_rules(nodes, "rules on 6 nodes")
     victim = nodes[4]
     victim.kill()
     rest = [n for n in nodes if n is not victim]
     wait_rules(rest, "rules after the kill")
+    # Its port refused: the cluster knows it is dead and no longer lists it.
     doc = snapshot(rest[0], os.path.join(h.dir, "after.json"))
     got = {n["node"]: n for n in doc["nodes"]}
-    check(victim.id in got and not got[victim.id]["answered"],
-          "the killed node is not marked unanswered: %s" % got.get(victim.id))
+    check(victim.id not in got, "the killed node is still listed: %s" % got.get(victim.id))
+    check(set(got) == {n.id for n in rest}, "snapshot nodes differ: %s" % sorted(got))
     check(all(got[n.id]["answered"] for n in rest), "a live node did not answer")
     check(not any(victim.id in (e["from"], e["to"]) for e in doc["edges"]),
           "an edge to the killed node remains")
+    # A node stopped just now is still a member, and does not answer.
+    stopped = rest[-1]
+    stopped.send_signal(signal.SIGSTOP)
+    try:
+        doc = snapshot(rest[0], os.path.join(h.dir, "stopped.json"))
+    finally:
+        stopped.send_signal(signal.SIGCONT)
+    got = {n["node"]: n for n in doc["nodes"]}
+    check(stopped.id in got and not got[stopped.id]["answered"],
+          "the stopped node is not marked unanswered: %s" % got.get(stopped.id))
     h.stop_all()
 
 
 if __name__ == "__main__":
-    sys.exit(run_tests(__file__, [test_thirty_nodes, test_dead_node_is_marked_unanswered],
+    sys.exit(run_tests(__file__, [test_thirty_nodes,
+                                  test_dead_node_is_forgotten_and_a_stopped_one_unanswered],
                        PORTS))

@@ -92,8 +92,11 @@ TEST(ConfigDefaults, MatchTheHeader) {
   EXPECT_EQ(c.redial_max_ms, 5000u);
   EXPECT_EQ(c.seen_max_entries, 200000u);
   EXPECT_EQ(c.seen_max_age_s, 300u);
-  EXPECT_EQ(c.heartbeat_ms, 500u);
+  EXPECT_EQ(c.heartbeat_ms, 1000u);
   EXPECT_EQ(c.dead_after_ms, 1800u);
+  EXPECT_EQ(c.max_members, 1024u);
+  EXPECT_EQ(c.sync_interval_ms, 30000u);
+  EXPECT_EQ(c.reconnect_for_ms, 120000u);
   EXPECT_TRUE(c.discovery_enabled);
   EXPECT_EQ(c.discovery_group, "239.255.77.77");
   EXPECT_EQ(c.discovery_port, 49152);
@@ -193,9 +196,17 @@ TEST(ConfigErrors, CombinedChecks) {
   EXPECT_THAT(load_error({"--node.redial-min=6000"}), HasSubstr("node.redial-min"));
   EXPECT_THAT(load_error({"--overlay.heartbeat=2000"}), HasSubstr("overlay.dead-after"));
   EXPECT_THAT(load_error({"--overlay.dead-after=500"}), HasSubstr("overlay.dead-after"));
-  auto c = load_ok({"--overlay.heartbeat=100", "--overlay.dead-after=101"});
+  // A link is suspect (probed) at a heartbeat and a quarter; dead-after must
+  // leave room for that.
+  EXPECT_THAT(load_error({"--overlay.heartbeat=100", "--overlay.dead-after=125"}),
+              HasSubstr("overlay.dead-after = 125"));
+  auto c = load_ok({"--overlay.heartbeat=100", "--overlay.dead-after=126"});
   EXPECT_EQ(c.heartbeat_ms, 100u);
-  EXPECT_EQ(c.dead_after_ms, 101u);
+  EXPECT_EQ(c.dead_after_ms, 126u);
+  EXPECT_THAT(load_error({"--overlay.max-members=16", "--overlay.max-degree=20"}),
+              HasSubstr("overlay.max-members = 16"));
+  EXPECT_THAT(load_error({"--overlay.max-members=15"}), HasSubstr("out of range"));
+  EXPECT_EQ(load_ok({"--overlay.max-members=100000"}).max_members, 100000u);
 }
 
 TEST_F(ConfigFiles, MissingConfigFileCannotBeRead) {
@@ -383,7 +394,7 @@ file = "/var/log/with \"quote\".log"
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_EQ(c.log_file, "/var/log/with \"quote\".log");
   // Keys the file does not name keep their defaults.
-  EXPECT_EQ(c.heartbeat_ms, 500u);
+  EXPECT_EQ(c.heartbeat_ms, 1000u);
   EXPECT_EQ(c.listen, "0.0.0.0");
 }
 

@@ -32,7 +32,10 @@ std::string describe(const frame& f) {
   os << "type=" << static_cast<int>(f.type) << " ";
   if (auto* h = std::get_if<hello>(&f.body))
     os << "hello{magic=" << h->magic << " version=" << h->version
-       << " cluster=" << h->cluster << " node=" << h->node << " port=" << h->listen_port
+       << " cluster=" << h->cluster << " node=" << h->node << " inc=" << h->incarnation
+       << " ver=" << h->record_version << " port=" << h->listen_port
+       << " probe=" << h->probe_port << " flags=" << int{h->flags}
+       << " in=" << h->links_in << " out=" << h->links_out << " cap=" << h->capacity
        << "}";
   else if (auto* r = std::get_if<refuse>(&f.body))
     os << "refuse{" << hex(r->reason) << "}";
@@ -42,10 +45,17 @@ std::string describe(const frame& f) {
     os << "broadcast{origin=" << b->origin << " seq=" << b->seq << " hops=" << b->hops
        << " payload=" << hex(b->payload) << "}";
   else if (auto* p = std::get_if<ping>(&f.body))
-    os << "ping{" << p->nonce << "}";
-  else if (auto* q = std::get_if<pong>(&f.body))
-    os << "pong{" << q->nonce << "}";
+    os << "ping{" << p->nonce << " echo=" << p->echo << " delay=" << p->echo_delay_us
+       << " in=" << p->links_in << " out=" << p->links_out << " cap=" << p->capacity
+       << "}";
   return os.str();
+}
+
+// A heartbeat with only its nonce set.
+ping ping_of(std::uint64_t nonce) {
+  ping p;
+  p.nonce = nonce;
+  return p;
 }
 
 using next_result = std::variant<decode_error, frame, frame_reader::need_more>;
@@ -106,7 +116,13 @@ hello sample_hello() {
   hello h;
   h.cluster = "test-cluster";
   h.node = 0x0123456789abcdefULL;
+  h.incarnation = 1796000000000000ULL;
+  h.record_version = 3;
   h.listen_port = 50001;
+  h.probe_port = 40001;
+  h.links_in = 2;
+  h.links_out = 1;
+  h.capacity = 5;
   return h;
 }
 
@@ -141,10 +157,11 @@ std::vector<sample> all_samples() {
   add(encode_broadcast(empty), frame{frame_type::broadcast, empty});
   broadcast bin{1, UINT64_MAX, UINT16_MAX, binary_payload()};
   add(encode_broadcast(bin), frame{frame_type::broadcast, bin});
-  add(encode_ping(0x0102030405060708ULL),
-      frame{frame_type::ping, ping{0x0102030405060708ULL}});
-  add(encode_pong(UINT64_MAX), frame{frame_type::pong, pong{UINT64_MAX}});
-  add(encode_ping(0), frame{frame_type::ping, ping{0}});
+  add(encode_ping(ping_of(0x0102030405060708ULL)),
+      frame{frame_type::ping, ping_of(0x0102030405060708ULL)});
+  ping full{UINT64_MAX, 0x55, UINT32_MAX, 1, 2, 3};
+  add(encode_ping(full), frame{frame_type::ping, full});
+  add(encode_ping(ping_of(0)), frame{frame_type::ping, ping_of(0)});
   return out;
 }
 
@@ -295,42 +312,65 @@ TEST(WireRoundTrip, BroadcastBinaryPayloadWithZeroBytes) {
   EXPECT_EQ(std::get<broadcast>(g.body).payload, std::string(100, '\0'));
 }
 
-TEST(WireRoundTrip, PingAndPong) {
-  auto p = decode_one(encode_ping(0x0102030405060708ULL));
+TEST(WireRoundTrip, PingCarriesEchoAndLoad) {
+  ping sent{0x0102030405060708ULL, UINT64_MAX, 1234567, 2, 3, 5};
+  auto p = decode_one(encode_ping(sent));
   EXPECT_EQ(p.type, frame_type::ping);
   ASSERT_TRUE(std::holds_alternative<ping>(p.body));
-  EXPECT_EQ(std::get<ping>(p.body).nonce, 0x0102030405060708ULL);
-  auto q = decode_one(encode_pong(UINT64_MAX));
-  EXPECT_EQ(q.type, frame_type::pong);
-  ASSERT_TRUE(std::holds_alternative<pong>(q.body));
-  EXPECT_EQ(std::get<pong>(q.body).nonce, UINT64_MAX);
+  auto& got = std::get<ping>(p.body);
+  EXPECT_EQ(got.nonce, sent.nonce);
+  EXPECT_EQ(got.echo, sent.echo);
+  EXPECT_EQ(got.echo_delay_us, sent.echo_delay_us);
+  EXPECT_EQ(got.links_in, 2);
+  EXPECT_EQ(got.links_out, 3);
+  EXPECT_EQ(got.capacity, 5);
+}
+
+TEST(WireRoundTrip, PongOfVersionOneIsAnUnknownType) {
+  // Type 6 was PONG; version 2 echoes heartbeats inside PING instead.
+  EXPECT_FALSE(known_frame_type(6));
+  bytes pong_v1{0, 0, 0, 9, 6, 0, 0, 0, 0, 0, 0, 0, 1};
+  frame_reader rd(big_max_frame);
+  rd.feed(pong_v1.data(), pong_v1.size());
+  auto r = rd.next();
+  ASSERT_TRUE(std::holds_alternative<decode_error>(r));
+  EXPECT_EQ(std::get<decode_error>(r).code, error_code::unknown_type);
 }
 
 TEST(WireRoundTrip, DecodeDirectlyWithoutReader) {
-  auto wire = encode_pong(77);
-  auto r = decode(frame_type::pong, wire.data() + header_size, wire.size() - header_size);
+  auto wire = encode_probe_ack({77, 78});
+  auto r =
+      decode(frame_type::probe_ack, wire.data() + header_size, wire.size() - header_size);
   ASSERT_TRUE(std::holds_alternative<frame>(r));
-  EXPECT_EQ(std::get<pong>(std::get<frame>(r).body).nonce, 77u);
+  EXPECT_EQ(std::get<probe_ack>(std::get<frame>(r).body).nonce, 77u);
+  EXPECT_EQ(std::get<probe_ack>(std::get<frame>(r).body).target, 78u);
 }
 
 // ---------------------------------------------------------------------------
 // Exact byte layout
 
 TEST(WireLayout, PingIsBigEndian) {
-  bytes expected{0, 0, 0, 9, 5, 1, 2, 3, 4, 5, 6, 7, 8};
-  EXPECT_EQ(encode_ping(0x0102030405060708ULL), expected);
-  expected[4] = 6;
-  EXPECT_EQ(encode_pong(0x0102030405060708ULL), expected);
+  bytes expected{0, 0, 0, 27, 5, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0,
+                 0, 0, 0, 0,  9, 0, 0, 1, 0, 0, 2, 0, 3, 0, 4};
+  EXPECT_EQ(encode_ping({0x0102030405060708ULL, 9, 256, 2, 3, 4}), expected);
 }
 
 TEST(WireLayout, Hello) {
   hello h;
   h.cluster = "ab";
   h.node = 0x1122334455667788ULL;
+  h.incarnation = 0x0102030405060708ULL;
+  h.record_version = 0x0a0b0c0d;
   h.listen_port = 0x1234;
-  h.flags = hello_reverse;
-  bytes expected{0,   0,    0,    21,   1,    0x4c, 0x4d, 0x53, 0x48, 0,    1,    2, 'a',
-                 'b', 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x12, 0x34, 1};
+  h.probe_port = 0x5678;
+  h.flags = hello_reverse | hello_callback;
+  h.links_in = 1;
+  h.links_out = 2;
+  h.capacity = 0x0304;
+  bytes expected{0,    0,    0,    41,   1,    0x4c, 0x4d, 0x53, 0x48, 0,    2,    2,
+                 'a',  'b',  0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 1,    2,
+                 3,    4,    5,    6,    7,    8,    0x0a, 0x0b, 0x0c, 0x0d, 0x12, 0x34,
+                 0x56, 0x78, 3,    0,    1,    0,    2,    3,    4};
   EXPECT_EQ(encode_hello(h), expected);
   expected[4] = 2;
   EXPECT_EQ(encode_hello(h, true), expected);
@@ -480,14 +520,14 @@ TEST(WireMalformed, LengthOverLimitFailsBeforeBufferingTheClaimedLength) {
 }
 
 TEST(WireMalformed, LengthOverLimitByOne) {
-  auto frame_bytes = encode_ping(1); // length 9
-  EXPECT_EQ(std::get<ping>(decode_one(frame_bytes, 9).body).nonce, 1u);
+  auto frame_bytes = encode_ping(ping_of(1)); // length 27
+  EXPECT_EQ(std::get<ping>(decode_one(frame_bytes, 27).body).nonce, 1u);
   EXPECT_EQ(first_error(frame_bytes, 8).code, error_code::length_over_limit);
 }
 
 TEST(WireMalformed, UnknownTypeDetectedFromHeaderBeforeBody) {
-  for (std::uint8_t type :
-       {std::uint8_t{0}, std::uint8_t{13}, std::uint8_t{0x7f}, std::uint8_t{0xff}}) {
+  for (std::uint8_t type : {std::uint8_t{0}, std::uint8_t{6}, std::uint8_t{16},
+                            std::uint8_t{0x7f}, std::uint8_t{0xff}}) {
     frame_reader rd(big_max_frame);
     bytes header{0, 0, 0, 100, type}; // body of 99 bytes never arrives
     rd.feed(header.data(), 4);
@@ -547,16 +587,17 @@ TEST(WireMalformed, TruncatedBodyBroadcastShorterThanItsHeader) {
 
 TEST(WireMalformed, TruncatedBodyPingAndReason) {
   EXPECT_EQ(first_error(raw_frame(5, bytes(7, 0))).code, error_code::truncated_body);
-  EXPECT_EQ(first_error(raw_frame(6, bytes{})).code, error_code::truncated_body);
+  EXPECT_EQ(first_error(raw_frame(5, bytes(25, 0))).code, error_code::truncated_body);
+  EXPECT_EQ(first_error(raw_frame(15, bytes{})).code, error_code::truncated_body);
   EXPECT_EQ(first_error(raw_frame(3, bytes{0})).code, error_code::truncated_body);
   EXPECT_EQ(first_error(raw_frame(7, bytes{0, 5, 'a', 'b'})).code,
             error_code::truncated_body);
 }
 
-TEST(WireMalformed, TrailingBytesPingWithNineBodyBytes) {
-  auto e = first_error(raw_frame(5, bytes(9, 0)));
+TEST(WireMalformed, TrailingBytesPingWithTwentySevenBodyBytes) {
+  auto e = first_error(raw_frame(5, bytes(27, 0)));
   EXPECT_EQ(e.code, error_code::trailing_bytes);
-  EXPECT_EQ(first_error(raw_frame(6, bytes(9, 0))).code, error_code::trailing_bytes);
+  EXPECT_EQ(first_error(raw_frame(15, bytes(17, 0))).code, error_code::trailing_bytes);
 }
 
 TEST(WireMalformed, TrailingBytesAfterHelloAndReason) {
@@ -621,8 +662,8 @@ TEST(WireMalformed, ErrorCodesHaveNames) {
 
 TEST(WireMalformed, ReaderStaysFailedAfterError) {
   frame_reader rd(big_max_frame);
-  auto bad = raw_frame(5, bytes(9, 0)); // trailing_bytes
-  auto good = encode_ping(1);
+  auto bad = raw_frame(5, bytes(27, 0)); // trailing_bytes
+  auto good = encode_ping(ping_of(1));
   rd.feed(bad.data(), bad.size());
   rd.feed(good.data(), good.size());
   auto r = rd.next();
@@ -639,8 +680,8 @@ TEST(WireMalformed, ReaderStaysFailedAfterError) {
 }
 
 TEST(WireMalformed, GoodFramesBeforeAnErrorAreDelivered) {
-  auto stream = encode_ping(1);
-  auto p2 = encode_pong(2);
+  auto stream = encode_ping(ping_of(1));
+  auto p2 = encode_ping(ping_of(2));
   stream.insert(stream.end(), p2.begin(), p2.end());
   stream.insert(stream.end(), {0, 0, 0, 0});
   frame_reader rd(big_max_frame);
@@ -758,20 +799,74 @@ TEST(WireLimit, SmallPayloadLimitStillFitsEveryControlFrame) {
 // ---------------------------------------------------------------------------
 // Overlay frames: MEMBER, REVERSE, REDIRECT
 
-TEST(WireOverlay, MemberRoundTrip) {
-  member m{0x1111, 0x2222, 3, 0x7f000001, 50001, 2, 1, 5, 0x3333};
-  auto f = decode_one(encode_member(m), big_max_frame);
-  ASSERT_EQ(f.type, frame_type::member);
-  auto& got = std::get<member>(f.body);
-  EXPECT_EQ(got.origin, m.origin);
-  EXPECT_EQ(got.seq, m.seq);
-  EXPECT_EQ(got.hops, m.hops);
-  EXPECT_EQ(got.ip, m.ip);
-  EXPECT_EQ(got.port, m.port);
-  EXPECT_EQ(got.links_in, m.links_in);
-  EXPECT_EQ(got.links_out, m.links_out);
-  EXPECT_EQ(got.capacity, m.capacity);
-  EXPECT_EQ(got.want_from, m.want_from);
+TEST(WireOverlay, MembersRoundTripEveryField) {
+  members m;
+  m.flags = members_sync;
+  m.records.push_back(
+      {0x1111, 0x2222, 3, member_state::alive, 0x7f000001, 50001, 40001, 2, 1, 5});
+  m.records.push_back({0x3333, 0x4444, 0, member_state::left, 0, 0, 0, 0, 0, 0});
+  m.records.push_back({UINT64_MAX, UINT64_MAX, UINT32_MAX, member_state::unreachable,
+                       UINT32_MAX, UINT16_MAX, UINT16_MAX, UINT16_MAX, UINT16_MAX,
+                       UINT16_MAX});
+  auto wire = encode_members(m);
+  EXPECT_EQ(wire.size(), header_size + 2 + 3 * member_record_size);
+  auto f = decode_one(wire, big_max_frame);
+  ASSERT_EQ(f.type, frame_type::members);
+  auto& got = std::get<members>(f.body);
+  EXPECT_EQ(got.flags, members_sync);
+  ASSERT_EQ(got.records.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i)
+    EXPECT_TRUE(got.records[i] == m.records[i]) << i;
+}
+
+TEST(WireOverlay, MembersCountStateAndSizeAreChecked) {
+  // More records than a frame may hold.
+  bytes over{0, static_cast<std::uint8_t>(max_member_records + 1)};
+  over.resize(2 + member_record_size * (max_member_records + 1), 0);
+  EXPECT_EQ(first_error(raw_frame(8, over)).code, error_code::count_over_limit);
+  // A state that does not exist.
+  members m;
+  m.records.push_back({1, 1, 0, member_state::alive, 0, 0, 0, 0, 0, 0});
+  auto wire = encode_members(m);
+  wire[header_size + 2 + 20] = 4; // the state byte
+  EXPECT_EQ(first_error(wire).code, error_code::bad_value);
+  // Cut inside the record, and one byte too many.
+  auto good = encode_members(m);
+  bytes body(good.begin() + header_size, good.end());
+  EXPECT_EQ(first_error(raw_frame(8, bytes(body.begin(), body.end() - 1))).code,
+            error_code::truncated_body);
+  body.push_back(0);
+  EXPECT_EQ(first_error(raw_frame(8, body)).code, error_code::trailing_bytes);
+  // The encoder never writes more than a frame may hold.
+  members big;
+  big.records.resize(max_member_records + 10);
+  EXPECT_EQ(std::get<members>(decode_one(encode_members(big), big_max_frame).body)
+                .records.size(),
+            max_member_records);
+}
+
+TEST(WireOverlay, SyncAndProbeFramesRoundTrip) {
+  auto y = std::get<sync>(decode_one(encode_sync({0xabcdef, 17, sync_answer})).body);
+  EXPECT_EQ(y.digest, 0xabcdefu);
+  EXPECT_EQ(y.count, 17u);
+  EXPECT_EQ(y.flags, sync_answer);
+  auto q =
+      std::get<probe_req>(decode_one(encode_probe_req({9, 8, 0x0a000001, 4242})).body);
+  EXPECT_EQ(q.nonce, 9u);
+  EXPECT_EQ(q.target, 8u);
+  EXPECT_EQ(q.ip, 0x0a000001u);
+  EXPECT_EQ(q.probe_port, 4242);
+  auto a = std::get<probe_ack>(decode_one(encode_probe_ack({5, 6})).body);
+  EXPECT_EQ(a.nonce, 5u);
+  EXPECT_EQ(a.target, 6u);
+  EXPECT_EQ(first_error(raw_frame(13, bytes(12, 0))).code, error_code::truncated_body);
+  EXPECT_EQ(first_error(raw_frame(14, bytes(23, 0))).code, error_code::trailing_bytes);
+}
+
+TEST(WireLimit, LargestMembersFrameFitsAnyPayloadLimit) {
+  members big;
+  big.records.resize(max_member_records);
+  EXPECT_LE(encode_members(big).size() - 4, max_frame_for_payload(1));
 }
 
 TEST(WireOverlay, ReverseIsAnEmptyFrame) {
@@ -816,7 +911,7 @@ TEST(WireRaw, BroadcastsAreTakenWholeAndOtherFramesStillReturned) {
     auto f = encode_broadcast(b);
     stream.insert(stream.end(), f.begin(), f.end());
   }
-  auto ping_frame = encode_ping(7);
+  auto ping_frame = encode_ping(ping_of(7));
   stream.insert(stream.end(), ping_frame.begin(), ping_frame.end());
   auto last = encode_broadcast({3, 30, 1, "last"});
   stream.insert(stream.end(), last.begin(), last.end());
@@ -870,7 +965,7 @@ TEST(WireRaw, ShortBroadcastHeaderIsABadFrameAndGarbageStopsTheWalk) {
   std::size_t seen = 0;
   auto count = [&](const broadcast_view&, const std::uint8_t*, std::size_t) { ++seen; };
   bytes mixed = good;
-  auto ping_frame = encode_ping(1);
+  auto ping_frame = encode_ping(ping_of(1));
   mixed.insert(mixed.end(), ping_frame.begin(), ping_frame.end());
   EXPECT_FALSE(for_each_broadcast(mixed.data(), mixed.size(), count));
   EXPECT_EQ(seen, 1u);

@@ -1,6 +1,6 @@
 // Tests of the dead-peer decision (actors/proto/liveness.hpp): the link's own
-// signs of life, the overlay's evidence for a silent link, the hard cap, and
-// the record of relayed MEMBER floods. Time is passed in.
+// signs of life, probe answers for a silent link, and the hard cap. Time is
+// passed in.
 #include "actors/proto/liveness.hpp"
 
 #include <gtest/gtest.h>
@@ -11,10 +11,6 @@ namespace lanmesh {
 namespace {
 
 using namespace std::chrono_literals;
-using clock_type = overlay_evidence::clock;
-
-const clock_type::time_point t0 = clock_type::time_point{} + 1000h;
-
 liveness judge_2s_8s() {
   return liveness({2000ms, 8000ms});
 }
@@ -25,8 +21,8 @@ link_facts silent_for(link_facts::duration d) {
   return f;
 }
 
-link_facts heard_elsewhere(link_facts f, link_facts::duration ago) {
-  f.heard_elsewhere = ago;
+link_facts answered(link_facts f, link_facts::duration ago) {
+  f.probe_answered = ago;
   return f;
 }
 
@@ -64,55 +60,54 @@ TEST(liveness, out_of_order_progress_means_recovering_even_past_the_cap) {
   }
 }
 
-TEST(liveness, relayed_flood_since_the_silence_keeps_the_link_waiting) {
+TEST(liveness, probe_answered_during_the_silence_keeps_the_link_waiting) {
   auto l = judge_2s_8s();
-  // Silent 3 s on this link, but the peer's own flood came over another link
-  // 400 ms ago: the process runs, this TCP path is stuck (loss, backoff).
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(3000ms), 400ms)), verdict::waiting);
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(2000ms), 0ms)), verdict::waiting);
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(7999ms), 1999ms)), verdict::waiting);
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(2000ms), 1399ms)), verdict::waiting);
+  // Silent 3 s on this link, but the peer answered a probe 400 ms ago: the
+  // process runs, this TCP path is stuck (loss, backoff).
+  EXPECT_EQ(l.judge(answered(silent_for(3000ms), 400ms)), verdict::waiting);
+  EXPECT_EQ(l.judge(answered(silent_for(2000ms), 0ms)), verdict::waiting);
+  EXPECT_EQ(l.judge(answered(silent_for(7999ms), 1999ms)), verdict::waiting);
+  EXPECT_EQ(l.judge(answered(silent_for(2000ms), 1399ms)), verdict::waiting);
 }
 
-TEST(liveness, flood_sent_just_before_the_peer_stopped_does_not_vouch) {
+TEST(liveness, answer_from_before_the_silence_does_not_vouch) {
   auto l = judge_2s_8s();
-  // The peer pinged us, flooded up to a heartbeat later and stopped: at
-  // dead-after its flood is at most ~a heartbeat younger than the silence.
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(2000ms), 1500ms)), verdict::dead);
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(2000ms), 1400ms)), verdict::dead);
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(2500ms), 1999ms)), verdict::dead);
+  // An answer to a probe of an earlier suspicion, at most ~a heartbeat after
+  // the link's last frame: the peer may have stopped since.
+  EXPECT_EQ(l.judge(answered(silent_for(2000ms), 1500ms)), verdict::dead);
+  EXPECT_EQ(l.judge(answered(silent_for(2000ms), 1400ms)), verdict::dead);
+  EXPECT_EQ(l.judge(answered(silent_for(2500ms), 1999ms)), verdict::dead);
 }
 
 TEST(liveness, evidence_must_be_fresh) {
   auto l = judge_2s_8s();
-  // Heard over the overlay dead_after ago or earlier: it may have stopped
-  // since (a flood sent just before a SIGSTOP): dead.
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(3000ms), 2000ms)), verdict::dead);
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(3000ms), 2800ms)), verdict::dead);
+  // Answered dead_after ago or earlier: it may have stopped since: dead.
+  EXPECT_EQ(l.judge(answered(silent_for(3000ms), 2000ms)), verdict::dead);
+  EXPECT_EQ(l.judge(answered(silent_for(3000ms), 2800ms)), verdict::dead);
   // Heard before the link fell silent: older than the silence, so older than
   // dead_after too.
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(2500ms), 2600ms)), verdict::dead);
+  EXPECT_EQ(l.judge(answered(silent_for(2500ms), 2600ms)), verdict::dead);
   // A nonsensical negative age is no evidence.
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(2500ms), -1ms)), verdict::dead);
+  EXPECT_EQ(l.judge(answered(silent_for(2500ms), -1ms)), verdict::dead);
 }
 
 TEST(liveness, evidence_does_not_matter_while_the_link_is_heard) {
   auto l = judge_2s_8s();
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(100ms), 5000ms)), verdict::alive);
+  EXPECT_EQ(l.judge(answered(silent_for(100ms), 5000ms)), verdict::alive);
 }
 
-TEST(liveness, hard_cap_drops_a_link_silent_one_way_whatever_the_overlay_says) {
+TEST(liveness, hard_cap_drops_a_link_silent_one_way_whatever_the_probes_say) {
   auto l = judge_2s_8s();
   EXPECT_EQ(l.assess(silent_for(8000ms)), verdict::dead);
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(8000ms), 100ms)), verdict::dead);
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(60s), 0ms)), verdict::dead);
+  EXPECT_EQ(l.judge(answered(silent_for(8000ms), 100ms)), verdict::dead);
+  EXPECT_EQ(l.judge(answered(silent_for(60s), 0ms)), verdict::dead);
 }
 
 TEST(liveness, cap_below_dead_after_is_raised_to_dead_after) {
   liveness l({2000ms, 1000ms});
   EXPECT_EQ(l.params().dead_after_max, 2000ms);
   // No waiting at all: the old rule, dead at dead_after.
-  EXPECT_EQ(l.judge(heard_elsewhere(silent_for(2000ms), 10ms)), verdict::dead);
+  EXPECT_EQ(l.judge(answered(silent_for(2000ms), 10ms)), verdict::dead);
   EXPECT_EQ(l.judge(silent_for(1999ms)), verdict::alive);
 }
 
@@ -122,40 +117,6 @@ TEST(liveness, verdict_names) {
   EXPECT_STREQ(to_string(verdict::suspect), "suspect");
   EXPECT_STREQ(to_string(verdict::waiting), "waiting");
   EXPECT_STREQ(to_string(verdict::dead), "dead");
-}
-
-TEST(overlay_evidence, only_relayed_floods_count) {
-  overlay_evidence e;
-  EXPECT_FALSE(e.since(7, t0).has_value());
-  e.heard(7, 1, t0); // the origin's own copy over its own link to us
-  EXPECT_FALSE(e.since(7, t0 + 1s).has_value());
-  e.heard(7, 2, t0 + 1s);
-  ASSERT_TRUE(e.since(7, t0 + 1500ms).has_value());
-  EXPECT_EQ(*e.since(7, t0 + 1500ms), 500ms);
-  EXPECT_FALSE(e.since(8, t0 + 1500ms).has_value());
-}
-
-TEST(overlay_evidence, keeps_the_latest_time) {
-  overlay_evidence e;
-  e.heard(7, 3, t0 + 2s);
-  e.heard(7, 2, t0 + 1s); // out of order: does not move back
-  EXPECT_EQ(*e.since(7, t0 + 3s), 1s);
-  e.heard(7, 5, t0 + 2500ms);
-  EXPECT_EQ(*e.since(7, t0 + 3s), 500ms);
-}
-
-TEST(overlay_evidence, expire_bounds_the_table) {
-  overlay_evidence e;
-  for (node_id id = 1; id <= 100; ++id)
-    e.heard(id, 2, t0 + std::chrono::milliseconds(id * 10));
-  EXPECT_EQ(e.size(), 100u);
-  // At t0 + 1 s, entries older than 500 ms (heard before t0 + 500 ms) go.
-  e.expire(t0 + 1s, 500ms);
-  EXPECT_EQ(e.size(), 51u);
-  EXPECT_FALSE(e.since(49, t0 + 1s).has_value());
-  EXPECT_TRUE(e.since(50, t0 + 1s).has_value());
-  e.expire(t0 + 10s, 500ms);
-  EXPECT_EQ(e.size(), 0u);
 }
 
 } // namespace

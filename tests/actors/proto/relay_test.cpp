@@ -132,7 +132,7 @@ TEST_F(relay_test, dropped_link_gets_nothing_and_a_replaced_writer_gets_the_rest
 TEST_F(relay_test, frames_before_one_that_is_not_a_broadcast_are_still_relayed) {
   bytes b;
   wire::append_broadcast(b, peer_c, 1, 0, "ok");
-  auto ping = wire::encode_ping(1);
+  auto ping = wire::encode_ping(wire::ping{1, 0, 0, 0, 0, 0});
   b.insert(b.end(), ping.begin(), ping.end());
   r.inbound(peer_a, b.data(), b.size(), now);
   ASSERT_EQ(delivered.size(), 1u);
