@@ -347,7 +347,7 @@ def main():
         parser.error("give the picture once: as OUTPUT or with -o, not both")
     opts.output = opts.output or opts.output_opt
     if not opts.output:
-        parser.error("no picture to write: give OUTPUT or -o FILE")
+        parser.error("the picture to write is required: give OUTPUT or -o FILE")
     check_output_path(opts.output)
     if opts.snapshot == "-":
         reexec_for_matplotlib()  # before stdin is read
