@@ -84,7 +84,8 @@ TEST(MetricsText, EveryLineIsACommentOrASample) {
   while (std::getline(in, line)) {
     ASSERT_FALSE(line.empty());
     if (line[0] == '#') {
-      EXPECT_TRUE(line.rfind("# HELP lanmesh_", 0) == 0 || line.rfind("# TYPE lanmesh_", 0) == 0)
+      EXPECT_TRUE(line.rfind("# HELP lanmesh_", 0) == 0 ||
+                  line.rfind("# TYPE lanmesh_", 0) == 0)
           << line;
       continue;
     }
@@ -96,7 +97,9 @@ TEST(MetricsText, EveryLineIsACommentOrASample) {
 }
 
 TEST(Render, JsonLineNeverFailsOnBadUtf8) {
-  json j{{"event", "error"}, {"message", std::string("a\xff" "b")}};
+  json j{{"event", "error"},
+         {"message", std::string("a\xff"
+                                 "b")}};
   auto line = json_line(j);
   EXPECT_THAT(line, HasSubstr("\"event\":\"error\""));
   EXPECT_FALSE(json::parse(line, nullptr, false).is_discarded());
@@ -105,12 +108,15 @@ TEST(Render, JsonLineNeverFailsOnBadUtf8) {
 TEST(Render, EventsAsText) {
   EXPECT_EQ(render_text(json{{"event", "deliver"}, {"origin", "ab"}, {"payload", "hi"}}),
             std::vector<std::string>{"[ab] hi"});
-  EXPECT_EQ(render_text(json{{"event", "peer_down"}, {"peer", "cd"}, {"reason", "goodbye"}}),
-            std::vector<std::string>{"peer down: cd (goodbye)"});
-  auto members = render_text(json{
-      {"event", "members"},
-      {"members", json::array({json{{"node", "ab"}, {"addr", "127.0.0.1:1"},
-                                    {"status", "self"}, {"links_in", 1}, {"links_out", 2}}})}});
+  EXPECT_EQ(
+      render_text(json{{"event", "peer_down"}, {"peer", "cd"}, {"reason", "goodbye"}}),
+      std::vector<std::string>{"peer down: cd (goodbye)"});
+  auto members = render_text(json{{"event", "members"},
+                                  {"members", json::array({json{{"node", "ab"},
+                                                                {"addr", "127.0.0.1:1"},
+                                                                {"status", "self"},
+                                                                {"links_in", 1},
+                                                                {"links_out", 2}}})}});
   ASSERT_EQ(members.size(), 3u);
   EXPECT_EQ(members[0], "1 member(s)");
   EXPECT_THAT(members[2], HasSubstr("127.0.0.1:1"));

@@ -144,39 +144,40 @@ TEST_P(ConfigBadValue, SameErrorFromApplySetting) {
 
 INSTANTIATE_TEST_SUITE_P(
     All, ConfigBadValue,
-    ::testing::Values(bad_case{"PortTooLarge", "node.port", "70000"},
-                      bad_case{"PortNotANumber", "node.port", "abc"},
-                      bad_case{"PortNegative", "node.port", "-1"},
-                      bad_case{"PortRangeReversed", "node.port-range", "9000-8000"},
-                      bad_case{"PortRangeFromZero", "node.port-range", "0-10"},
-                      bad_case{"PortRangeNoDash", "node.port-range", "9000"},
-                      bad_case{"PortRangeTooHigh", "node.port-range", "9000-65536"},
-                      bad_case{"PeerMissingPort", "node.peers", "[127.0.0.1]"},
-                      bad_case{"PeerNotIpv4", "node.peers", "[host:1]"},
-                      bad_case{"PeerPortZero", "node.peers", "[127.0.0.1:0]"},
-                      bad_case{"PeerPortTooLarge", "node.peers", "[127.0.0.1:65536]"},
-                      bad_case{"PeersUnclosedList", "node.peers", "[127.0.0.1:1"},
-                      bad_case{"ConsoleOutputXml", "console.output", "xml"},
-                      bad_case{"LogLevelLoud", "log.level", "loud"},
-                      bad_case{"MaxPayloadZero", "node.max-payload", "0"},
-                      bad_case{"MaxPayloadTooLarge", "node.max-payload", "16777217"},
-                      bad_case{"DiscoveryEnabledMaybe", "discovery.enabled", "maybe"},
-                      bad_case{"DiscoveryEnabledOne", "discovery.enabled", "1"},
-                      bad_case{"DiscoveryGroupUnicast", "discovery.group", "10.0.0.1"},
-                      bad_case{"DiscoveryGroupNotAnAddress", "discovery.group", "group"},
-                      bad_case{"DiscoveryInterfaceSlash", "discovery.interface", "eth0/1"},
-                      bad_case{"DiscoveryInterfaceNotAnAddress", "discovery.interface", "999.1.1.1"},
-                      bad_case{"DiscoveryInterfaceTooLong", "discovery.interface", "a-name-of-16-chr"},
-                      bad_case{"MetricsNoPort", "metrics.listen", "127.0.0.1"},
-                      bad_case{"MetricsNotIpv4", "metrics.listen", "host:9464"},
-                      bad_case{"ControlSocketTooLong", "control.socket", std::string(108, 's')},
-                      bad_case{"DiscoveryTtlZero", "discovery.ttl", "0"},
-                      bad_case{"ListenNotIpv4", "node.listen", "::1"},
-                      bad_case{"ClusterTooLong", "node.cluster", std::string(65, 'c')},
-                      bad_case{"NodeIdNotHex", "node.id", "xyz"},
-                      bad_case{"NodeIdZero", "node.id", "0"},
-                      bad_case{"HeartbeatTooSmall", "overlay.heartbeat", "1"},
-                      bad_case{"UnknownKey", "node.colour", "blue"}),
+    ::testing::Values(
+        bad_case{"PortTooLarge", "node.port", "70000"},
+        bad_case{"PortNotANumber", "node.port", "abc"},
+        bad_case{"PortNegative", "node.port", "-1"},
+        bad_case{"PortRangeReversed", "node.port-range", "9000-8000"},
+        bad_case{"PortRangeFromZero", "node.port-range", "0-10"},
+        bad_case{"PortRangeNoDash", "node.port-range", "9000"},
+        bad_case{"PortRangeTooHigh", "node.port-range", "9000-65536"},
+        bad_case{"PeerMissingPort", "node.peers", "[127.0.0.1]"},
+        bad_case{"PeerNotIpv4", "node.peers", "[host:1]"},
+        bad_case{"PeerPortZero", "node.peers", "[127.0.0.1:0]"},
+        bad_case{"PeerPortTooLarge", "node.peers", "[127.0.0.1:65536]"},
+        bad_case{"PeersUnclosedList", "node.peers", "[127.0.0.1:1"},
+        bad_case{"ConsoleOutputXml", "console.output", "xml"},
+        bad_case{"LogLevelLoud", "log.level", "loud"},
+        bad_case{"MaxPayloadZero", "node.max-payload", "0"},
+        bad_case{"MaxPayloadTooLarge", "node.max-payload", "16777217"},
+        bad_case{"DiscoveryEnabledMaybe", "discovery.enabled", "maybe"},
+        bad_case{"DiscoveryEnabledOne", "discovery.enabled", "1"},
+        bad_case{"DiscoveryGroupUnicast", "discovery.group", "10.0.0.1"},
+        bad_case{"DiscoveryGroupNotAnAddress", "discovery.group", "group"},
+        bad_case{"DiscoveryInterfaceSlash", "discovery.interface", "eth0/1"},
+        bad_case{"DiscoveryInterfaceNotAnAddress", "discovery.interface", "999.1.1.1"},
+        bad_case{"DiscoveryInterfaceTooLong", "discovery.interface", "a-name-of-16-chr"},
+        bad_case{"MetricsNoPort", "metrics.listen", "127.0.0.1"},
+        bad_case{"MetricsNotIpv4", "metrics.listen", "host:9464"},
+        bad_case{"ControlSocketTooLong", "control.socket", std::string(108, 's')},
+        bad_case{"DiscoveryTtlZero", "discovery.ttl", "0"},
+        bad_case{"ListenNotIpv4", "node.listen", "::1"},
+        bad_case{"ClusterTooLong", "node.cluster", std::string(65, 'c')},
+        bad_case{"NodeIdNotHex", "node.id", "xyz"},
+        bad_case{"NodeIdZero", "node.id", "0"},
+        bad_case{"HeartbeatTooSmall", "overlay.heartbeat", "1"},
+        bad_case{"UnknownKey", "node.colour", "blue"}),
     [](const ::testing::TestParamInfo<bad_case>& info) { return info.param.name; });
 
 TEST(ConfigErrors, UnknownKeySaysSo) {
@@ -508,7 +509,8 @@ TEST(ConfigOps, InterfaceTakesAnAddressANameOrAuto) {
   EXPECT_EQ(load_ok({"--discovery.interface=eth0"}).discovery_interface, "eth0");
   EXPECT_EQ(load_ok({"--discovery.interface=auto"}).discovery_interface, "auto");
   EXPECT_EQ(load_ok({"--discovery.interface=10.1.2.3"}).discovery_interface, "10.1.2.3");
-  EXPECT_EQ(load_ok({"--discovery.interface=br-lan.10"}).discovery_interface, "br-lan.10");
+  EXPECT_EQ(load_ok({"--discovery.interface=br-lan.10"}).discovery_interface,
+            "br-lan.10");
 }
 
 TEST(ConfigOps, ControlAndMetricsKeys) {
@@ -536,8 +538,8 @@ TEST(ConfigOps, ForeignGroupsGoToTheValidatorInOrder) {
   auto* c = std::get_if<node_config>(&r);
   ASSERT_NE(c, nullptr);
   ASSERT_EQ(c->caf_settings.size(), 2u);
-  EXPECT_EQ(c->caf_settings[1], (std::pair<std::string, std::string>{
-                                    "scheduler.max-threads", "4"}));
+  EXPECT_EQ(c->caf_settings[1],
+            (std::pair<std::string, std::string>{"scheduler.max-threads", "4"}));
 }
 
 TEST(ConfigOps, ForeignKeysAreRefusedWithTheValidatorsReason) {
@@ -553,7 +555,8 @@ TEST(ConfigOps, ForeignKeysAreRefusedWithTheValidatorsReason) {
 
 TEST(ConfigOps, LanmeshGroupsNeverGoToTheValidator) {
   // The validator would take anything; lanmesh's own groups still say no.
-  auto anything = [](const std::string&, const std::string&) -> std::optional<std::string> {
+  auto anything = [](const std::string&,
+                     const std::string&) -> std::optional<std::string> {
     return std::nullopt;
   };
   for (auto* key : {"node.colour", "control.path", "metrics.port", "log.x"}) {

@@ -218,7 +218,8 @@ TEST(discovery_logic, own_looped_back_datagrams_are_not_a_clash) {
   auto t0 = clock::now();
   d.start(t0);
   for (auto kind : {wire::announce_kind::query, wire::announce_kind::announce})
-    EXPECT_EQ(feed(d, datagram(kind, 1, 0, 0, 8), t0, 40000), discovery_logic::verdict::own);
+    EXPECT_EQ(feed(d, datagram(kind, 1, 0, 0, 8), t0, 40000),
+              discovery_logic::verdict::own);
 }
 
 TEST(discovery_logic, the_same_id_from_another_socket_is_a_clash) {
