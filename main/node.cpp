@@ -352,8 +352,14 @@ int run_node(const node_config& cfg_in) {
   caf::anon_send(control_a, wire_atom::value, router_a, supervisor_a, discovery_a);
   caf::anon_send(console_a, wire_atom::value, control_a);
   ctl->start([control_a](std::shared_ptr<net::control_client> client, std::string line) {
+    // A weak reference: a client that went away is not kept alive (nor
+    // destroyed) by an actor's thread; the server's set holds it meanwhile.
+    std::weak_ptr<net::control_client> weak = client;
     caf::anon_send(control_a, request_atom::value, std::move(line),
-                   control_reply{[client](std::string reply, control_then then) {
+                   control_reply{[weak](std::string reply, control_then then) {
+                     auto client = weak.lock();
+                     if (!client)
+                       return;
                      switch (then) {
                      case control_then::next:
                        client->reply(std::move(reply));

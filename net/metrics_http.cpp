@@ -69,10 +69,15 @@ private:
       if (!e && !self->answered_)
         self->answer(http::status::service_unavailable, "no answer from the node\n");
     });
+    // The actor holds only a weak reference: the session is kept alive by
+    // its pending timer on the I/O thread, so its last reference (and its
+    // destructor, which closes the stream) is always dropped there, never
+    // on an actor's thread while the I/O thread may touch the stream.
     auto ex = stream_.get_executor();
-    fetch([self = shared_from_this(), ex](std::string page) {
-      asio::post(ex, [self, page = std::move(page)]() mutable {
-        if (self->answered_)
+    fetch([weak = weak_from_this(), ex](std::string page) {
+      asio::post(ex, [weak, page = std::move(page)]() mutable {
+        auto self = weak.lock();
+        if (!self || self->answered_)
           return;
         self->fetch_timer_.cancel();
         if (page.empty())
