@@ -407,6 +407,8 @@ int run_node(const node_config& cfg_in) {
   // Every peer has its goodbye: a `lanmesh leave` waiting on the control
   // socket sees it close now.
   ctl->close();
+  if (!ctl->wait_closed(std::chrono::seconds(3)))
+    log->warn("stopping: control clients still open after 3 s");
   for (auto& a :
        {caf::actor_cast<caf::actor>(console_a), caf::actor_cast<caf::actor>(router_a),
         supervisor_a, caf::actor_cast<caf::actor>(control_a)})

@@ -180,7 +180,25 @@ void control_server::close() {
       if (!c->writing_)
         c->close();
     }
+    self->check_all_closed();
   });
+}
+
+void control_server::check_all_closed() {
+  if (closed_ && clients_.empty() && all_closed_) {
+    all_closed_->set_value();
+    all_closed_.reset();
+  }
+}
+
+bool control_server::wait_closed(std::chrono::milliseconds timeout) {
+  auto done = std::make_shared<std::promise<void>>();
+  auto f = done->get_future();
+  asio::post(strand_, [self = shared_from_this(), done] {
+    self->all_closed_ = done;
+    self->check_all_closed();
+  });
+  return f.wait_for(timeout) == std::future_status::ready;
 }
 
 // --- client -----------------------------------------------------------------
@@ -333,6 +351,7 @@ void control_client::close() {
   out_.clear();
   queued_ = 0;
   server_->clients_.erase(shared_from_this());
+  server_->check_all_closed();
 }
 
 } // namespace lanmesh::net

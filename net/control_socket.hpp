@@ -20,6 +20,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -94,6 +95,10 @@ public:
   /// Stops accepting and removes the socket file; clients are closed once
   /// their output is written. Drops the handler. Any thread; idempotent.
   void close();
+  /// After close(): waits up to `timeout` until every client is closed, its
+  /// last reply written (a `lanmesh leave` gets its answer before the I/O
+  /// thread stops, however busy the machine). False on timeout.
+  bool wait_closed(std::chrono::milliseconds timeout);
 
   const std::string& path() const { return path_; }
   const limits& bounds() const { return limits_; }
@@ -113,6 +118,8 @@ private:
   std::unordered_set<std::shared_ptr<control_client>> clients_;
   std::atomic<int> monitors_{0};
   bool closed_ = false;
+  std::shared_ptr<std::promise<void>> all_closed_; // strand only; set once
+  void check_all_closed();
 };
 
 } // namespace lanmesh::net
