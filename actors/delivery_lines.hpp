@@ -9,7 +9,7 @@
 // appends straight into one buffer per batch, with json::quote_to's run-wise
 // escaping, and no DOM per line; building an nlohmann object per delivery
 // would allocate several strings per line on the node's hottest path
-// (bench/FINDINGS.md: a delivery costs about 4 us of CPU in all).
+// (bench/FINDINGS.md: a delivery costs 3-4 us of CPU in all).
 
 #include <cstddef>
 #include <cstdint>
