@@ -1,8 +1,10 @@
 #pragma once
-// The console: stdin lines become broadcasts, `/`-commands become queries, and
-// events become lines on stdout, as text for people or as JSON lines for
-// programs. Deliveries are printed by the relay on the I/O thread
-// (delivery_lines.hpp); both go through one writer (net/stdout_writer).
+// The console: stdin lines become broadcasts, `/`-commands become requests to
+// the control actor (the same commands as the control socket's), and events
+// become lines on stdout, as text for people or as JSON lines for programs;
+// events also go to the control socket's monitors. Deliveries are printed by
+// the relay on the I/O thread (delivery_lines.hpp); both go through one
+// writer (net/stdout_writer).
 
 #include <caf/all.hpp>
 #include <functional>
@@ -19,8 +21,13 @@ struct console_settings {
   std::function<void(const std::string&)> write_line;  // one line, no newline
   std::function<void(const std::string&)> write_error; // text-mode errors (stderr)
   std::function<void()> quit;                          // `/quit`
-  /// Bytes of output dropped because stdout's reader fell too far behind.
-  std::function<std::uint64_t()> output_dropped;
+  /// Events (JSON, no newline) for the control socket's monitors; may be empty.
+  std::function<void(const std::string&)> publish;
+  /// Whether anyone monitors (so events are built only then); may be empty.
+  std::function<bool()> monitored;
+  /// Shown in the ready event: the control socket, the metrics address.
+  std::string control_path;
+  std::string metrics_addr;
 };
 
 console_actor::behavior_type console(console_actor::pointer self,

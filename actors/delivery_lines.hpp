@@ -3,6 +3,13 @@
 // ("[origin] payload") or as a JSON line for programs. Used on the I/O
 // thread, where the relay finds new broadcasts, so it builds the text
 // without temporaries (a busy node prints tens of thousands per second).
+//
+// This writer stays hand-written on purpose: every other JSON lanmesh makes
+// goes through nlohmann-json (actors/render.hpp), but the delivery path
+// appends straight into one buffer per batch, with json::quote_to's run-wise
+// escaping, and no DOM per line; building an nlohmann object per delivery
+// would allocate several strings per line on the node's hottest path
+// (bench/FINDINGS.md: a delivery costs 3-4 us of CPU in all).
 
 #include <cstddef>
 #include <cstdint>

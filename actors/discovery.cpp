@@ -1,5 +1,7 @@
 #include "actors/discovery.hpp"
 
+#include <unordered_set>
+
 #include "actors/logging.hpp"
 
 namespace lanmesh {
@@ -15,6 +17,9 @@ struct state {
   discovery_stats stats;
   clock::time_point wakeup_at = clock::time_point::max();
   bool window_reported = false;
+  node_id self_id = 0;
+  bool clashed = false;
+  std::unordered_set<std::string> clash_warned; // addresses logged once each
   std::shared_ptr<spdlog::logger> log = logging::get("discovery");
 
   state(discovery_params p, std::shared_ptr<net::udp_multicast> s, caf::actor sup)
@@ -37,11 +42,13 @@ struct state {
 } // namespace
 
 caf::behavior discovery(caf::event_based_actor* self, discovery_params params,
-                        std::shared_ptr<net::udp_multicast> socket,
-                        caf::actor supervisor) {
+                        std::shared_ptr<net::udp_multicast> socket, caf::actor supervisor,
+                        std::function<void(const std::string& addr)> on_clash) {
   auto window = params.query_window;
+  auto self_id = params.self;
   auto st = std::make_shared<state>(std::move(params), std::move(socket),
                                     std::move(supervisor));
+  st->self_id = self_id;
   auto handle = caf::actor_cast<caf::actor>(self);
   st->socket->start([handle](std::vector<std::uint8_t> bytes, std::string ip,
                              std::uint16_t port) {
@@ -91,6 +98,25 @@ caf::behavior discovery(caf::event_based_actor* self, discovery_params params,
           break;
         case discovery_logic::verdict::own:
           break;
+        case discovery_logic::verdict::clash: {
+          auto& c = st->logic.last_clash();
+          if (st->logic.querying(clock::now())) {
+            st->log->error("node id {} is already used by the node at {}: stopping",
+                           to_hex(st->self_id), c.addr);
+            // The answer to the other node's query goes out before this node
+            // stops, so that it learns of the clash too.
+            st->run(st->logic.on_timer(clock::now()));
+            if (on_clash && !st->clashed)
+              on_clash(c.addr);
+            st->clashed = true;
+          } else if (st->clash_warned.size() < 64 &&
+                     st->clash_warned.insert(c.addr).second) {
+            st->log->warn("the node at {} claims this node's id {} ({}); it was told and "
+                          "should stop",
+                          c.addr, to_hex(st->self_id), wire::to_string(c.kind));
+          }
+          break;
+        }
         }
         if (st->window_reported) {
           report(false);

@@ -2,10 +2,15 @@
 // The discovery actor: owns the multicast sockets, runs discovery_logic, and
 // hands the candidate list (least loaded first) to the supervisor after the
 // query window and whenever it changes. The supervisor tells it this node's
-// load, which goes into every announcement.
+// load, which goes into every announcement. A clash (another node with this
+// node's id) heard within the query window calls `on_clash` with the other
+// node's address: this node is the newcomer and must stop; after the window
+// it is logged (the newcomer was told and stops).
 
 #include <caf/all.hpp>
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "actors/messages.hpp"
 #include "actors/proto/discovery_logic.hpp"
@@ -14,7 +19,7 @@
 namespace lanmesh {
 
 caf::behavior discovery(caf::event_based_actor* self, discovery_params params,
-                        std::shared_ptr<net::udp_multicast> socket,
-                        caf::actor supervisor);
+                        std::shared_ptr<net::udp_multicast> socket, caf::actor supervisor,
+                        std::function<void(const std::string& addr)> on_clash = {});
 
 } // namespace lanmesh

@@ -14,6 +14,7 @@
 //   console <--(events)-- supervisor;  console --(broadcast, queries)--> router,
 //   supervisor;  console --(lines)--> stdout writer
 
+#include <array>
 #include <caf/all.hpp>
 #include <cstdint>
 #include <functional>
@@ -74,6 +75,10 @@ using maintain_atom = caf::atom_constant<caf::atom("maintain")>;
 using alive_atom = caf::atom_constant<caf::atom("alive")>;
 using topology_atom = caf::atom_constant<caf::atom("topology")>;
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
+/// control socket / console -> control actor: one JSON request line.
+using request_atom = caf::atom_constant<caf::atom("request")>;
+/// metrics endpoint -> control actor: the Prometheus text, please.
+using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
 /// connection -> supervisor: ms since the peer of a suspect link last
 /// answered a probe (-1: not since it became suspect).
 using heard_atom = caf::atom_constant<caf::atom("heard")>;
@@ -168,6 +173,26 @@ typename Inspector::result_type inspect(Inspector& f, router_stats& x) {
            x.forwarded, x.links, x.relay_links);
 }
 
+/// Heartbeat round trips of every link since start, as a Prometheus
+/// histogram (lanmesh_link_rtt_seconds).
+struct rtt_histogram {
+  /// Upper bounds of the buckets in microseconds; a last one, +Inf, is implied.
+  static constexpr std::array<std::int64_t, 14> bounds_us{
+      50,    100,   250,   500,    1000,   2500,   5000,
+      10000, 25000, 50000, 100000, 250000, 500000, 1000000};
+  std::vector<std::uint64_t> counts = std::vector<std::uint64_t>(bounds_us.size() + 1);
+  std::uint64_t count = 0;
+  std::int64_t sum_us = 0;
+  void observe(std::int64_t us) {
+    std::size_t i = 0;
+    while (i < bounds_us.size() && us > bounds_us[i])
+      ++i;
+    counts[i] += 1;
+    count += 1;
+    sum_us += us;
+  }
+};
+
 struct supervisor_stats {
   link_counters traffic;
   std::uint64_t links_in = 0;
@@ -185,6 +210,7 @@ struct supervisor_stats {
   std::uint64_t udp_sent = 0, udp_answered = 0, udp_bad = 0, udp_foreign = 0;
   std::vector<std::pair<std::string, std::uint64_t>> bad_by_rule;
   std::vector<std::pair<node_id, std::int64_t>> rtt_us; // per link, -1 if unmeasured
+  rtt_histogram rtt_hist;                               // every heartbeat round trip
 };
 
 template <class Inspector>
@@ -291,11 +317,28 @@ using router_actor = caf::typed_actor<
     caf::reacts_to<topology_atom, wire::topo_reply>,
     caf::replies_to<caf::get_atom, stats_atom>::with<router_stats>>;
 
+/// What becomes of a control connection after a reply (actors/control.hpp).
+enum class control_then : std::uint8_t { next, monitor, close };
+/// How the control actor answers a request: one JSON line, then what.
+using control_reply = std::function<void(std::string line, control_then)>;
+/// How the control actor hands over the Prometheus text.
+using metrics_reply = std::function<void(std::string text)>;
+
+/// The control actor's interface (actors/control.hpp): JSON requests from the
+/// control socket and the console, the metrics page. Wired after spawn with
+/// (wire, router, supervisor, discovery).
+using control_actor =
+    caf::typed_actor<caf::reacts_to<wire_atom, router_actor, caf::actor, caf::actor>,
+                     caf::reacts_to<request_atom, std::string, control_reply>,
+                     caf::replies_to<request_atom, std::string>::with<std::string>,
+                     caf::reacts_to<metrics_atom, metrics_reply>>;
+
 /// The console's fixed interface: lines from stdin and events to print.
 /// Wired after spawn with (wire, router, supervisor, discovery), since they
 /// need it too. The discovery handle is invalid when discovery is off.
 using console_actor =
     caf::typed_actor<caf::reacts_to<wire_atom, router_actor, caf::actor, caf::actor>,
+                     caf::reacts_to<wire_atom, control_actor>,
                      caf::reacts_to<line_atom, std::vector<std::string>>,
                      caf::reacts_to<ev_ready>, caf::reacts_to<ev_peer_up>,
                      caf::reacts_to<ev_peer_down>, caf::reacts_to<ev_member>>;
@@ -305,6 +348,8 @@ using console_actor =
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::session_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::inbound_broadcasts)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::link_writer)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::control_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::metrics_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::chrono::steady_clock::time_point)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::net::shared_bytes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::frame)

@@ -753,6 +753,7 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
           it->second.rtt_us = rtt_us;
           it->second.rtt_at = clock::now();
         }
+        st->stats.rtt_hist.observe(rtt_us); // lanmesh_link_rtt_seconds
       },
       [=](maintain_atom) {
         st->maintain();

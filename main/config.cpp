@@ -92,6 +92,23 @@ bool is_ipv4(const std::string& s) {
   return inet_pton(AF_INET, s.c_str(), &a) == 1;
 }
 
+// discovery.interface: an IPv4 address, "auto", or a Linux interface name
+// (1-15 bytes, no '/', ':' or whitespace). Only digits and dots must be an
+// address, so a mistyped address is not taken for a name.
+std::optional<std::string> check_interface(const std::string& v) {
+  if (v == "auto")
+    return std::nullopt;
+  if (v.find_first_not_of("0123456789.") == std::string::npos) {
+    if (!is_ipv4(v))
+      return std::string("not an IPv4 address");
+    return std::nullopt;
+  }
+  if (v.empty() || v.size() > 15 || v == "." || v == ".." ||
+      v.find_first_of("/: \t\n") != std::string::npos)
+    return std::string("expected an IPv4 address, an interface name or auto");
+  return std::nullopt;
+}
+
 using setter = std::function<std::optional<config_error>(
     node_config&, const std::string& key, const std::string& raw)>;
 
@@ -272,13 +289,10 @@ const std::vector<key_spec>& keys() {
                     })},
       {"discovery.port", "UDP port of the multicast group",
        uint_in(&node_config::discovery_port, 1, 65535)},
-      {"discovery.interface", "IPv4 address of the interface to multicast on",
-       string_field(&node_config::discovery_interface,
-                    [](const std::string& v) -> std::optional<std::string> {
-                      if (!is_ipv4(v))
-                        return std::string("not an IPv4 address");
-                      return std::nullopt;
-                    })},
+      {"discovery.interface",
+       "interface to multicast on: its IPv4 address, its name (eth0) or auto (the "
+       "first up, non-loopback, multicast-capable IPv4 interface)",
+       string_field(&node_config::discovery_interface, check_interface)},
       {"discovery.ttl", "multicast TTL (1: this LAN only)",
        uint_in(&node_config::discovery_ttl, 1, 255)},
       {"discovery.query-window", "ms a starting node listens for answers to its query",
@@ -301,6 +315,33 @@ const std::vector<key_spec>& keys() {
       {"log.file", "log file path; empty: stderr (logs never go to stdout)",
        string_field(&node_config::log_file,
                     [](const std::string&) -> std::optional<std::string> {
+                      return std::nullopt;
+                    })},
+      {"control.socket",
+       "Unix socket of the control commands (lanmesh members, send, ...); empty: "
+       "${XDG_RUNTIME_DIR:-/tmp}/lanmesh-UID/PORT.sock",
+       string_field(&node_config::control_socket,
+                    [](const std::string& v) -> std::optional<std::string> {
+                      // sun_path holds 108 bytes with the terminating zero.
+                      if (v.size() > 107)
+                        return std::string("longer than 107 bytes");
+                      return std::nullopt;
+                    })},
+      {"metrics.listen",
+       "IPv4:PORT serving GET /metrics (Prometheus text); empty: off; port 0: any",
+       string_field(&node_config::metrics_listen,
+                    [](const std::string& v) -> std::optional<std::string> {
+                      if (v.empty())
+                        return std::nullopt;
+                      auto colon = v.rfind(':');
+                      auto port = colon == std::string::npos
+                                      ? std::nullopt
+                                      : parse_uint(v.substr(colon + 1));
+                      auto host = colon == std::string::npos ? v : v.substr(0, colon);
+                      if (host == "localhost")
+                        host = "127.0.0.1";
+                      if (!port || *port > 65535 || !is_ipv4(host))
+                        return std::string("expected IPv4:PORT, e.g. 127.0.0.1:9464");
                       return std::nullopt;
                     })},
   };
@@ -355,16 +396,35 @@ std::optional<host_port> parse_host_port(const std::string& text) {
   return host_port{host, static_cast<std::uint16_t>(*port)};
 }
 
+bool is_lanmesh_group(const std::string& group) {
+  for (auto* g : {"node", "overlay", "discovery", "console", "log", "control", "metrics"})
+    if (group == g)
+      return true;
+  return false;
+}
+
+std::optional<std::string> parse_config_string(const std::string& raw) {
+  return parse_string(raw);
+}
+
 std::optional<config_error> apply_setting(node_config& cfg, const std::string& key,
-                                          const std::string& raw) {
-  auto* spec = find_key(key);
-  if (!spec)
+                                          const std::string& raw,
+                                          const foreign_validator& foreign) {
+  if (auto* spec = find_key(key))
+    return spec->set(cfg, key, raw);
+  auto dot = key.find('.');
+  auto group = dot == std::string::npos ? std::string{} : key.substr(0, dot);
+  if (dot == std::string::npos || is_lanmesh_group(group) || !foreign)
     return config_error{"config: " + key + " = " + raw + ": unknown key"};
-  return spec->set(cfg, key, raw);
+  if (auto why = foreign(key, raw))
+    return config_error{"config: " + key + " = " + raw + ": " + *why};
+  cfg.caf_settings.emplace_back(key, raw);
+  return std::nullopt;
 }
 
 std::optional<config_error> apply_ini(node_config& cfg, const std::string& text,
-                                      const std::string& origin) {
+                                      const std::string& origin,
+                                      const foreign_validator& foreign) {
   std::istringstream in(text);
   std::string line, group;
   int lineno = 0;
@@ -399,7 +459,7 @@ std::optional<config_error> apply_ini(node_config& cfg, const std::string& text,
       return config_error{"config: " + origin + ":" + std::to_string(lineno) + ": " +
                           line + ": expected key=value inside a [group]"};
     auto key = group + "." + trim(line.substr(0, eq));
-    if (auto e = apply_setting(cfg, key, trim(line.substr(eq + 1))))
+    if (auto e = apply_setting(cfg, key, trim(line.substr(eq + 1)), foreign))
       return config_error{e->message + " (" + origin + ":" + std::to_string(lineno) +
                           ")"};
   }
@@ -407,7 +467,8 @@ std::optional<config_error> apply_ini(node_config& cfg, const std::string& text,
 }
 
 config_result load_config(const std::vector<std::string>& args,
-                          const std::vector<std::string>& default_paths) {
+                          const std::vector<std::string>& default_paths,
+                          const foreign_validator& foreign) {
   node_config cfg;
   std::string path;
   bool explicit_path = false;
@@ -443,12 +504,12 @@ config_result load_config(const std::vector<std::string>& args,
       return config_error{"config: config-file = " + path + ": cannot be read"};
     std::stringstream ss;
     ss << in.rdbuf();
-    if (auto e = apply_ini(cfg, ss.str(), path))
+    if (auto e = apply_ini(cfg, ss.str(), path, foreign))
       return *e;
     cfg.config_file = path;
   }
   for (auto& [key, value] : overrides)
-    if (auto e = apply_setting(cfg, key, value))
+    if (auto e = apply_setting(cfg, key, value, foreign))
       return *e;
   if (auto e = check_combined(cfg))
     return *e;
@@ -456,9 +517,12 @@ config_result load_config(const std::vector<std::string>& args,
 }
 
 std::string config_help() {
-  std::string out = "usage: lanmesh [--config-file=PATH] [--group.key=value ...]\n\n"
-                    "Reads config/caf-application.conf unless --config-file is given;\n"
-                    "command-line values override the file. Keys:\n";
+  std::string out =
+      "Node options: lanmesh [agent] [--config-file=PATH] [--group.key=value ...]\n\n"
+      "Reads config/caf-application.conf (else /etc/lanmesh/caf-application.conf)\n"
+      "unless --config-file is given; command-line values override the file.\n"
+      "CAF's own groups ([scheduler], [work-stealing], [logger], ...) are passed to\n"
+      "the actor system, e.g. --scheduler.max-threads=2. lanmesh's keys:\n";
   for (auto& k : keys())
     out += "  --" + std::string(k.key) + "=...\n      " + k.help + "\n";
   return out;

@@ -6,6 +6,7 @@
 // rejects `--flag=false`. Plain C++, no CAF: tests drive it directly.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <variant>
@@ -50,6 +51,8 @@ struct node_config {
   bool discovery_enabled = true;
   std::string discovery_group = "239.255.77.77";
   std::uint16_t discovery_port = 49152;
+  /// An IPv4 address, an interface name (eth0) or "auto"; resolved at start
+  /// (net/interfaces.hpp).
   std::string discovery_interface = "127.0.0.1";
   std::uint8_t discovery_ttl = 1;
   std::uint32_t discovery_query_window_ms = 150;
@@ -60,6 +63,15 @@ struct node_config {
   // [log]
   std::string log_level = "info";
   std::string log_file; // empty: stderr
+  // [control]
+  /// Unix socket path; empty: ${XDG_RUNTIME_DIR:-/tmp}/lanmesh-UID/PORT.sock.
+  std::string control_socket;
+  // [metrics]
+  /// "IPv4:PORT" of the Prometheus endpoint; empty: off. Port 0: any free one.
+  std::string metrics_listen;
+  /// Settings of CAF's own groups ([scheduler], [logger], ...), in the order
+  /// given, each already accepted by the foreign-key validator.
+  std::vector<std::pair<std::string, std::string>> caf_settings;
   // Where the settings came from (for the log).
   std::string config_file;
 };
@@ -72,21 +84,38 @@ struct help_requested {};
 
 using config_result = std::variant<config_error, node_config, help_requested>;
 
+/// Judges a key outside lanmesh's own groups (node, overlay, discovery,
+/// console, log, control, metrics): nullopt if it is valid, else why not
+/// ("unknown key", "not a valid ..."). main/ passes one that knows CAF's
+/// options (main/caf_config.hpp); without one every such key is unknown.
+using foreign_validator = std::function<std::optional<std::string>(
+    const std::string& key, const std::string& raw)>;
+
 /// Parses INI text (as read from `origin`) into `cfg`, validating each key.
 std::optional<config_error> apply_ini(node_config& cfg, const std::string& text,
-                                      const std::string& origin);
+                                      const std::string& origin,
+                                      const foreign_validator& foreign = {});
 
 /// Applies one `group.key` = raw value (as written in INI or on the CLI).
 std::optional<config_error> apply_setting(node_config& cfg, const std::string& key,
-                                          const std::string& raw);
+                                          const std::string& raw,
+                                          const foreign_validator& foreign = {});
 
 /// Full load: defaults, then the config file (`--config-file=PATH`, else the
 /// first of `default_paths` that exists), then command-line overrides.
 config_result load_config(const std::vector<std::string>& args,
-                          const std::vector<std::string>& default_paths);
+                          const std::vector<std::string>& default_paths,
+                          const foreign_validator& foreign = {});
+
+/// Whether `group` (the part of a key before the first dot) is lanmesh's.
+bool is_lanmesh_group(const std::string& group);
 
 /// `--help` text listing every key.
 std::string config_help();
+
+/// Strips the quotes of a config string value ("a\"b" -> a"b); nullopt if
+/// malformed. A bare word is returned as it is.
+std::optional<std::string> parse_config_string(const std::string& raw);
 
 /// Parses "host:port" (numeric IPv4, or "localhost"); nullopt if malformed.
 std::optional<host_port> parse_host_port(const std::string& text);

@@ -10,17 +10,24 @@
 #include <cstdio>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "actors/acceptor.hpp"
 #include "actors/connection.hpp"
 #include "actors/console.hpp"
+#include "actors/control.hpp"
 #include "actors/delivery_lines.hpp"
 #include "actors/discovery.hpp"
 #include "actors/logging.hpp"
 #include "actors/router.hpp"
 #include "actors/supervisor.hpp"
+#include "main/caf_config.hpp"
+#include "main/version.hpp"
+#include "net/control_socket.hpp"
+#include "net/interfaces.hpp"
 #include "net/io_thread.hpp"
+#include "net/metrics_http.hpp"
 #include "net/stdout_writer.hpp"
 #include "net/tcp_listener.hpp"
 #include "net/udp_multicast.hpp"
@@ -81,10 +88,37 @@ private:
   std::thread thread_;
 };
 
+// Why the node stops on its own with status 2 (another node has its id).
+struct fatal_stop {
+  std::mutex m;
+  std::string message;
+  void set(std::string text) {
+    std::lock_guard<std::mutex> g(m);
+    if (message.empty())
+      message = std::move(text);
+  }
+  std::string get() {
+    std::lock_guard<std::mutex> g(m);
+    return message;
+  }
+};
+
 } // namespace
 
-int run_node(const node_config& cfg) {
+int run_node(const node_config& cfg_in) {
+  auto cfg = cfg_in;
   node_id self_id = cfg.id ? *cfg.id : random_node_id();
+  // The discovery interface as an address (a name or `auto` resolved here).
+  std::optional<net::interface_choice> iface;
+  if (cfg.discovery_enabled) {
+    std::string why;
+    iface = net::resolve_interface(cfg.discovery_interface, why);
+    if (!iface) {
+      std::fprintf(stderr, "lanmesh: config: discovery.interface = %s: %s\n",
+                   cfg.discovery_interface.c_str(), why.c_str());
+      return 2;
+    }
+  }
   if (auto err = logging::init(cfg.log_level, cfg.log_file, to_hex(self_id));
       !err.empty()) {
     std::fprintf(stderr, "lanmesh: config: log.file = %s: %s\n", cfg.log_file.c_str(),
@@ -92,6 +126,19 @@ int run_node(const node_config& cfg) {
     return 2;
   }
   auto log = logging::get("main");
+  fatal_stop fatal; // outlives every actor (declared before the actor system)
+  std::string iface_addr = iface ? iface->address : std::string("127.0.0.1");
+  if (iface) {
+    if (cfg.discovery_interface != iface->address)
+      log->info("discovery.interface {}: {} ({})", cfg.discovery_interface, iface->name,
+                iface->address);
+    if (iface->loopback)
+      log->warn("discovery is on the loopback interface ({}): only nodes on this machine "
+                "can find this node. To find nodes on the LAN, set discovery.interface "
+                "to an interface name (e.g. --discovery.interface=eth0), its IPv4 "
+                "address, or auto",
+                iface->address);
+  }
 
   // Signals are taken by sigwait in this thread only: block them before any
   // other thread exists so every thread inherits the mask.
@@ -119,16 +166,50 @@ int run_node(const node_config& cfg) {
     std::string err;
     mcast =
         net::udp_multicast::open(io.context(), cfg.discovery_group, cfg.discovery_port,
-                                 cfg.discovery_interface, cfg.discovery_ttl, err);
+                                 iface_addr, cfg.discovery_ttl, err);
     if (!mcast) {
       std::fprintf(stderr, "lanmesh: discovery on %s:%u via %s: %s\n",
                    cfg.discovery_group.c_str(), unsigned{cfg.discovery_port},
-                   cfg.discovery_interface.c_str(), err.c_str());
+                   iface_addr.c_str(), err.c_str());
       return 1;
     }
   }
+  // The control socket, named after the TCP port unless configured.
+  auto control_path = cfg.control_socket.empty()
+                          ? net::default_control_path(listener->port())
+                          : cfg.control_socket;
+  std::shared_ptr<net::control_server> ctl;
+  {
+    std::string err;
+    bool in_use = false;
+    ctl = net::control_server::open(io.context(), control_path, {}, err, in_use);
+    if (!ctl) {
+      std::fprintf(stderr, "lanmesh: config: control.socket = %s: %s\n",
+                   control_path.c_str(), err.c_str());
+      return in_use ? 1 : 2;
+    }
+  }
+  std::shared_ptr<net::metrics_server> metrics;
+  std::string metrics_addr;
+  if (!cfg.metrics_listen.empty()) {
+    auto colon = cfg.metrics_listen.rfind(':');
+    auto host = cfg.metrics_listen.substr(0, colon);
+    auto port =
+        static_cast<std::uint16_t>(std::stoul(cfg.metrics_listen.substr(colon + 1)));
+    std::string err;
+    metrics = net::metrics_server::open(io.context(), host, port, {}, err);
+    if (!metrics) {
+      std::fprintf(stderr, "lanmesh: metrics.listen = %s: %s\n",
+                   cfg.metrics_listen.c_str(), err.c_str());
+      ctl->close();
+      return 1;
+    }
+    metrics_addr = (host == "localhost" ? "127.0.0.1" : host) + ":" +
+                   std::to_string(metrics->port());
+  }
 
   caf::actor_system_config sys_cfg;
+  // lanmesh's defaults for CAF; the config's CAF groups override them below.
   sys_cfg.set("scheduler.max-threads", 2);
   // CAF's workers poll hard for work before sleeping; an idle node mostly
   // waits, so let them fall asleep after a few polls, on a condition
@@ -140,6 +221,9 @@ int run_node(const node_config& cfg) {
   sys_cfg.set("work-stealing.moderate-poll-attempts", 0);
   sys_cfg.set("work-stealing.relaxed-sleep-duration",
               caf::timespan{std::chrono::seconds(1)});
+  apply_caf_settings(sys_cfg, cfg.caf_settings);
+  for (auto& [key, value] : cfg.caf_settings)
+    log->info("CAF setting {} = {}", key, value);
   caf::actor_system sys{sys_cfg};
 
   console_settings cs;
@@ -149,11 +233,14 @@ int run_node(const node_config& cfg) {
   // stdout has one writer, on the I/O thread, which it never blocks.
   auto out = net::stdout_writer::make(io.context(), STDOUT_FILENO);
   cs.write_line = [out](const std::string& line) { out->post(line + '\n'); };
-  cs.output_dropped = [out] { return out->dropped(); };
   cs.write_error = [](const std::string& line) {
     std::fprintf(stderr, "%s\n", line.c_str());
   };
   cs.quit = [] { kill(getpid(), SIGTERM); };
+  cs.publish = [ctl](const std::string& line) { ctl->publish(line + '\n'); };
+  cs.monitored = [ctl] { return ctl->monitored(); };
+  cs.control_path = ctl->path();
+  cs.metrics_addr = metrics_addr;
   auto console_a = sys.spawn(console, cs);
 
   router_settings rs;
@@ -165,9 +252,19 @@ int run_node(const node_config& cfg) {
   // and printed where they arrive, without a hand-off to another thread.
   auto fast_path = std::make_shared<relay>(
       self_id, cfg.seen_max_entries, std::chrono::seconds(cfg.seen_max_age_s),
-      [out, jsonl = cs.jsonl](relay::frames_ptr frames, std::size_t) {
+      [out, ctl, jsonl = cs.jsonl](relay::frames_ptr frames, std::size_t) {
         std::string text;
         append_delivery_lines(text, frames->data(), frames->size(), jsonl);
+        if (ctl->monitored()) {
+          // Monitors always get JSON lines.
+          if (jsonl) {
+            ctl->publish(text);
+          } else {
+            std::string lines;
+            append_delivery_lines(lines, frames->data(), frames->size(), true);
+            ctl->publish(std::move(lines));
+          }
+        }
         out->write(std::move(text));
       });
   auto router_a =
@@ -216,7 +313,7 @@ int run_node(const node_config& cfg) {
   ss.probes.seed = seed + 2;
   ss.probe_socket = probe_socket;
   ss.manage = cfg.overlay_manage;
-  ss.self_addr = (cfg.listen != "0.0.0.0" ? cfg.listen : cfg.discovery_interface) + ":" +
+  ss.self_addr = (cfg.listen != "0.0.0.0" ? cfg.listen : iface_addr) + ":" +
                  std::to_string(listener->port());
   auto supervisor_a = sys.spawn(supervisor, ss, &io.context(), router_a, console_a);
   caf::actor discovery_a;
@@ -231,10 +328,58 @@ int run_node(const node_config& cfg) {
     dp.candidate_max_age = 3 * dp.announce_max;
     dp.seed = self_id ^ static_cast<std::uint64_t>(
                             std::chrono::steady_clock::now().time_since_epoch().count());
-    discovery_a = sys.spawn(discovery, dp, mcast, supervisor_a);
+    dp.own_ip = iface_addr;
+    dp.own_udp_port = mcast->local_port();
+    auto on_clash = [&fatal, self_id](const std::string& addr) {
+      fatal.set("node.id = " + to_hex(self_id) + ": already used by the node at " + addr);
+      kill(getpid(), SIGTERM);
+    };
+    discovery_a = sys.spawn(discovery, dp, mcast, supervisor_a, on_clash);
     caf::anon_send(supervisor_a, wire_atom::value, discovery_a);
   }
   caf::anon_send(console_a, wire_atom::value, router_a, supervisor_a, discovery_a);
+
+  control_settings ks;
+  ks.self = self_id;
+  ks.cluster = cfg.cluster;
+  ks.self_addr = ss.self_addr;
+  ks.version = LANMESH_VERSION;
+  ks.max_payload = cfg.max_payload;
+  ks.leave = [] { kill(getpid(), SIGTERM); };
+  ks.output_dropped = [out] { return out->dropped(); };
+  ks.publish = cs.publish;
+  auto control_a = sys.spawn(control, ks);
+  caf::anon_send(control_a, wire_atom::value, router_a, supervisor_a, discovery_a);
+  caf::anon_send(console_a, wire_atom::value, control_a);
+  ctl->start([control_a](std::shared_ptr<net::control_client> client, std::string line) {
+    // A weak reference: a client that went away is not kept alive (nor
+    // destroyed) by an actor's thread; the server's set holds it meanwhile.
+    std::weak_ptr<net::control_client> weak = client;
+    caf::anon_send(control_a, request_atom::value, std::move(line),
+                   control_reply{[weak](std::string reply, control_then then) {
+                     auto client = weak.lock();
+                     if (!client)
+                       return;
+                     switch (then) {
+                     case control_then::next:
+                       client->reply(std::move(reply));
+                       break;
+                     case control_then::monitor:
+                       client->reply_and_monitor(std::move(reply));
+                       break;
+                     case control_then::close:
+                       client->reply_and_close(std::move(reply));
+                       break;
+                     }
+                   }});
+  });
+  if (metrics) {
+    metrics->start([control_a](std::function<void(std::string)> done) {
+      caf::anon_send(control_a, metrics_atom::value, metrics_reply{std::move(done)});
+    });
+    log->info("metrics on http://{}/metrics", metrics_addr);
+  }
+  log->info("control socket {}", ctl->path());
   auto acceptor_a = sys.spawn(acceptor, listener, supervisor_a);
   caf::anon_send(console_a, ev_ready{self_id, listener->port(), cfg.cluster});
 
@@ -246,6 +391,8 @@ int run_node(const node_config& cfg) {
   // Shutdown order: stop accepting, say goodbye on every link and wait for the
   // links to close, then stop the actors and the I/O thread.
   caf::anon_send_exit(acceptor_a, caf::exit_reason::user_shutdown);
+  if (metrics)
+    metrics->close();
   if (discovery_a)
     caf::anon_send_exit(discovery_a, caf::exit_reason::user_shutdown);
   {
@@ -257,8 +404,14 @@ int run_node(const node_config& cfg) {
   // The stdin reader polls every 100 ms: joined only now, so that it does not
   // delay the goodbyes.
   input.reset();
-  for (auto& a : {caf::actor_cast<caf::actor>(console_a),
-                  caf::actor_cast<caf::actor>(router_a), supervisor_a})
+  // Every peer has its goodbye: a `lanmesh leave` waiting on the control
+  // socket sees it close now.
+  ctl->close();
+  if (!ctl->wait_closed(std::chrono::seconds(3)))
+    log->warn("stopping: control clients still open after 3 s");
+  for (auto& a :
+       {caf::actor_cast<caf::actor>(console_a), caf::actor_cast<caf::actor>(router_a),
+        supervisor_a, caf::actor_cast<caf::actor>(control_a)})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   {
     // What the console printed before it stopped is written before the I/O
@@ -277,8 +430,13 @@ int run_node(const node_config& cfg) {
   // The relay's writers hold sessions whose sinks hold the relay: break the
   // cycle now that no thread runs it.
   fast_path->clear();
+  auto why = fatal.get();
   log->info("stopped");
   spdlog::shutdown();
+  if (!why.empty()) {
+    std::fprintf(stderr, "lanmesh: %s\n", why.c_str());
+    return 2;
+  }
   return 0;
 }
 

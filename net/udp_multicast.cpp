@@ -62,6 +62,7 @@ udp_multicast::open(asio::io_context& ioc, const std::string& group, std::uint16
     m->send_socket_.set_option(asio::ip::multicast::hops(ttl), ec);
   if (ec)
     return fail("multicast send socket");
+  m->local_port_ = m->send_socket_.local_endpoint(ec).port();
   return m;
 }
 

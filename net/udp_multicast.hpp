@@ -35,6 +35,9 @@ public:
                std::vector<std::uint8_t> bytes);
   /// Closes both sockets and drops the callback; thread-safe.
   void close();
+  /// The send socket's port: the source port of every datagram this node
+  /// sends (so that its own looped-back multicast is recognised).
+  std::uint16_t local_port() const { return local_port_; }
 
 private:
   explicit udp_multicast(boost::asio::io_context& ioc);
@@ -47,6 +50,7 @@ private:
   std::vector<std::uint8_t> group_buf_, send_buf_;
   boost::asio::ip::udp::endpoint group_from_, send_from_;
   on_datagram cb_;
+  std::uint16_t local_port_ = 0;
 };
 
 } // namespace lanmesh::net

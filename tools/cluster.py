@@ -171,7 +171,9 @@ class Cluster:
                 "--discovery.enabled=true",
                 "--discovery.interface=127.0.0.1",
                 "--discovery.port=%d" % s["discovery_port"],
-                "--log.file=" + self.path(node, "log")]
+                "--log.file=" + self.path(node, "log"),
+                # `lanmesh members --control=DIR/nI.sock` talks to node I.
+                "--control.socket=" + self.path(node, "sock")]
         if s.get("port_range"):
             args.append("--node.port-range=" + s["port_range"])
         return args + list(s.get("node_args", []))

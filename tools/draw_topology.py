@@ -330,7 +330,10 @@ def main():
                "(apt-get install python3-matplotlib).")
     parser.add_argument("snapshot", help="snapshot file, or jsonl stream with a topology "
                                          "event (the last one is drawn); - reads stdin")
-    parser.add_argument("output", help="picture to write: .png or .svg")
+    parser.add_argument("output", nargs="?",
+                        help="picture to write: .png or .svg (or give it with -o)")
+    parser.add_argument("-o", "--output", dest="output_opt", metavar="FILE",
+                        help="picture to write: .png or .svg (as draw_timeline.py takes it)")
     parser.add_argument("--size", type=parse_size, default=(10.0, 8.0), metavar="WxH",
                         help="figure size in inches (default 10x8)")
     parser.add_argument("--dpi", type=parse_dpi, default=100,
@@ -340,6 +343,11 @@ def main():
     parser.add_argument("--rtt", action="store_true", help="write rtt_ms on each link")
     parser.add_argument("--title", help="replace the generated title")
     opts = parser.parse_args()
+    if opts.output and opts.output_opt:
+        parser.error("give the picture once: as OUTPUT or with -o, not both")
+    opts.output = opts.output or opts.output_opt
+    if not opts.output:
+        parser.error("the picture to write is required: give OUTPUT or -o FILE")
     check_output_path(opts.output)
     if opts.snapshot == "-":
         reexec_for_matplotlib()  # before stdin is read

@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 shift || true
 
-packages=(g++ make cmake libcaf-dev libboost-dev libspdlog-dev libfmt-dev
-          libgtest-dev libgmock-dev python3 python3-matplotlib iproute2 nftables)
+packages=(g++ make cmake libcaf-dev libboost-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
+          libgtest-dev libgmock-dev python3 python3-matplotlib iproute2 nftables
+          dpkg-dev debootstrap curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

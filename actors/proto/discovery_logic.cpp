@@ -38,8 +38,17 @@ discovery_logic::verdict discovery_logic::on_datagram(const std::uint8_t* data,
     return verdict::bad;
   if (a->cluster != p_.cluster)
     return verdict::foreign;
-  if (a->node == p_.self)
-    return verdict::own; // multicast loops back to the sender
+  if (a->node == p_.self) {
+    // Multicast loops back to the sender: its own datagrams come from its
+    // send socket and name its TCP port.
+    if (p_.own_udp_port == 0 ||
+        (ip == p_.own_ip && udp_port == p_.own_udp_port && a->port == p_.tcp_port))
+      return verdict::own;
+    clash_ = clash_info{ip + ":" + std::to_string(a->port), a->kind};
+    if (a->kind == wire::announce_kind::query)
+      answers_.push_back({ip, udp_port, now}); // tell the newcomer at once
+    return verdict::clash;
+  }
   expire(now);
   auto it = table_.find(a->node);
   if (it == table_.end() && table_.size() >= p_.max_candidates) {

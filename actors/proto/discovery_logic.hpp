@@ -13,6 +13,14 @@
 //   capacity frees or a query arrives. A full node is silent.
 // - Every announcement, query and answer of the same cluster refreshes a
 //   bounded, expiring table of candidates with their load.
+// - A datagram carrying this node's id that this node did not send (another
+//   source address or port, or another TCP port) is a clash: two nodes claim
+//   one id. A node that hears its id asked for in a QUERY answers at once,
+//   even when full, so that the newcomer hears of the clash within its query
+//   window; the node still in its query window is the one that gives way
+//   (two started at the same moment both do; discovery.hpp). The own
+//   datagrams that multicast loops back are told apart by their source
+//   (own_ip/own_udp_port, the send socket's address).
 
 #include <chrono>
 #include <cstdint>
@@ -40,6 +48,10 @@ struct discovery_params {
   std::chrono::milliseconds candidate_max_age{90000};
   std::size_t max_candidates = 256;
   std::uint64_t seed = 1;
+  /// This node's send socket (source of everything it multicasts). Port 0:
+  /// unknown, then every datagram with this node's id counts as its own.
+  std::string own_ip;
+  std::uint16_t own_udp_port = 0;
 };
 
 /// A node heard on the group, with the load it announced.
@@ -80,7 +92,13 @@ public:
   using command = std::variant<send_group, send_to>;
 
   /// What became of a datagram: taken, or dropped and why.
-  enum class verdict { taken, bad, foreign, own };
+  enum class verdict { taken, bad, foreign, own, clash };
+
+  /// The other claimant of this node's id, as its last datagram gave it.
+  struct clash_info {
+    std::string addr; // its TCP listen address "ip:port"
+    wire::announce_kind kind = wire::announce_kind::announce;
+  };
 
   explicit discovery_logic(discovery_params p);
 
@@ -113,6 +131,7 @@ public:
   bool take_changed() { return std::exchange(changed_, false); }
 
   std::size_t table_size() const { return table_.size(); }
+  const clash_info& last_clash() const { return clash_; }
   std::chrono::milliseconds announce_interval() const { return interval_; }
 
 private:
@@ -133,6 +152,7 @@ private:
   };
   std::vector<pending_answer> answers_;
   bool changed_ = false;
+  clash_info clash_;
 };
 
 } // namespace lanmesh

@@ -106,6 +106,7 @@ class Node:
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             cwd=harness.dir,
+            env=harness_env(harness),
             preexec_fn=_die_with_parent,
         )
         self.pid = self.proc.pid
@@ -289,6 +290,14 @@ class Node:
         return "\n".join(out)
 
 
+def harness_env(harness):
+    """The environment of every process a test starts: control sockets go to
+    the test's own folder (XDG_RUNTIME_DIR), not the user's."""
+    env = dict(os.environ)
+    env["XDG_RUNTIME_DIR"] = harness.dir
+    return env
+
+
 def _matches(event, kind, match):
     if event.get("event") != kind:
         return False
@@ -400,18 +409,22 @@ class Harness:
         c.wait_linked()
         return c
 
-    def spawn_raw(self, args, stdin=subprocess.DEVNULL, timeout=5.0):
+    def spawn_raw(self, args, stdin=subprocess.DEVNULL, timeout=5.0, input=None, env=None):
         """Runs lanmesh with exactly `args`; returns (code, stdout, stderr).
 
+        `input` (bytes) is written to its stdin; `env` adds to its environment.
         The process is registered so that it is killed if the wait times out.
         """
-        proc = subprocess.Popen([self.lanmesh] + list(args), stdin=stdin,
+        full_env = harness_env(self)
+        full_env.update(env or {})
+        proc = subprocess.Popen([self.lanmesh] + list(args),
+                                stdin=subprocess.PIPE if input is not None else stdin,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.dir,
-                                preexec_fn=_die_with_parent)
+                                env=full_env, preexec_fn=_die_with_parent)
         holder = _RawProc(proc)
         self.nodes.append(holder)
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(input=input, timeout=timeout)
         except subprocess.TimeoutExpired:
             holder.kill()
             raise TestFailure("%s did not exit within %.1f s" % (args, timeout))

@@ -29,7 +29,8 @@ PORTS = (52100, 52199)
 
 
 def members_of(node):
-    return {m["node"]: m for m in node.members()}
+    """The node's member table (/members lists the node itself first: left out)."""
+    return {m["node"]: m for m in node.members() if m.get("status") != "self"}
 
 
 def wait_stat(node, pred, what):

@@ -164,7 +164,7 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{"DiscoveryEnabledOne", "discovery.enabled", "1"},
                       bad_case{"DiscoveryGroupUnicast", "discovery.group", "10.0.0.1"},
                       bad_case{"DiscoveryGroupNotAnAddress", "discovery.group", "group"},
-                      bad_case{"DiscoveryInterface", "discovery.interface", "eth0"},
+                      bad_case{"DiscoveryInterface", "discovery.interface", "eth0/1"},
                       bad_case{"DiscoveryTtlZero", "discovery.ttl", "0"},
                       bad_case{"ListenNotIpv4", "node.listen", "::1"},
                       bad_case{"ClusterTooLong", "node.cluster", std::string(65, 'c')},
@@ -172,6 +172,17 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{"NodeIdZero", "node.id", "0"},
                       bad_case{"HeartbeatTooSmall", "overlay.heartbeat", "1"},
                       bad_case{"UnknownKey", "node.colour", "blue"}),
+    [](const ::testing::TestParamInfo<bad_case>& info) { return info.param.name; });
+
+// Issue 15's keys.
+INSTANTIATE_TEST_SUITE_P(
+    Ops, ConfigBadValue,
+    ::testing::Values(
+        bad_case{"DiscoveryInterfaceNotAnAddress", "discovery.interface", "999.1.1.1"},
+        bad_case{"DiscoveryInterfaceTooLong", "discovery.interface", "a-name-of-16-chr"},
+        bad_case{"MetricsNoPort", "metrics.listen", "127.0.0.1"},
+        bad_case{"MetricsNotIpv4", "metrics.listen", "host:9464"},
+        bad_case{"ControlSocketTooLong", "control.socket", std::string(108, 's')}),
     [](const ::testing::TestParamInfo<bad_case>& info) { return info.param.name; });
 
 TEST(ConfigErrors, UnknownKeySaysSo) {
@@ -488,6 +499,88 @@ TEST_F(ConfigFiles, ApplyIniDirectly) {
   ASSERT_TRUE(e.has_value());
   EXPECT_THAT(e->message, HasSubstr("mem:2"));
   EXPECT_THAT(e->message, HasSubstr("overlay.heartbeat"));
+}
+
+} // namespace
+} // namespace lanmesh
+
+// ---------------------------------------------------------------------------
+// Issue 15: control socket, metrics, interface names, CAF's own groups
+
+namespace lanmesh {
+namespace {
+
+TEST(ConfigOps, InterfaceTakesAnAddressANameOrAuto) {
+  EXPECT_EQ(load_ok({"--discovery.interface=eth0"}).discovery_interface, "eth0");
+  EXPECT_EQ(load_ok({"--discovery.interface=auto"}).discovery_interface, "auto");
+  EXPECT_EQ(load_ok({"--discovery.interface=10.1.2.3"}).discovery_interface, "10.1.2.3");
+  EXPECT_EQ(load_ok({"--discovery.interface=br-lan.10"}).discovery_interface,
+            "br-lan.10");
+}
+
+TEST(ConfigOps, ControlAndMetricsKeys) {
+  auto c = load_ok({"--control.socket=/run/x/c.sock", "--metrics.listen=127.0.0.1:9464"});
+  EXPECT_EQ(c.control_socket, "/run/x/c.sock");
+  EXPECT_EQ(c.metrics_listen, "127.0.0.1:9464");
+  auto d = load_ok({});
+  EXPECT_EQ(d.control_socket, "");
+  EXPECT_EQ(d.metrics_listen, "");
+  EXPECT_EQ(load_ok({"--metrics.listen=0.0.0.0:0"}).metrics_listen, "0.0.0.0:0");
+}
+
+// A stand-in for CAF's option table: knows one key of one foreign group.
+std::optional<std::string> fake_caf(const std::string& key, const std::string& raw) {
+  if (key != "scheduler.max-threads")
+    return std::string("unknown key");
+  if (raw.empty() || raw.find_first_not_of("0123456789") != std::string::npos)
+    return std::string("not a valid uint64 (CAF option)");
+  return std::nullopt;
+}
+
+TEST(ConfigOps, ForeignGroupsGoToTheValidatorInOrder) {
+  auto r = load_config({"--scheduler.max-threads=3", "--scheduler.max-threads=4"}, {},
+                       fake_caf);
+  auto* c = std::get_if<node_config>(&r);
+  ASSERT_NE(c, nullptr);
+  ASSERT_EQ(c->caf_settings.size(), 2u);
+  EXPECT_EQ(c->caf_settings[1],
+            (std::pair<std::string, std::string>{"scheduler.max-threads", "4"}));
+}
+
+TEST(ConfigOps, ForeignKeysAreRefusedWithTheValidatorsReason) {
+  auto r = load_config({"--scheduler.max-thread=3"}, {}, fake_caf);
+  auto* e = std::get_if<config_error>(&r);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->message, "config: scheduler.max-thread = 3: unknown key");
+  r = load_config({"--scheduler.max-threads=many"}, {}, fake_caf);
+  e = std::get_if<config_error>(&r);
+  ASSERT_NE(e, nullptr);
+  EXPECT_THAT(e->message, HasSubstr("scheduler.max-threads = many: not a valid uint64"));
+}
+
+TEST(ConfigOps, LanmeshGroupsNeverGoToTheValidator) {
+  // The validator would take anything; lanmesh's own groups still say no.
+  auto anything = [](const std::string&,
+                     const std::string&) -> std::optional<std::string> {
+    return std::nullopt;
+  };
+  for (auto* key : {"node.colour", "control.path", "metrics.port", "log.x"}) {
+    auto r = load_config({std::string("--") + key + "=1"}, {}, anything);
+    ASSERT_TRUE(std::holds_alternative<config_error>(r)) << key;
+    EXPECT_THAT(std::get<config_error>(r).message, HasSubstr("unknown key"));
+  }
+  // Without a validator, a foreign group is unknown too.
+  EXPECT_THAT(load_error({"--scheduler.max-threads=2"}), HasSubstr("unknown key"));
+}
+
+TEST_F(ConfigFiles, ForeignGroupsInTheFileNameTheLine) {
+  auto file = write("caf.conf", "[node]\ncluster=\"x\"\n[scheduler]\nmax-threads=2\n"
+                                "max-thread=2\n");
+  auto r = load_config({"--config-file=" + file}, {}, fake_caf);
+  auto* e = std::get_if<config_error>(&r);
+  ASSERT_NE(e, nullptr);
+  EXPECT_THAT(e->message, HasSubstr("scheduler.max-thread = 2: unknown key"));
+  EXPECT_THAT(e->message, HasSubstr(file + ":5"));
 }
 
 } // namespace

@@ -109,9 +109,14 @@ class NetnsHarness(harness.Harness):
         # The base harness pins nodes to 127.0.0.1 without discovery and
         # without the overlay manager; here each node lives on its host's
         # address, discovers on it, and the overlay heals itself.
+        # Hosts share the file system but not ports: each node takes the first
+        # free port of its host, so the default control socket (named after
+        # the port) would be the same for all; each gets its own.
         return [a for a in args
                 if not a.startswith(("--discovery.enabled", "--node.listen",
-                                     "--overlay.manage"))] + ["--overlay.manage=true"]
+                                     "--overlay.manage"))] + [
+                    "--overlay.manage=true",
+                    "--control.socket=" + os.path.join(self.dir, name + ".sock")]
 
     def start(self, host, wait_ready=True, extra=()):
         """Starts a node on bed host `host` (a new process each call)."""

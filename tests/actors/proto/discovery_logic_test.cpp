@@ -199,3 +199,72 @@ TEST(discovery_logic, forget_drops_a_candidate_and_marks_a_change) {
 
 } // namespace
 } // namespace lanmesh
+
+namespace lanmesh {
+namespace {
+
+// Issue 15: two nodes with one id. Node 1's send socket is 127.0.0.1:40000
+// and its TCP port 50001 (as `datagram` encodes it).
+discovery_params clash_params() {
+  auto p = params(1);
+  p.tcp_port = 50001;
+  p.own_ip = "127.0.0.1";
+  p.own_udp_port = 40000;
+  return p;
+}
+
+TEST(discovery_logic, own_looped_back_datagrams_are_not_a_clash) {
+  discovery_logic d(clash_params());
+  auto t0 = clock::now();
+  d.start(t0);
+  for (auto kind : {wire::announce_kind::query, wire::announce_kind::announce})
+    EXPECT_EQ(feed(d, datagram(kind, 1, 0, 0, 8), t0, 40000),
+              discovery_logic::verdict::own);
+}
+
+TEST(discovery_logic, the_same_id_from_another_socket_is_a_clash) {
+  discovery_logic d(clash_params());
+  auto t0 = clock::now();
+  d.start(t0);
+  EXPECT_EQ(feed(d, datagram(wire::announce_kind::answer, 1, 0, 0, 8), t0, 40001),
+            discovery_logic::verdict::clash);
+  EXPECT_EQ(d.last_clash().addr, "127.0.0.1:50001");
+  EXPECT_EQ(d.table_size(), 0u); // never a candidate
+}
+
+TEST(discovery_logic, the_same_id_with_another_tcp_port_is_a_clash) {
+  auto p = clash_params();
+  p.tcp_port = 50002; // the datagram says 50001: not ours
+  discovery_logic d(p);
+  auto t0 = clock::now();
+  d.start(t0);
+  EXPECT_EQ(feed(d, datagram(wire::announce_kind::announce, 1, 0, 0, 8), t0, 40000),
+            discovery_logic::verdict::clash);
+}
+
+TEST(discovery_logic, a_running_node_answers_a_clashing_query_at_once_even_when_full) {
+  discovery_logic d(clash_params());
+  auto t0 = clock::now();
+  d.start(t0);
+  d.set_load({4, 4, 0}, t0); // full: normally silent
+  auto later = t0 + 500ms;   // past its own query window
+  EXPECT_EQ(feed(d, datagram(wire::announce_kind::query, 1, 0, 0, 8), later, 45000),
+            discovery_logic::verdict::clash);
+  EXPECT_LE(d.next_wakeup(), later);
+  auto cmds = d.on_timer(later);
+  ASSERT_EQ(cmds.size(), 1u);
+  auto* to = std::get_if<discovery_logic::send_to>(&cmds[0]);
+  ASSERT_NE(to, nullptr);
+  EXPECT_EQ(to->port, 45000);
+}
+
+TEST(discovery_logic, without_its_own_socket_known_every_own_id_is_its_own) {
+  discovery_logic d(params(1)); // own_udp_port 0
+  auto t0 = clock::now();
+  d.start(t0);
+  EXPECT_EQ(feed(d, datagram(wire::announce_kind::answer, 1, 0, 0, 8), t0, 40123),
+            discovery_logic::verdict::own);
+}
+
+} // namespace
+} // namespace lanmesh
