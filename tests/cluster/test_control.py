@@ -86,7 +86,7 @@ def test_every_subcommand(h):
         check(n.ready.get("control", "").endswith("/%d.sock" % n.port),
               "%s: ready event has no default control path: %s" % (n.name, n.ready))
 
-    # members: every node, once the MEMBER floods went round.
+    # members: every node, once membership news went round.
     def all_known():
         doc = client_json(h, a, "members")
         got = {m["node"] for m in doc["members"]}

@@ -589,7 +589,7 @@ def log_kept_links(h):
             with open(os.path.join(h.dir, name), errors="replace") as f:
                 kept += ["%s-%s %s ms" % (name[:-4], m.group(1)[:6], m.group(2))
                          for m in map(KEPT_RE.search, f) if m]
-    log("links silent past dead-after but kept (peer heard over the overlay): %d %s"
+    log("links silent past dead-after but kept (the peer answered probes): %d %s"
         % (len(kept), kept))
 
 
@@ -602,8 +602,8 @@ def scenario_loss(h):
     off (with BBR, linear thin-stream timeouts never apply), or the RTO was
     inflated to about 3 s from the start by a lost SYN or SYN-ACK. Such a link
     is silent past dead-after although its peer runs; lanmesh keeps it (up to
-    4 x dead-after) as long as the peer's own MEMBER flood keeps reaching the
-    node over other links (actors/proto/liveness.hpp).
+    4 x dead-after) as long as the peer answers UDP probes, sent directly and
+    through other neighbours (actors/proto/liveness.hpp, probe_tracker.hpp).
 
     The loss starts only once the overlay keeps its rules (no rebalance or
     reverse pending, which would drop a link for reasons of its own), and the
@@ -677,8 +677,9 @@ CAP = 4 * DEAD_AFTER  # lanmesh keeps a silent link at most this long (liveness 
 
 def scenario_oneway(h):
     """One direction of one link broken (host a's frames to host b dropped,
-    b still reaches a): b hears nothing on the link, but a's MEMBER flood
-    reaches b over other hosts, so b keeps the link past dead-after; it is
+    b still reaches a): b hears nothing on the link, but a answers the UDP
+    probes b asks other hosts to send it (b's own go through, a's answers to
+    b do not), so b keeps the link past dead-after; it is
     still dropped (reason timeout) by 4 x dead-after of silence, the cap that
     bounds the wait. The overlay delivers around it meanwhile and, once the
     block is lifted, is whole again and delivers exactly once."""
@@ -689,7 +690,7 @@ def scenario_oneway(h):
     wait_settled(nodes, CONVERGE)
     g = link_graph(nodes)
     # Any link will do: every node has other links (target degree 3), so
-    # a's flood has paths to b that avoid the broken direction.
+    # b's indirect probes of a have paths that avoid the broken direction.
     a = min(nodes, key=lambda n: n.host)
     b = min((n for n in nodes if n.id in g[a.id]), key=lambda n: n.host)
     log("blocking %s (h%d) -> %s (h%d); links: %s"
@@ -709,9 +710,10 @@ def scenario_oneway(h):
     finally:
         h.bed.block(None, None)
     check(ev["reason"] == "timeout", "%s dropped %s for %s, not timeout" % (b.name, a.name, ev))
-    # Kept past dead-after on the overlay's word: not dropped at dead-after.
+    # Kept past dead-after on the probes' word: not dropped at dead-after.
     check(took > DEAD_AFTER + 1.0, "%s dropped the half-broken link after %.2f s: at "
-          "dead-after, not kept while %s flooded over other hosts" % (b.name, took, a.name))
+          "dead-after, not kept while %s answered probes through other hosts"
+          % (b.name, took, a.name))
     with open(os.path.join(h.dir, b.name + ".log"), errors="replace") as f:
         kept = [line for line in f if "keeping the link" in line and a.id in line]
     check(kept, "%s's log does not say it kept the link to %s" % (b.name, a.name))

@@ -43,7 +43,7 @@ def scenario(h):
         check(want in text, "%s did not log %r" % (n.name, want))
         check(NOTICE not in text, "%s said it is on loopback" % n.name)
         log("%s: %s" % (n.name, want))
-    # Everyone knows b by the address `auto` found (its MEMBER record).
+    # Everyone knows b by the address `auto` found (its membership record).
     def members():
         code, out, err = h.spawn_raw(["members", "--json", "--control=" + a.ready["control"]])
         check(code == 0, "members: exit %d %r" % (code, err))
