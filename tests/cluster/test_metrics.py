@@ -78,6 +78,7 @@ def test_names_and_values_that_move(h):
           "ready event: %s" % a.ready)
     b = h.node(peers=[a], port_range=NODE_PORTS)
     a.wait_event("peer_up", peer=b.id)
+    b.wait_event("peer_up", peer=a.id)
     m0 = scrape(METRICS_PORT)
     names = {n for n, _ in m0}
     for name in NAMES:
@@ -133,6 +134,7 @@ def test_slow_and_many_clients_do_not_stall_the_node(h):
     a = metrics_node(h)
     b = h.node(peers=[a], port_range=NODE_PORTS)
     a.wait_event("peer_up", peer=b.id)
+    b.wait_event("peer_up", peer=a.id)
     # A slowloris: half a request, never finished.
     slow = h.connect(METRICS_PORT, timeout=15.0)
     slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
