@@ -75,6 +75,10 @@ std::string check_hello(const link_settings& s, const wire::hello& h) {
     return "cluster mismatch: " + h.cluster + " (ours " + s.cluster + ")";
   if (h.node == s.self)
     return refuse_self;
+  if (((h.flags & wire::hello_tree) != 0) != s.tree)
+    return std::string("broadcast mode mismatch: ") +
+           ((h.flags & wire::hello_tree) ? "tree" : "flood") + " (ours " +
+           (s.tree ? "tree" : "flood") + ")";
   return {};
 }
 
@@ -86,7 +90,7 @@ wire::hello make_hello(const link_settings& s, std::uint8_t flags) {
   h.record_version = s.record->version.load();
   h.listen_port = s.listen_port;
   h.probe_port = s.probe_port;
-  h.flags = flags;
+  h.flags = static_cast<std::uint8_t>(flags | (s.tree ? wire::hello_tree : 0));
   h.links_in = s.record->links_in.load();
   h.links_out = s.record->links_out.load();
   h.capacity = s.record->capacity.load();
@@ -352,11 +356,42 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
           {
             auto& b = std::get<wire::broadcast>(f.body);
             auto frames = std::make_shared<net::bytes>();
-            wire::append_broadcast(*frames, b.origin, b.seq, b.hops, b.payload);
+            wire::append_broadcast(*frames, b.origin, b.epoch, b.seq, b.hops, b.payload);
             self->send(st->args.router,
                        inbound_broadcasts{std::move(frames), 1, st->peer});
           }
           return;
+        case wire::frame_type::ihave:
+        case wire::frame_type::graft:
+        case wire::frame_type::prune:
+        case wire::frame_type::iwant:
+        case wire::frame_type::nothave:
+        case wire::frame_type::streams: {
+          // The tree's frames, likewise, until the session routes them.
+          if (st->ph == phase::handshake) {
+            protocol_error("broadcast tree frame before handshake");
+            return;
+          }
+          std::vector<wire::stream_range> ranges;
+          std::visit(
+              [&](auto& body) {
+                using T = std::decay_t<decltype(body)>;
+                if constexpr (std::is_same_v<T, wire::ihave>)
+                  ranges = body.ranges;
+                else if constexpr (std::is_same_v<T, wire::prune> ||
+                                   std::is_same_v<T, wire::streams>)
+                  ranges = body.streams;
+                else if constexpr (std::is_same_v<T, wire::graft> ||
+                                   std::is_same_v<T, wire::iwant> ||
+                                   std::is_same_v<T, wire::nothave>)
+                  ranges = {body.range};
+              },
+              f.body);
+          auto frames =
+              std::make_shared<net::bytes>(wire::encode_tree_frame(f.type, ranges));
+          self->send(st->args.router, inbound_broadcasts{std::move(frames), 1, st->peer});
+          return;
+        }
         case wire::frame_type::ping: {
           if (st->ph == phase::handshake) {
             protocol_error("heartbeat before handshake");

@@ -2,7 +2,8 @@
 // The connection actor: one per TCP link. Runs the handshake, heartbeats and
 // goodbye, judges a silent link (actors/proto/liveness, with the probes the
 // supervisor runs), hands membership and probe frames to the supervisor and
-// broadcasts to the router (until the session routes them to the relay). It
+// broadcasts to the router (until the session routes them to the broadcast
+// plane on the I/O thread). It
 // dies when its link dies; the supervisor hears of it by a link_closed
 // message (with the reason) and by its down message.
 
@@ -13,7 +14,7 @@
 #include <string>
 
 #include "actors/messages.hpp"
-#include "actors/proto/relay.hpp"
+#include "actors/proto/broadcast_plane.hpp"
 
 namespace lanmesh {
 
@@ -43,7 +44,9 @@ struct link_settings {
   std::chrono::milliseconds dead_after_max{7200};
   std::chrono::milliseconds linger{500}; // graceful close waits this long for EOF
   /// Where an established link's broadcasts go, on the I/O thread.
-  std::shared_ptr<relay> fast_path;
+  std::shared_ptr<broadcast_plane> fast_path;
+  /// Broadcasts travel by the tree (HELLO flag; a node links only within its mode).
+  bool tree = true;
 };
 
 struct connection_args {

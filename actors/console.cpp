@@ -133,14 +133,14 @@ console_actor::behavior_type console(console_actor::pointer self,
       return;
     self->request(st->router, caf::infinite, broadcast_atom::value, std::move(payloads))
         .then(
-            [=](const std::vector<std::string>& ids) {
+            [=](const std::vector<std::string>& ids, std::int64_t ts) {
               bool monitored = st->monitored();
               if ((!jsonl && !monitored) || ids.empty())
                 return;
               std::string out;
               for (auto& id : ids) {
-                auto line = json_line(
-                    json{{"event", "sent"}, {"msg", id}, {"ts", unix_micros()}});
+                // `ts`: when the router numbered them, before any frame left.
+                auto line = json_line(json{{"event", "sent"}, {"msg", id}, {"ts", ts}});
                 if (monitored)
                   st->settings.publish(line);
                 if (!out.empty())

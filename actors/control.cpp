@@ -124,11 +124,29 @@ json stats_json(const state& st, const all_stats& a) {
     rtts[to_hex(peer)] = rtt_ms(rtt);
   auto o = st.event("stats");
   o["sent"] = r.sent;
-  o["delivered"] = r.delivered;
-  o["duplicates"] = r.duplicates;
-  o["forwarded"] = r.forwarded;
+  auto& b = r.plane;
+  o["broadcast_mode"] = r.mode;
+  o["delivered"] = b.delivered;
+  o["duplicates"] = b.duplicates;
+  o["forwarded"] = b.forwarded;
+  o["payloads_in"] = b.payloads_in;
+  o["ihave_out"] = b.ihave_out;
+  o["ihave_in"] = b.ihave_in;
+  o["grafts_out"] = b.grafts_out;
+  o["grafts_in"] = b.grafts_in;
+  o["prunes_out"] = b.prunes_out;
+  o["prunes_in"] = b.prunes_in;
+  o["iwants_out"] = b.iwants_out;
+  o["iwants_in"] = b.iwants_in;
+  o["fetched"] = b.fetched;
+  o["gaps"] = b.gaps;
+  o["gap_messages"] = b.gap_messages;
+  o["history_bytes"] = b.history_bytes;
+  o["history_messages"] = b.history_messages;
+  o["waiting"] = b.waiting;
+  o["streams"] = b.streams;
   o["router_links"] = r.links;
-  o["relay_links"] = r.relay_links;
+  o["relay_links"] = b.links;
   o["frames_in"] = s.traffic.frames_in;
   o["frames_out"] = s.traffic.frames_out;
   o["bytes_in"] = s.traffic.bytes_in;
@@ -188,9 +206,9 @@ metrics_snapshot metrics_of(const state& st, const all_stats& a) {
   m.links_out = s.links_out;
   m.members = s.members;
   m.sent = r.sent;
-  m.delivered = r.delivered;
-  m.duplicates = r.duplicates;
-  m.forwarded = r.forwarded;
+  m.delivered = r.plane.delivered;
+  m.duplicates = r.plane.duplicates;
+  m.forwarded = r.plane.forwarded;
   m.dials = s.dials;
   m.dial_failures = s.dial_failures;
   m.redials = s.redials;
@@ -366,7 +384,7 @@ control_actor::behavior_type control(control_actor::pointer self,
     self->request(st->router, query_timeout, broadcast_atom::value,
                   std::vector<std::string>{std::move(payload)})
         .then(
-            [=](const std::vector<std::string>& ids) {
+            [=](const std::vector<std::string>& ids, std::int64_t ts) {
               if (ids.empty()) {
                 done(st->error("send: not sent"), control_then::next);
                 return;
@@ -374,7 +392,7 @@ control_actor::behavior_type control(control_actor::pointer self,
               auto o = st->event("sent");
               o.erase("node");
               o["msg"] = ids.front();
-              o["ts"] = unix_micros();
+              o["ts"] = ts;
               if (st->settings.publish) {
                 auto ev = o;
                 ev.erase("ok");

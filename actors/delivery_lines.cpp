@@ -47,13 +47,39 @@ void append_delivery_lines(std::string& out, const std::uint8_t* frames, std::si
         append_hex(out, e.origin);
         out += R"(","msg":")";
         append_hex(out, e.origin);
+        append_hex(out, e.epoch);
         append_hex(out, e.seq);
-        out += R"(","hops":)";
+        out += R"(","seq":)";
+        append_int(out, static_cast<std::int64_t>(e.seq));
+        out += R"(,"hops":)";
         append_int(out, e.hops);
         out += R"(,"payload":)";
         json::quote_to(out, e.payload);
         out += "}\n";
       });
+}
+
+std::string gap_line(const wire::stream_range& r, bool jsonl) {
+  std::string out;
+  if (!jsonl) {
+    out = "* gap: messages " + std::to_string(r.first) + ".." + std::to_string(r.last) +
+          " of [";
+    append_hex(out, r.origin);
+    out += "] will not arrive (no neighbour has them any more)\n";
+    return out;
+  }
+  out += R"({"event":"gap","ts":)";
+  append_int(out, unix_micros());
+  out += R"(,"origin":")";
+  append_hex(out, r.origin);
+  out += R"(","epoch":")";
+  append_hex(out, r.epoch);
+  out += R"(","first":)";
+  append_int(out, static_cast<std::int64_t>(r.first));
+  out += R"(,"last":)";
+  append_int(out, static_cast<std::int64_t>(r.last));
+  out += "}\n";
+  return out;
 }
 
 } // namespace lanmesh

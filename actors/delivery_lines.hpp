@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <string>
 
+#include "net/wire.hpp"
+
 namespace lanmesh {
 
 /// Wall-clock time in microseconds since the Unix epoch, the `ts` of every
@@ -26,5 +28,9 @@ std::int64_t unix_micros();
 /// relay forwards them), each ending in '\n'.
 void append_delivery_lines(std::string& out, const std::uint8_t* frames, std::size_t size,
                            bool jsonl);
+
+/// The line that says messages first..last of a stream will not arrive: a
+/// `gap` event, or a `*` line for people. Ends in '\n'.
+std::string gap_line(const wire::stream_range& r, bool jsonl);
 
 } // namespace lanmesh

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/proto/broadcast_plane.hpp"
 #include "actors/proto/discovery_logic.hpp"
 #include "actors/proto/link_table.hpp"
 #include "actors/proto/membership.hpp"
@@ -159,19 +160,11 @@ struct inbound_broadcasts {
 };
 
 struct router_stats {
-  std::uint64_t sent = 0;        // local broadcasts originated
-  std::uint64_t delivered = 0;   // remote broadcasts delivered (printed)
-  std::uint64_t duplicates = 0;  // copies dropped by the seen-cache
-  std::uint64_t forwarded = 0;   // broadcast frames handed to links
-  std::uint64_t links = 0;       // links the router writes to
-  std::uint64_t relay_links = 0; // links the relay writes to (the same, once in step)
+  std::uint64_t sent = 0;  // local broadcasts originated
+  std::uint64_t links = 0; // links the router writes to
+  plane_stats plane;       // the broadcast plane's (relay or tree)
+  std::string mode;        // "tree" or "flood"
 };
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, router_stats& x) {
-  return f(caf::meta::type_name("router_stats"), x.sent, x.delivered, x.duplicates,
-           x.forwarded, x.links, x.relay_links);
-}
 
 /// Heartbeat round trips of every link since start, as a Prometheus
 /// histogram (lanmesh_link_rtt_seconds).
@@ -297,9 +290,10 @@ typename Inspector::result_type inspect(Inspector& f, ev_peer_down& x) {
   return f(caf::meta::type_name("ev_peer_down"), x.peer, x.reason);
 }
 
-/// A message id as shown to users: origin and sequence number in hex.
-inline std::string msg_id_string(node_id origin, std::uint64_t seq) {
-  return to_hex(origin) + to_hex(seq);
+/// A message id as shown to users: origin, its stream's epoch and the
+/// sequence number in that stream, in hex (16 digits each).
+inline std::string msg_id_string(node_id origin, std::uint64_t epoch, std::uint64_t seq) {
+  return to_hex(origin) + to_hex(epoch) + to_hex(seq);
 }
 
 /// The router's fixed interface.
@@ -307,9 +301,10 @@ using router_actor = caf::typed_actor<
     caf::reacts_to<link_up_atom, node_id, caf::actor, link_writer>,
     caf::reacts_to<replace_atom, node_id, caf::actor, link_writer, caf::actor, bool>,
     caf::reacts_to<link_down_atom, node_id, caf::actor>,
-    caf::replies_to<broadcast_atom,
-                    std::vector<std::string>>::with<std::vector<std::string>>,
-    caf::reacts_to<inbound_broadcasts>, caf::reacts_to<wire_atom, caf::actor>,
+    caf::replies_to<broadcast_atom, std::vector<std::string>>::with<
+        std::vector<std::string>, std::int64_t>,
+    caf::reacts_to<rtt_atom, node_id, std::int64_t>, caf::reacts_to<inbound_broadcasts>,
+    caf::reacts_to<wire_atom, caf::actor>,
     caf::reacts_to<retire_atom, node_id, caf::actor, std::string>,
     caf::reacts_to<topology_atom, wire::topo_query>,
     caf::reacts_to<topology_atom, wire::topo_query, node_id>,
@@ -359,6 +354,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::sync)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::probe_req)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::wire::probe_ack)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::link_offer)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::router_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::supervisor_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(lanmesh::member_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<lanmesh::member_info>)

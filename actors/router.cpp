@@ -4,6 +4,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "actors/delivery_lines.hpp"
 #include "actors/logging.hpp"
 #include "actors/proto/seen_cache.hpp"
 
@@ -35,10 +36,9 @@ struct state {
 
   state(router_settings s, relay_host r)
       : settings(s), host(std::move(r)), seen(s.seen_max_entries, s.seen_max_age),
-        // Sequence numbers start at a random point: a node restarted with a
-        // fixed id must not reuse ids that peers still hold in their caches.
-        next_seq(std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32)) {
-  }
+        // This node's stream is numbered from 1; a restart is a new stream
+        // (a new epoch), so ids never repeat.
+        next_seq(1) {}
 
   // Sends one encoded frame to every link but `except` and the origin.
   std::uint64_t flood(const net::bytes& frame, node_id origin, node_id except) {
@@ -51,14 +51,6 @@ struct state {
       ++n;
     }
     return n;
-  }
-
-  // Sends this node's broadcasts (whole frames) to every link: one write
-  // per link for the batch.
-  std::uint64_t flood_own(const net::shared_bytes& frames, std::size_t count) {
-    for (auto& [peer, l] : links)
-      l.write({frames});
-    return count * links.size();
   }
 
   // Runs `task` on the relay's thread, after every task given before.
@@ -87,8 +79,8 @@ router_actor::behavior_type router(router_actor::pointer, router_settings settin
   return {
       [=](link_up_atom, node_id peer, caf::actor conn, link_writer& write) {
         st->links[peer] = {std::move(conn), write};
-        st->on_relay([peer, write = std::move(write)](relay& r) mutable {
-          r.set_link(peer, std::move(write));
+        st->on_relay([peer, write = std::move(write)](broadcast_plane& r) mutable {
+          r.set_link(peer, std::move(write), clock_t::now());
         });
         st->log->debug("link to {} added ({} links)", to_hex(peer), st->links.size());
       },
@@ -102,8 +94,8 @@ router_actor::behavior_type router(router_actor::pointer, router_settings settin
         // sending on it and waits for that goodbye, so neither side is ever
         // without a link to the peer.
         st->on_relay([peer, write = std::move(write), old = std::move(old),
-                      retire_old](relay& r) mutable {
-          r.set_link(peer, std::move(write));
+                      retire_old](broadcast_plane& r) mutable {
+          r.set_link(peer, std::move(write), clock_t::now());
           if (retire_old)
             caf::anon_send(old, retire_atom::value, std::string("duplicate"));
           else
@@ -115,38 +107,42 @@ router_actor::behavior_type router(router_actor::pointer, router_settings settin
         auto it = st->links.find(peer);
         if (it != st->links.end() && it->second.conn == conn) {
           st->links.erase(it);
-          st->on_relay([peer](relay& r) { r.drop_link(peer); });
+          st->on_relay([peer](broadcast_plane& r) { r.drop_link(peer, clock_t::now()); });
         }
       },
-      [=](broadcast_atom,
-          std::vector<std::string>& payloads) -> caf::result<std::vector<std::string>> {
+      [=](broadcast_atom, std::vector<std::string>& payloads)
+          -> caf::result<std::vector<std::string>, std::int64_t> {
         for (auto& p : payloads)
           if (p.size() > st->settings.max_payload)
             return caf::make_error(caf::sec::invalid_argument,
                                    "payload of " + std::to_string(p.size()) +
                                        " bytes over node.max-payload " +
                                        std::to_string(st->settings.max_payload));
+        // Numbered here, stamped before any frame of them leaves the node,
+        // carried on the broadcast plane's thread (which numbers them alike:
+        // tasks run there in the order given).
+        auto ts = unix_micros();
         std::vector<std::string> ids;
         ids.reserve(payloads.size());
-        std::size_t size = 0;
-        for (auto& p : payloads)
-          size += wire::header_size + wire::broadcast_overhead + p.size();
-        auto frames = std::make_shared<net::bytes>();
-        frames->reserve(size);
-        for (auto& p : payloads) {
-          // Not put in a seen-cache: copies coming back carry our own origin.
-          auto seq = st->next_seq++;
-          ids.push_back(msg_id_string(st->settings.self, seq));
-          wire::append_broadcast(*frames, st->settings.self, seq, 0, p);
-        }
+        auto first = st->next_seq;
+        for (std::size_t i = 0; i < payloads.size(); ++i)
+          ids.push_back(
+              msg_id_string(st->settings.self, st->settings.epoch, st->next_seq++));
         st->stats.sent += payloads.size();
-        st->stats.forwarded += st->flood_own(frames, payloads.size());
-        return ids;
+        st->on_relay([payloads = std::move(payloads), first](broadcast_plane& r) mutable {
+          r.publish(std::move(payloads), first, clock_t::now());
+        });
+        return {std::move(ids), ts};
+      },
+      [=](rtt_atom, node_id peer, std::int64_t rtt_us) {
+        st->on_relay([peer, rtt_us](broadcast_plane& r) {
+          r.rtt(peer, std::chrono::microseconds(rtt_us));
+        });
       },
       [=](inbound_broadcasts& in) {
         // Broadcasts a link received before its handshake was done (later
         // ones go from the session to the relay directly).
-        st->on_relay([in = std::move(in)](relay& r) {
+        st->on_relay([in = std::move(in)](broadcast_plane& r) {
           r.inbound(in.from, in.frames->data(), in.frames->size(), clock_t::now());
         });
       },
@@ -159,9 +155,9 @@ router_actor::behavior_type router(router_actor::pointer, router_settings settin
         if (ours)
           st->links.erase(it);
         st->on_relay([peer, ours, conn = std::move(conn),
-                      reason = std::move(reason)](relay& r) mutable {
+                      reason = std::move(reason)](broadcast_plane& r) mutable {
           if (ours)
-            r.drop_link(peer);
+            r.drop_link(peer, clock_t::now());
           caf::anon_send(conn, retire_atom::value, std::move(reason));
         });
       },
@@ -200,12 +196,9 @@ router_actor::behavior_type router(router_actor::pointer, router_settings settin
       },
       [=](caf::get_atom, stats_atom) {
         auto out = st->stats;
-        auto fast = st->host.fast_path->stats();
-        out.delivered = fast.delivered;
-        out.duplicates = fast.duplicates;
-        out.forwarded += fast.forwarded;
+        out.plane = st->host.fast_path->stats();
         out.links = st->links.size();
-        out.relay_links = fast.links;
+        out.mode = st->settings.mode;
         return out;
       },
   };

@@ -36,6 +36,7 @@ struct conn_record {
   dial_info info;     // outbound: why
   bool up = false;    // registered at least once
   bool loopback = false;
+  node_id peer = 0; // once the handshake named it
   clock::time_point since = clock::now();
   std::string addr; // the peer's listening address, once known
   std::int64_t rtt_us = -1;
@@ -435,6 +436,7 @@ struct state {
     auto now = clock::now();
     rec.addr = o.addr;
     rec.loopback = o.loopback;
+    rec.peer = o.peer;
     for (auto& t : targets) {
       if (t.addr.to_string() == o.addr) {
         t.peer = o.peer;
@@ -752,6 +754,9 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
         if (it != st->conns.end()) {
           it->second.rtt_us = rtt_us;
           it->second.rtt_at = clock::now();
+          // The tree's graft waits follow the link's round trip.
+          if (it->second.peer != 0)
+            self->send(st->router, rtt_atom::value, it->second.peer, rtt_us);
         }
         st->stats.rtt_hist.observe(rtt_us); // lanmesh_link_rtt_seconds
       },

@@ -250,6 +250,20 @@ const std::vector<key_spec>& keys() {
        uint_in(&node_config::seen_max_entries, 16, 100000000)},
       {"node.seen-max-age", "bound of the duplicate filter, in seconds",
        uint_in(&node_config::seen_max_age_s, 1, 86400)},
+      {"broadcast.mode",
+       "tree: payloads along a tree per origin, ids lazily elsewhere, in order, with "
+       "repair and catch-up; flood: every link carries every payload (no order, no "
+       "catch-up); a node links only with nodes of its mode",
+       string_field(&node_config::broadcast_mode,
+                    [](const std::string& v) {
+                      return one_of(v, {"tree", "flood"});
+                    })},
+      {"broadcast.history-age",
+       "seconds every message is kept, for neighbours that missed it (tree mode)",
+       uint_in(&node_config::history_age_s, 1, 86400)},
+      {"broadcast.history-bytes",
+       "most bytes of messages kept for neighbours that missed them (tree mode)",
+       uint_in(&node_config::history_bytes, 1024, std::uint64_t{1} << 40)},
       {"overlay.target-degree", "links a node dials until it has them (1-64)",
        uint_in(&node_config::target_degree, 1, 64)},
       {"overlay.max-degree",

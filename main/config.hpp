@@ -38,6 +38,10 @@ struct node_config {
   std::uint32_t redial_max_ms = 5000;
   std::size_t seen_max_entries = 200000;
   std::uint32_t seen_max_age_s = 300;
+  // [broadcast]
+  std::string broadcast_mode = "tree";
+  std::uint32_t history_age_s = 60;
+  std::size_t history_bytes = 64u << 20;
   // [overlay]
   std::uint16_t target_degree = 3;
   std::uint16_t max_degree = 8;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <caf/all.hpp>
 #include <cstdio>
 #include <future>
@@ -22,6 +23,7 @@
 #include "actors/logging.hpp"
 #include "actors/router.hpp"
 #include "actors/supervisor.hpp"
+#include "actors/tree_host.hpp"
 #include "main/caf_config.hpp"
 #include "main/version.hpp"
 #include "net/control_socket.hpp"
@@ -248,25 +250,62 @@ int run_node(const node_config& cfg_in) {
   rs.max_payload = cfg.max_payload;
   rs.seen_max_entries = cfg.seen_max_entries;
   rs.seen_max_age = std::chrono::seconds(cfg.seen_max_age_s);
-  // The relay lives on the I/O thread: frames are deduplicated, forwarded
-  // and printed where they arrive, without a hand-off to another thread.
-  auto fast_path = std::make_shared<relay>(
-      self_id, cfg.seen_max_entries, std::chrono::seconds(cfg.seen_max_age_s),
-      [out, ctl, jsonl = cs.jsonl](relay::frames_ptr frames, std::size_t) {
-        std::string text;
-        append_delivery_lines(text, frames->data(), frames->size(), jsonl);
-        if (ctl->monitored()) {
-          // Monitors always get JSON lines.
-          if (jsonl) {
-            ctl->publish(text);
-          } else {
-            std::string lines;
-            append_delivery_lines(lines, frames->data(), frames->size(), true);
-            ctl->publish(std::move(lines));
-          }
-        }
-        out->write(std::move(text));
+  // This node's broadcast stream and its membership incarnation start at
+  // its start time (us): a restart is a new stream, and outranks its past.
+  auto epoch = static_cast<std::uint64_t>(unix_micros());
+  rs.epoch = epoch;
+  rs.mode = cfg.broadcast_mode;
+  // Deliveries are printed on the I/O thread, where the broadcast plane
+  // finds them, without a hand-off to another thread.
+  auto deliver = [out, ctl, jsonl = cs.jsonl](relay::frames_ptr frames, std::size_t) {
+    std::string text;
+    append_delivery_lines(text, frames->data(), frames->size(), jsonl);
+    if (ctl->monitored()) {
+      // Monitors always get JSON lines.
+      if (jsonl) {
+        ctl->publish(text);
+      } else {
+        std::string lines;
+        append_delivery_lines(lines, frames->data(), frames->size(), true);
+        ctl->publish(std::move(lines));
+      }
+    }
+    out->write(std::move(text));
+  };
+  std::shared_ptr<broadcast_plane> fast_path;
+  auto tree_timer = std::make_shared<boost::asio::steady_timer>(io.context());
+  if (cfg.broadcast_mode == "flood") {
+    // Flooding: duplicates dropped by the seen-cache, every new broadcast
+    // forwarded to every other link (the behaviour before the tree).
+    fast_path =
+        std::make_shared<relay>(self_id, epoch, cfg.seen_max_entries,
+                                std::chrono::seconds(cfg.seen_max_age_s), deliver);
+  } else {
+    tree_params tp;
+    tp.history_age = std::chrono::seconds(cfg.history_age_s);
+    tp.history_bytes = cfg.history_bytes;
+    auto gap = [out, ctl, jsonl = cs.jsonl](const wire::stream_range& r) {
+      auto line = gap_line(r, true);
+      if (ctl->monitored())
+        ctl->publish(line);
+      out->write(jsonl ? line : gap_line(r, false));
+      logging::get("router")->warn(
+          "messages {}..{} of {} will not arrive: no neighbour has "
+          "them any more",
+          r.first, r.last, to_hex(r.origin));
+    };
+    auto host = std::make_shared<tree_host>(self_id, epoch, tp, deliver, gap);
+    // One timer for the tree's next wake-up, on the I/O thread.
+    std::weak_ptr<tree_host> weak = host;
+    host->set_arm([tree_timer, weak](std::chrono::steady_clock::time_point at) {
+      tree_timer->expires_at(at);
+      tree_timer->async_wait([weak](boost::system::error_code ec) {
+        if (auto h = weak.lock(); h && !ec)
+          h->tick(std::chrono::steady_clock::now());
       });
+    });
+    fast_path = host;
+  }
   auto router_a =
       sys.spawn(router, rs,
                 relay_host{fast_path, [&ioc = io.context()](std::function<void()> task) {
@@ -289,7 +328,8 @@ int run_node(const node_config& cfg_in) {
   link->listen_port = listener->port();
   link->probe_port = probe_socket->port();
   // The incarnation grows at every start: wall-clock microseconds.
-  link->record->incarnation = static_cast<std::uint64_t>(unix_micros());
+  link->record->incarnation = epoch;
+  link->tree = cfg.broadcast_mode == "tree";
   link->handshake_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
   link->heartbeat = std::chrono::milliseconds(cfg.heartbeat_ms);
   link->suspect_after = link->heartbeat + link->heartbeat / 6;
@@ -427,7 +467,8 @@ int run_node(const node_config& cfg_in) {
   io.stop();
   if (auto left = out->finish(std::chrono::seconds(1)))
     log->warn("stdout: {} bytes not written (reader too slow)", left);
-  // The relay's writers hold sessions whose sinks hold the relay: break the
+  tree_timer->cancel();
+  // The plane's writers hold sessions whose sinks hold the plane: break the
   // cycle now that no thread runs it.
   fast_path->clear();
   auto why = fatal.get();

@@ -188,7 +188,7 @@ decode_result decode(frame_type type, const std::uint8_t* body, std::size_t size
     return decode_reason(type, r);
   case frame_type::broadcast: {
     broadcast b;
-    if (!r.u64(b.origin) || !r.u64(b.seq) || !r.u16(b.hops))
+    if (!r.u64(b.origin) || !r.u64(b.epoch) || !r.u64(b.seq) || !r.u16(b.hops))
       return truncated("broadcast header");
     r.bytes(b.payload, r.remaining()); // the payload is the rest of the frame
     return frame{type, std::move(b)};
@@ -273,6 +273,44 @@ decode_result decode(frame_type type, const std::uint8_t* body, std::size_t size
     }
     return finish(r, frame{type, std::move(t)});
   }
+  case frame_type::ihave:
+  case frame_type::graft:
+  case frame_type::prune:
+  case frame_type::iwant:
+  case frame_type::nothave:
+  case frame_type::streams: {
+    // Re-read through the same walker the broadcast code uses.
+    std::vector<std::uint8_t> whole(header_size);
+    whole[4] = static_cast<std::uint8_t>(type);
+    whole.insert(whole.end(), body, body + size);
+    std::vector<stream_range> ranges;
+    bool counted = type == frame_type::ihave || type == frame_type::prune ||
+                   type == frame_type::streams;
+    if (counted && size >= 1 && body[0] > max_tree_entries)
+      return err(error_code::count_over_limit,
+                 "tree frame of " + std::to_string(body[0]) + " entries");
+    if (!for_each_tree_entry(type, whole.data(), size + 1,
+                             [&](const stream_range& x) { ranges.push_back(x); })) {
+      auto want = (counted ? 1 : 0) +
+                  (counted && size >= 1 ? body[0] : 1) * tree_entry_size(type);
+      return err(size < want ? error_code::truncated_body : error_code::trailing_bytes,
+                 "tree frame body of " + std::to_string(size) + " bytes");
+    }
+    switch (type) {
+    case frame_type::ihave:
+      return frame{type, ihave{std::move(ranges)}};
+    case frame_type::graft:
+      return frame{type, graft{ranges.front()}};
+    case frame_type::prune:
+      return frame{type, prune{std::move(ranges)}};
+    case frame_type::iwant:
+      return frame{type, iwant{ranges.front()}};
+    case frame_type::nothave:
+      return frame{type, nothave{ranges.front()}};
+    default:
+      return frame{type, streams{std::move(ranges)}};
+    }
+  }
   case frame_type::ping: {
     ping p;
     if (!r.u64(p.nonce) || !r.u64(p.echo) || !r.u32(p.echo_delay_us) ||
@@ -346,10 +384,18 @@ frame_reader::next_impl(std::vector<std::uint8_t>* raw, std::size_t* raw_frames)
     }
     if (avail < 4 + std::size_t{len})
       return need_more{};
-    if (raw && type == frame_type::broadcast) {
-      if (len - 1 < broadcast_overhead) {
+    if (raw && broadcast_plane(p[4])) {
+      if (type == frame_type::broadcast && len - 1 < broadcast_overhead) {
         failed_ = decode_error{error_code::truncated_body, "truncated broadcast header"};
         return *failed_;
+      }
+      if (type != frame_type::broadcast) {
+        // A tree frame's size must fit its type before it travels on raw.
+        auto d = decode(type, p + header_size, len - 1);
+        if (auto* e = std::get_if<decode_error>(&d)) {
+          failed_ = *e;
+          return *failed_;
+        }
       }
       raw->insert(raw->end(), p, p + 4 + std::size_t{len});
       pos_ += 4 + std::size_t{len};
@@ -374,10 +420,11 @@ std::size_t max_frame_for_payload(std::size_t max_payload) {
   constexpr std::size_t largest_hello =
       1 + 4 + 2 + 1 + max_cluster_len + 8 + 8 + 4 + 2 + 2 + 1 + 6;
   constexpr std::size_t largest_members = 1 + 2 + member_record_size * max_member_records;
+  constexpr std::size_t largest_tree = 1 + 1 + 32 * max_tree_entries;
   constexpr std::size_t largest_reason = 1 + 2 + max_reason_len;
   constexpr std::size_t largest_topo_reply = 1 + 33 + 13 * max_topo_links;
   return std::max({broadcast_frame_limit(max_payload), largest_hello, largest_reason,
-                   largest_topo_reply, largest_members});
+                   largest_topo_reply, largest_members, largest_tree});
 }
 
 std::vector<std::uint8_t> encode_hello(const hello& h, bool welcome) {
@@ -417,7 +464,8 @@ std::vector<std::uint8_t> encode_goodbye(const std::string& reason) {
 }
 
 void append_broadcast(std::vector<std::uint8_t>& out, std::uint64_t origin,
-                      std::uint64_t seq, std::uint16_t hops, std::string_view payload) {
+                      std::uint64_t epoch, std::uint64_t seq, std::uint16_t hops,
+                      std::string_view payload) {
   auto len = static_cast<std::uint32_t>(1 + broadcast_overhead + payload.size());
   auto be = [&](std::uint64_t v, int n) {
     for (int i = n - 1; i >= 0; --i)
@@ -426,6 +474,7 @@ void append_broadcast(std::vector<std::uint8_t>& out, std::uint64_t origin,
   be(len, 4);
   out.push_back(static_cast<std::uint8_t>(frame_type::broadcast));
   be(origin, 8);
+  be(epoch, 8);
   be(seq, 8);
   be(hops, 2);
   out.insert(out.end(), payload.begin(), payload.end());
@@ -434,7 +483,42 @@ void append_broadcast(std::vector<std::uint8_t>& out, std::uint64_t origin,
 std::vector<std::uint8_t> encode_broadcast(const broadcast& b) {
   std::vector<std::uint8_t> out;
   out.reserve(header_size + broadcast_overhead + b.payload.size());
-  append_broadcast(out, b.origin, b.seq, b.hops, b.payload);
+  append_broadcast(out, b.origin, b.epoch, b.seq, b.hops, b.payload);
+  return out;
+}
+
+void append_tree_frame(std::vector<std::uint8_t>& out, frame_type type,
+                       const stream_range* ranges, std::size_t count) {
+  bool counted = type == frame_type::ihave || type == frame_type::prune ||
+                 type == frame_type::streams;
+  auto n = counted ? std::min(count, max_tree_entries) : std::size_t{1};
+  auto entry = tree_entry_size(type);
+  auto len = static_cast<std::uint32_t>(1 + (counted ? 1 : 0) + n * entry);
+  auto be = [&](std::uint64_t v, int bytes) {
+    for (int i = bytes - 1; i >= 0; --i)
+      out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  };
+  be(len, 4);
+  out.push_back(static_cast<std::uint8_t>(type));
+  if (counted)
+    out.push_back(static_cast<std::uint8_t>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    const stream_range& r = count > 0 ? ranges[i] : stream_range{};
+    be(r.origin, 8);
+    be(r.epoch, 8);
+    if (entry == 24)
+      be(r.last, 8);
+    if (entry == 32) {
+      be(r.first, 8);
+      be(r.last, 8);
+    }
+  }
+}
+
+std::vector<std::uint8_t> encode_tree_frame(frame_type type,
+                                            const std::vector<stream_range>& ranges) {
+  std::vector<std::uint8_t> out;
+  append_tree_frame(out, type, ranges.data(), ranges.size());
   return out;
 }
 

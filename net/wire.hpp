@@ -38,11 +38,11 @@
 namespace lanmesh::wire {
 
 constexpr std::uint32_t magic = 0x4c4d5348; // "LMSH"
-constexpr std::uint16_t version = 2;
-constexpr std::size_t header_size = 5;                // u32 length + u8 type
-constexpr std::size_t max_cluster_len = 64;           // bytes of the cluster name
-constexpr std::size_t max_reason_len = 256;           // bytes of a refuse/goodbye reason
-constexpr std::size_t broadcast_overhead = 8 + 8 + 2; // origin, seq, hops
+constexpr std::uint16_t version = 3;
+constexpr std::size_t header_size = 5;      // u32 length + u8 type
+constexpr std::size_t max_cluster_len = 64; // bytes of the cluster name
+constexpr std::size_t max_reason_len = 256; // bytes of a refuse/goodbye reason
+constexpr std::size_t broadcast_overhead = 8 + 8 + 8 + 2; // origin, epoch, seq, hops
 
 enum class frame_type : std::uint8_t {
   hello = 1,
@@ -60,11 +60,26 @@ enum class frame_type : std::uint8_t {
   sync = 13,
   probe_req = 14,
   probe_ack = 15,
+  // The broadcast tree (actors/proto/broadcast_tree): message ids announced
+  // lazily, links made eager or lazy per stream, messages fetched.
+  ihave = 16,
+  graft = 17,
+  prune = 18,
+  iwant = 19,
+  nothave = 20,
+  streams = 21,
 };
 
 /// Whether `t` names a frame type of this version.
 constexpr bool known_frame_type(std::uint8_t t) {
-  return (t >= 1 && t <= 15) && t != 6;
+  return (t >= 1 && t <= 21) && t != 6;
+}
+
+/// Whether frames of type `t` belong to the broadcast plane: BROADCAST and
+/// the tree's frames, which an established link hands to the I/O thread's
+/// broadcast code still encoded (tcp_session::route_broadcasts).
+constexpr bool broadcast_plane(std::uint8_t t) {
+  return t == 4 || (t >= 16 && t <= 21);
 }
 
 /// HELLO flag: this link replaces the existing link between the two nodes
@@ -74,6 +89,9 @@ constexpr std::uint8_t hello_reverse = 1;
 /// it instead of keeping this link (the acceptor answers REFUSE "callback"
 /// and dials back, or REFUSE "callback declined").
 constexpr std::uint8_t hello_callback = 2;
+/// HELLO flag: broadcasts travel by the tree (broadcast.mode = "tree"); a
+/// node links only with nodes of its own mode.
+constexpr std::uint8_t hello_tree = 4;
 /// Most entries in a REDIRECT.
 constexpr std::size_t max_redirects = 8;
 /// Most links listed in a TOPO_REPLY.
@@ -104,11 +122,53 @@ struct goodbye {
   std::string reason;
 };
 
+/// One message of a stream: each origin numbers its broadcasts 1, 2, 3, ...
+/// in a stream of its own, named by the origin and its epoch (its start time
+/// in microseconds, so a restart begins a new stream).
 struct broadcast {
   std::uint64_t origin = 0;
+  std::uint64_t epoch = 0;
   std::uint64_t seq = 0;
   std::uint16_t hops = 0;
   std::string payload; // any bytes
+};
+
+/// A range of one stream's sequence numbers, first..last inclusive.
+struct stream_range {
+  std::uint64_t origin = 0;
+  std::uint64_t epoch = 0;
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+};
+
+/// Most entries in an IHAVE, PRUNE or STREAMS frame.
+constexpr std::size_t max_tree_entries = 64;
+
+/// IHAVE: messages the sender has, announced to a lazy link.
+struct ihave {
+  std::vector<stream_range> ranges;
+};
+/// GRAFT: make this link eager for the stream and send the range.
+struct graft {
+  stream_range range;
+};
+/// PRUNE: make this link lazy for these streams (first/last unused).
+struct prune {
+  std::vector<stream_range> streams;
+};
+/// IWANT: send the range (the link stays as it is).
+struct iwant {
+  stream_range range;
+};
+/// NOTHAVE: of a GRAFT or IWANT, the sender no longer has this range.
+struct nothave {
+  stream_range range;
+};
+/// STREAMS: per stream, the highest sequence number up to which the sender
+/// has every message (last; first unused): sent when a link comes up, so
+/// each side fetches what it lacks.
+struct streams {
+  std::vector<stream_range> streams;
 };
 
 /// What one node says of another's membership. States, least to most final
@@ -227,7 +287,8 @@ struct ping {
 struct frame {
   frame_type type;
   std::variant<hello, refuse, broadcast, ping, goodbye, members, reverse, redirect,
-               topo_query, topo_reply, sync, probe_req, probe_ack>
+               topo_query, topo_reply, sync, probe_req, probe_ack, ihave, graft, prune,
+               iwant, nothave, streams>
       body;
 };
 
@@ -273,11 +334,12 @@ public:
   struct need_more {};
   std::variant<decode_error, frame, need_more> next();
 
-  /// Like next(), but BROADCAST frames are not decoded: each is checked (its
-  /// limit, its header) and appended whole, length prefix included, to
-  /// `raw`, counted in `raw_frames`, and reading goes on. Other frames,
-  /// errors and need_more come back as from next(). A busy link's broadcasts
-  /// thus cost no allocation each.
+  /// Like next(), but frames of the broadcast plane (BROADCAST and the
+  /// tree's) are not decoded: each is checked (its limit, its body's size
+  /// for its type) and appended whole, length prefix included, to `raw`,
+  /// counted in `raw_frames`, and reading goes on. Other frames, errors and
+  /// need_more come back as from next(). A busy link's broadcasts thus cost
+  /// no allocation each.
   std::variant<decode_error, frame, need_more> next(std::vector<std::uint8_t>& raw,
                                                     std::size_t& raw_frames);
 
@@ -311,13 +373,54 @@ constexpr std::size_t broadcast_frame_limit(std::size_t max_payload) {
 /// A BROADCAST frame's fields, read in place from its encoded bytes.
 struct broadcast_view {
   std::uint64_t origin = 0;
+  std::uint64_t epoch = 0;
   std::uint64_t seq = 0;
   std::uint16_t hops = 0;
   std::string_view payload;
 };
 
 /// Offset of the hops field in an encoded BROADCAST frame.
-constexpr std::size_t broadcast_hops_offset = header_size + 16;
+constexpr std::size_t broadcast_hops_offset = header_size + 24;
+
+/// Reads a big-endian unsigned integer of `n` bytes.
+inline std::uint64_t read_be(const std::uint8_t* p, int n) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < n; ++i)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+/// Reads the fields of the whole BROADCAST frame at `p` (length `len` as in
+/// its prefix: type byte and body).
+inline broadcast_view view_broadcast(const std::uint8_t* p, std::size_t len) {
+  broadcast_view v;
+  v.origin = read_be(p + header_size, 8);
+  v.epoch = read_be(p + header_size + 8, 8);
+  v.seq = read_be(p + header_size + 16, 8);
+  v.hops = static_cast<std::uint16_t>(read_be(p + broadcast_hops_offset, 2));
+  v.payload = std::string_view(reinterpret_cast<const char*>(p) + header_size +
+                                   broadcast_overhead,
+                               len - 1 - broadcast_overhead);
+  return v;
+}
+
+/// Calls `f(type, frame, frame_size)` for each whole frame in `data`; stops
+/// at the first that is not whole and returns false then.
+template <class F>
+bool for_each_frame(const std::uint8_t* data, std::size_t size, F&& f) {
+  std::size_t pos = 0;
+  while (pos < size) {
+    if (size - pos < header_size)
+      return false;
+    const std::uint8_t* p = data + pos;
+    auto len = static_cast<std::size_t>(read_be(p, 4));
+    if (len < 1 || len > size - pos - 4)
+      return false;
+    f(p[4], p, 4 + len);
+    pos += 4 + len;
+  }
+  return true;
+}
 
 /// Calls `f(view, frame, frame_size)` for each BROADCAST frame in `data`, a
 /// run of whole frames as frame_reader::next(raw, ...) or
@@ -325,29 +428,16 @@ constexpr std::size_t broadcast_hops_offset = header_size + 16;
 /// whole BROADCAST; returns false then.
 template <class F>
 bool for_each_broadcast(const std::uint8_t* data, std::size_t size, F&& f) {
-  auto be = [](const std::uint8_t* p, int n) {
-    std::uint64_t v = 0;
-    for (int i = 0; i < n; ++i)
-      v = (v << 8) | p[i];
-    return v;
-  };
   std::size_t pos = 0;
   while (pos < size) {
     if (size - pos < header_size + broadcast_overhead)
       return false;
     const std::uint8_t* p = data + pos;
-    auto len = static_cast<std::size_t>(be(p, 4));
+    auto len = static_cast<std::size_t>(read_be(p, 4));
     if (p[4] != static_cast<std::uint8_t>(frame_type::broadcast) ||
         len < 1 + broadcast_overhead || len > size - pos - 4)
       return false;
-    broadcast_view v;
-    v.origin = be(p + header_size, 8);
-    v.seq = be(p + header_size + 8, 8);
-    v.hops = static_cast<std::uint16_t>(be(p + broadcast_hops_offset, 2));
-    v.payload = std::string_view(reinterpret_cast<const char*>(p) + header_size +
-                                     broadcast_overhead,
-                                 len - 1 - broadcast_overhead);
-    f(static_cast<const broadcast_view&>(v), p, 4 + len);
+    f(static_cast<const broadcast_view&>(view_broadcast(p, len)), p, 4 + len);
     pos += 4 + len;
   }
   return true;
@@ -355,7 +445,54 @@ bool for_each_broadcast(const std::uint8_t* data, std::size_t size, F&& f) {
 
 /// Appends `b` encoded to `out` (many broadcasts, one buffer).
 void append_broadcast(std::vector<std::uint8_t>& out, std::uint64_t origin,
-                      std::uint64_t seq, std::uint16_t hops, std::string_view payload);
+                      std::uint64_t epoch, std::uint64_t seq, std::uint16_t hops,
+                      std::string_view payload);
+
+/// Appends a frame of the tree carrying stream ranges: IHAVE, PRUNE and
+/// STREAMS take up to max_tree_entries (all four fields each for IHAVE;
+/// origin, epoch for PRUNE; origin, epoch, last for STREAMS), GRAFT, IWANT
+/// and NOTHAVE exactly one.
+void append_tree_frame(std::vector<std::uint8_t>& out, frame_type type,
+                       const stream_range* ranges, std::size_t count);
+
+/// Bytes of one entry of a tree frame of this type.
+constexpr std::size_t tree_entry_size(frame_type t) {
+  return t == frame_type::prune ? 16 : t == frame_type::streams ? 24 : 32;
+}
+
+/// Calls `f(range)` for each entry of the tree frame at `p` (whole frame,
+/// `len` as in its prefix); false if its size does not fit its type.
+template <class F>
+bool for_each_tree_entry(frame_type t, const std::uint8_t* p, std::size_t len, F&& f) {
+  bool counted =
+      t == frame_type::ihave || t == frame_type::prune || t == frame_type::streams;
+  std::size_t body = len - 1, off = header_size, n = 1;
+  auto entry = tree_entry_size(t);
+  if (counted) {
+    if (body < 1)
+      return false;
+    n = p[off];
+    off += 1;
+    body -= 1;
+    if (n > max_tree_entries)
+      return false;
+  }
+  if (body != n * entry)
+    return false;
+  for (std::size_t i = 0; i < n; ++i, off += entry) {
+    stream_range r;
+    r.origin = read_be(p + off, 8);
+    r.epoch = read_be(p + off + 8, 8);
+    if (entry >= 24)
+      r.last = read_be(p + off + 16, 8);
+    if (entry == 32) {
+      r.first = r.last;
+      r.last = read_be(p + off + 24, 8);
+    }
+    f(r);
+  }
+  return true;
+}
 
 /// Sets the hops field of the encoded BROADCAST frame at `frame`.
 inline void set_broadcast_hops(std::uint8_t* frame, std::uint16_t hops) {
@@ -364,6 +501,8 @@ inline void set_broadcast_hops(std::uint8_t* frame, std::uint16_t hops) {
 }
 
 // Encoders: each returns one complete frame, length prefix included.
+std::vector<std::uint8_t> encode_tree_frame(frame_type type,
+                                            const std::vector<stream_range>& ranges);
 std::vector<std::uint8_t> encode_hello(const hello& h, bool welcome = false);
 std::vector<std::uint8_t> encode_refuse(const std::string& reason);
 std::vector<std::uint8_t> encode_goodbye(const std::string& reason);

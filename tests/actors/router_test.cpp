@@ -37,7 +37,7 @@ using namespace std::chrono_literals;
 inbound_broadcasts from_peer(const std::vector<wire::broadcast>& msgs, node_id from) {
   auto frames = std::make_shared<net::bytes>();
   for (auto& b : msgs)
-    wire::append_broadcast(*frames, b.origin, b.seq, b.hops, b.payload);
+    wire::append_broadcast(*frames, b.origin, b.epoch, b.seq, b.hops, b.payload);
   return {std::move(frames), msgs.size(), from};
 }
 
@@ -92,7 +92,7 @@ protected:
     rs.seen_max_entries = 1000;
     // Deliveries reach the test as they would be printed: one event each.
     fast_path = std::make_shared<relay>(
-        self_id, 1000, std::chrono::seconds(300),
+        self_id, 1, 1000, std::chrono::seconds(300),
         [sink](relay::frames_ptr f, std::size_t n) {
           std::size_t seen = 0;
           EXPECT_TRUE(wire::for_each_broadcast(
@@ -128,7 +128,8 @@ protected:
   // handles messages in order, so everything sent before it is counted.
   void sync_with_relay() {
     static std::uint64_t seq = 1000;
-    self->send(router, from_peer({wire::broadcast{peer_c, ++seq, 0, "sync"}}, peer_a));
+    self->send(router,
+               from_peer({wire::broadcast{peer_c, 77, ++seq, 0, "sync"}}, peer_a));
     bool seen = false;
     while (!seen)
       self->receive([&](ev_deliver& e) { seen = e.payload == "sync"; },
@@ -174,7 +175,7 @@ TEST_F(router_test, local_broadcast_goes_to_every_link_and_is_not_delivered_here
   std::string id;
   self->request(router, 2s, broadcast_atom::value, lines("hi"))
       .receive(
-          [&](std::vector<std::string> ids) {
+          [&](std::vector<std::string> ids, std::int64_t) {
             ASSERT_EQ(ids.size(), 1u);
             id = ids[0];
           },
@@ -194,7 +195,7 @@ TEST_F(router_test, local_broadcast_goes_to_every_link_and_is_not_delivered_here
 }
 
 TEST_F(router_test, new_message_is_delivered_once_and_forwarded_except_back) {
-  wire::broadcast b{peer_c, 7, 0, "x"};
+  wire::broadcast b{peer_c, 77, 7, 0, "x"};
   self->send(router, from_peer({b}, peer_a));
   self->receive(
       [&](ev_deliver& e) {
@@ -214,17 +215,17 @@ TEST_F(router_test, new_message_is_delivered_once_and_forwarded_except_back) {
   self->send(router, from_peer({b}, peer_b));
   sync_with_relay();
   auto s = stats();
-  EXPECT_EQ(s.delivered, 2u); // with the sync message
-  EXPECT_EQ(s.duplicates, 1u);
+  EXPECT_EQ(s.plane.delivered, 2u); // with the sync message
+  EXPECT_EQ(s.plane.duplicates, 1u);
 }
 
 TEST_F(router_test, batch_from_a_link_is_delivered_in_order_without_duplicates) {
   // One socket read's worth from A: two new messages (one originated by B),
   // one repeated within the batch, and our own message coming back.
-  std::vector<wire::broadcast> batch{{peer_c, 1, 0, "one"},
-                                     {peer_b, 2, 0, "two"},
-                                     {peer_c, 1, 0, "one again"},
-                                     {self_id, 9, 2, "ours"}};
+  std::vector<wire::broadcast> batch{{peer_c, 77, 1, 0, "one"},
+                                     {peer_b, 77, 2, 0, "two"},
+                                     {peer_c, 77, 1, 0, "one again"},
+                                     {self_id, 77, 9, 2, "ours"}};
   self->send(router, from_peer(batch, peer_a));
   std::vector<std::string> delivered;
   for (int i = 0; i < 2; ++i)
@@ -239,16 +240,16 @@ TEST_F(router_test, batch_from_a_link_is_delivered_in_order_without_duplicates) 
   EXPECT_EQ(got.find(3)->second.payload, "two");
   expect_quiet();
   auto s = stats();
-  EXPECT_EQ(s.delivered, 2u);
-  EXPECT_EQ(s.duplicates, 2u);
-  EXPECT_EQ(s.forwarded, 2u);
+  EXPECT_EQ(s.plane.delivered, 2u);
+  EXPECT_EQ(s.plane.duplicates, 2u);
+  EXPECT_EQ(s.plane.forwarded, 2u);
 }
 
 TEST_F(router_test, local_lines_of_one_request_keep_their_order_on_every_link) {
   std::vector<std::string> ids;
   self->request(router, 2s, broadcast_atom::value,
                 std::vector<std::string>{"first", "second", "third"})
-      .receive([&](std::vector<std::string> got) { ids = std::move(got); },
+      .receive([&](std::vector<std::string> got, std::int64_t) { ids = std::move(got); },
                [&](caf::error& e) { FAIL() << sys.render(e); });
   ASSERT_EQ(ids.size(), 3u);
   EXPECT_NE(ids[0], ids[1]);
@@ -264,15 +265,15 @@ TEST_F(router_test, local_lines_of_one_request_keep_their_order_on_every_link) {
 }
 
 TEST_F(router_test, own_message_coming_back_is_a_duplicate) {
-  self->send(router, from_peer({wire::broadcast{self_id, 1, 3, "loop"}}, peer_a));
+  self->send(router, from_peer({wire::broadcast{self_id, 77, 1, 3, "loop"}}, peer_a));
   sync_with_relay();
-  EXPECT_EQ(stats().duplicates, 1u);
+  EXPECT_EQ(stats().plane.duplicates, 1u);
 }
 
 TEST_F(router_test, link_down_stops_forwarding_to_that_link) {
   self->send(router, link_down_atom::value, peer_b, link_b);
   self->request(router, 2s, broadcast_atom::value, lines("after"))
-      .receive([](std::vector<std::string>) {},
+      .receive([](std::vector<std::string>, std::int64_t) {},
                [&](caf::error& e) { FAIL() << sys.render(e); });
   auto got = forwarded(2);
   EXPECT_EQ(got.count(1), 1u);
@@ -294,7 +295,7 @@ TEST_F(router_test, link_down_of_a_replaced_connection_keeps_the_new_one) {
   // The retired connection closes later; that must not drop the new link.
   self->send(router, link_down_atom::value, peer_a, link_a);
   self->request(router, 2s, broadcast_atom::value, lines("y"))
-      .receive([](std::vector<std::string>) {},
+      .receive([](std::vector<std::string>, std::int64_t) {},
                [&](caf::error& e) { FAIL() << sys.render(e); });
   auto got = forwarded(3);
   EXPECT_EQ(got.count(4), 1u);
@@ -304,7 +305,7 @@ TEST_F(router_test, link_down_of_a_replaced_connection_keeps_the_new_one) {
 
 TEST_F(router_test, retire_is_ordered_after_frames_already_forwarded) {
   self->request(router, 2s, broadcast_atom::value, lines("before"))
-      .receive([](std::vector<std::string>) {},
+      .receive([](std::vector<std::string>, std::int64_t) {},
                [&](caf::error& e) { FAIL() << sys.render(e); });
   auto fresh = sys.spawn(fake_link, 4, caf::actor_cast<caf::actor>(self));
   self->send(router, replace_atom::value, peer_a, fresh, writer_to(fresh), link_a, true);
@@ -326,7 +327,7 @@ TEST_F(router_test, retire_is_ordered_after_frames_already_forwarded) {
 
 TEST_F(router_test, retire_is_ordered_after_frames_the_relay_forwarded) {
   // A peer's message reaches link 1 through the relay, not the router.
-  self->send(router, from_peer({wire::broadcast{peer_c, 5, 0, "relayed"}}, peer_b));
+  self->send(router, from_peer({wire::broadcast{peer_c, 77, 5, 0, "relayed"}}, peer_b));
   auto fresh = sys.spawn(fake_link, 4, caf::actor_cast<caf::actor>(self));
   self->send(router, replace_atom::value, peer_a, fresh, writer_to(fresh), link_a, true);
   bool frame_seen = false, retired = false;
@@ -349,7 +350,7 @@ TEST_F(router_test, retire_is_ordered_after_frames_the_relay_forwarded) {
 
 TEST_F(router_test, relay_stops_forwarding_to_a_link_that_went_down) {
   self->send(router, link_down_atom::value, peer_b, link_b);
-  self->send(router, from_peer({wire::broadcast{0xd, 1, 0, "m"}}, peer_a));
+  self->send(router, from_peer({wire::broadcast{0xd, 77, 1, 0, "m"}}, peer_a));
   auto got = forwarded(1);
   EXPECT_EQ(got.count(3), 1u);
   self->receive([](ev_deliver&) {}, caf::after(2s) >> [] { FAIL() << "no delivery"; });
@@ -359,7 +360,7 @@ TEST_F(router_test, relay_stops_forwarding_to_a_link_that_went_down) {
 TEST_F(router_test, relay_forwards_to_the_new_link_of_a_replaced_pair) {
   auto fresh = sys.spawn(fake_link, 4, caf::actor_cast<caf::actor>(self));
   self->send(router, replace_atom::value, peer_a, fresh, writer_to(fresh), link_a, true);
-  self->send(router, from_peer({wire::broadcast{0xd, 1, 0, "m"}}, peer_b));
+  self->send(router, from_peer({wire::broadcast{0xd, 77, 1, 0, "m"}}, peer_b));
   std::set<int> to;
   for (int i = 0; i < 4; ++i)
     self->receive([&](int id, wire::broadcast&) { to.insert(id); },
@@ -373,7 +374,8 @@ TEST_F(router_test, relay_forwards_to_the_new_link_of_a_replaced_pair) {
 TEST_F(router_test, payload_over_limit_is_refused_not_truncated) {
   bool refused = false;
   self->request(router, 2s, broadcast_atom::value, lines(std::string(101, 'x')))
-      .receive([](std::vector<std::string>) {}, [&](caf::error&) { refused = true; });
+      .receive([](std::vector<std::string>, std::int64_t) {},
+               [&](caf::error&) { refused = true; });
   EXPECT_TRUE(refused);
   expect_quiet();
   EXPECT_EQ(stats().sent, 0u);

@@ -12,11 +12,12 @@ import time
 from harness import DEFAULT_TIMEOUT, TestFailure
 
 MAGIC = 0x4C4D5348
-VERSION = 2
+VERSION = 3
 (HELLO, WELCOME, REFUSE, BROADCAST, PING, GOODBYE, MEMBERS, REVERSE, REDIRECT,
  TOPO_QUERY, TOPO_REPLY, SYNC, PROBE_REQ, PROBE_ACK) = (1, 2, 3, 4, 5, 7, 8, 9, 10, 11,
                                                         12, 13, 14, 15)
-HELLO_REVERSE, HELLO_CALLBACK = 1, 2
+IHAVE, GRAFT, PRUNE, IWANT, NOTHAVE, STREAMS = 16, 17, 18, 19, 20, 21
+HELLO_REVERSE, HELLO_CALLBACK, HELLO_TREE = 1, 2, 4
 ALIVE, UNREACHABLE, DEAD, LEFT = 0, 1, 2, 3
 CLOSE_TIMEOUT = 5.0  # a bad client must be dropped within this
 
@@ -25,13 +26,18 @@ def frame(ftype, body=b""):
     return struct.pack(">IB", 1 + len(body), ftype) + body
 
 
-def hello_body(cluster, node_id, port=1, magic=MAGIC, version=VERSION, flags=0,
+def hello_body(cluster, node_id, port=1, magic=MAGIC, version=VERSION, flags=HELLO_TREE,
                incarnation=1, record_version=0, probe_port=0, links_in=0, links_out=0,
                capacity=8):
     c = cluster.encode()
     return (struct.pack(">IHB", magic, version, len(c)) + c
             + struct.pack(">QQIHHBHHH", node_id, incarnation, record_version, port,
                           probe_port, flags, links_in, links_out, capacity))
+
+
+def broadcast_body(origin, seq, payload=b"", epoch=1, hops=0):
+    """A BROADCAST body: origin, epoch, seq, hops, payload."""
+    return struct.pack(">QQQH", origin, epoch, seq, hops) + payload
 
 
 def ip_of(text):

@@ -17,7 +17,8 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from harness import (DEFAULT_TIMEOUT, TestFailure, check, check_broadcast, check_exactly_once,
                      run_tests)
 
-from lmwire import (BROADCAST, HELLO, MAGIC, REFUSE, WELCOME, Frames, fake_id, frame,  # noqa: E402
+from lmwire import (BROADCAST, HELLO, MAGIC, REFUSE, WELCOME, Frames, broadcast_body, fake_id,  # noqa: E402
+                    frame,
                     hello_body, reason_of)
 
 PORTS = (51200, 51299)
@@ -178,7 +179,7 @@ def test_bad_clients(h):
     expect_rule("bad_magic", "bad magic")
 
     s, f = client()
-    s.sendall(frame(BROADCAST, struct.pack(">QQH", fake_id(), 1, 0) + b"sneaky"))
+    s.sendall(frame(BROADCAST, broadcast_body(fake_id(), 1, b"sneaky")))
     f.wait_closed()
     s.close()
     expect_rule("unexpected_frame", "broadcast before hello")
@@ -222,9 +223,9 @@ def test_oversized_broadcast_from_peer(h):
     f = Frames(s)
     s.sendall(frame(HELLO, hello_body(h.cluster_name, fake_id())))
     check(f.next_of(WELCOME) is not None, "no WELCOME")
-    header = struct.pack(">QQH", fake_id(), 1, 0)
-    s.sendall(frame(BROADCAST, header + b"x" * 100))  # exactly at the limit: fine
-    s.sendall(frame(BROADCAST, header[:8] + struct.pack(">QH", 2, 0) + b"y" * 101))
+    origin = fake_id()
+    s.sendall(frame(BROADCAST, broadcast_body(origin, 1, b"x" * 100)))  # at the limit: fine
+    s.sendall(frame(BROADCAST, broadcast_body(origin, 2, b"y" * 101)))
     f.wait_closed()
     s.close()
     wait_stats(n0, lambda st: rule(st, "length_over_limit") == 1, "oversized broadcast")

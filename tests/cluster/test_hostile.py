@@ -21,7 +21,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 from harness import check, check_broadcast, poll, run_tests  # noqa: E402
-from lmwire import (ALIVE, HELLO, HELLO_REVERSE, MEMBERS, REDIRECT, REFUSE, WELCOME,  # noqa: E402
+from lmwire import (ALIVE, HELLO, HELLO_REVERSE, HELLO_TREE, MEMBERS, REDIRECT, REFUSE, WELCOME,  # noqa: E402
                     Frames, fake_id, frame, hello_body, members_body, reason_body, record,
                     redirect_body)
 
@@ -37,7 +37,7 @@ def wait_stat(node, pred, what):
     return poll(lambda: (lambda s: (pred(s), s))(node.stats()), what)
 
 
-def handshake(h, node, cluster=None, node_id=None, flags=0, port=1):
+def handshake(h, node, cluster=None, node_id=None, flags=HELLO_TREE, port=1):
     """A raw peer that completes the handshake with `node`; returns (sock, frames, id)."""
     s = h.connect(node.port)
     f = Frames(s)
@@ -210,7 +210,7 @@ def test_unasked_reverse_flag_does_not_replace_a_real_link(h):
     s = h.connect(b.port)
     fr = Frames(s)
     s.sendall(frame(HELLO, hello_body(h.cluster_name, int(a.id, 16), port=1,
-                                      flags=HELLO_REVERSE)))
+                                      flags=HELLO_REVERSE | HELLO_TREE)))
     fr.wait_closed(10.0)
     s.close()
     now = [p for p in b.peers() if p["peer"] == a.id]

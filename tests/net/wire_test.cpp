@@ -42,8 +42,8 @@ std::string describe(const frame& f) {
   else if (auto* g = std::get_if<goodbye>(&f.body))
     os << "goodbye{" << hex(g->reason) << "}";
   else if (auto* b = std::get_if<broadcast>(&f.body))
-    os << "broadcast{origin=" << b->origin << " seq=" << b->seq << " hops=" << b->hops
-       << " payload=" << hex(b->payload) << "}";
+    os << "broadcast{origin=" << b->origin << " epoch=" << b->epoch << " seq=" << b->seq
+       << " hops=" << b->hops << " payload=" << hex(b->payload) << "}";
   else if (auto* p = std::get_if<ping>(&f.body))
     os << "ping{" << p->nonce << " echo=" << p->echo << " delay=" << p->echo_delay_us
        << " in=" << p->links_in << " out=" << p->links_out << " cap=" << p->capacity
@@ -151,11 +151,11 @@ std::vector<sample> all_samples() {
   add(encode_goodbye("shutting down"),
       frame{frame_type::goodbye, goodbye{"shutting down"}});
   add(encode_goodbye(""), frame{frame_type::goodbye, goodbye{""}});
-  broadcast b{0xfeedfacecafebeefULL, 42, 3, "hello world"};
+  broadcast b{0xfeedfacecafebeefULL, 77, 42, 3, "hello world"};
   add(encode_broadcast(b), frame{frame_type::broadcast, b});
-  broadcast empty{7, 0, 0, ""};
+  broadcast empty{7, 77, 0, 0, ""};
   add(encode_broadcast(empty), frame{frame_type::broadcast, empty});
-  broadcast bin{1, UINT64_MAX, UINT16_MAX, binary_payload()};
+  broadcast bin{1, 77, UINT64_MAX, UINT16_MAX, binary_payload()};
   add(encode_broadcast(bin), frame{frame_type::broadcast, bin});
   add(encode_ping(ping_of(0x0102030405060708ULL)),
       frame{frame_type::ping, ping_of(0x0102030405060708ULL)});
@@ -275,7 +275,7 @@ TEST(WireRoundTrip, ReasonAtLimitAndLongerReasonIsTruncatedByEncoder) {
 }
 
 TEST(WireRoundTrip, Broadcast) {
-  broadcast b{0xfeedfacecafebeefULL, 123456789, 7, "a line of text"};
+  broadcast b{0xfeedfacecafebeefULL, 77, 123456789, 7, "a line of text"};
   auto f = decode_one(encode_broadcast(b));
   EXPECT_EQ(f.type, frame_type::broadcast);
   auto* got = std::get_if<broadcast>(&f.body);
@@ -287,7 +287,7 @@ TEST(WireRoundTrip, Broadcast) {
 }
 
 TEST(WireRoundTrip, BroadcastEmptyPayload) {
-  broadcast b{1, 2, 0, ""};
+  broadcast b{1, 77, 2, 0, ""};
   auto wire = encode_broadcast(b);
   EXPECT_EQ(wire.size(), header_size + broadcast_overhead);
   auto f = decode_one(wire);
@@ -299,7 +299,7 @@ TEST(WireRoundTrip, BroadcastEmptyPayload) {
 }
 
 TEST(WireRoundTrip, BroadcastBinaryPayloadWithZeroBytes) {
-  broadcast b{9, 10, 11, binary_payload()};
+  broadcast b{9, 77, 10, 11, binary_payload()};
   ASSERT_EQ(b.payload.size(), 259u);
   auto f = decode_one(encode_broadcast(b));
   auto* got = std::get_if<broadcast>(&f.body);
@@ -307,7 +307,7 @@ TEST(WireRoundTrip, BroadcastBinaryPayloadWithZeroBytes) {
   EXPECT_EQ(got->payload.size(), 259u);
   EXPECT_EQ(got->payload, b.payload);
   // A payload of only zero bytes.
-  broadcast z{1, 1, 1, std::string(100, '\0')};
+  broadcast z{1, 77, 1, 1, std::string(100, '\0')};
   auto g = decode_one(encode_broadcast(z));
   EXPECT_EQ(std::get<broadcast>(g.body).payload, std::string(100, '\0'));
 }
@@ -367,7 +367,7 @@ TEST(WireLayout, Hello) {
   h.links_in = 1;
   h.links_out = 2;
   h.capacity = 0x0304;
-  bytes expected{0,    0,    0,    41,   1,    0x4c, 0x4d, 0x53, 0x48, 0,    2,    2,
+  bytes expected{0,    0,    0,    41,   1,    0x4c, 0x4d, 0x53, 0x48, 0,    3,    2,
                  'a',  'b',  0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 1,    2,
                  3,    4,    5,    6,    7,    8,    0x0a, 0x0b, 0x0c, 0x0d, 0x12, 0x34,
                  0x56, 0x78, 3,    0,    1,    0,    2,    3,    4};
@@ -382,9 +382,10 @@ TEST(WireLayout, ReasonAndBroadcast) {
   refuse_bytes[4] = 7;
   EXPECT_EQ(encode_goodbye("xyz"), refuse_bytes);
 
-  broadcast b{1, 2, 3, std::string("p\0", 2)};
-  bytes expected{0, 0, 0, 21, 4};
+  broadcast b{1, 77, 2, 3, std::string("p\0", 2)};
+  bytes expected{0, 0, 0, 29, 4};
   put_be(expected, 1, 8);
+  put_be(expected, 77, 8);
   put_be(expected, 2, 8);
   put_be(expected, 3, 2);
   expected.push_back('p');
@@ -470,7 +471,7 @@ TEST(WireStream, EmptyReaderAndEmptyFeedNeedMore) {
 
 TEST(WireStream, LongStreamKeepsBufferBounded) {
   // Many frames through one reader: consumed bytes are released.
-  broadcast b{1, 0, 0, std::string(1000, 'x')};
+  broadcast b{1, 77, 0, 0, std::string(1000, 'x')};
   frame_reader rd(big_max_frame);
   std::size_t frames = 0, max_buffered = 0;
   for (std::uint64_t i = 0; i < 500; ++i) {
@@ -526,7 +527,7 @@ TEST(WireMalformed, LengthOverLimitByOne) {
 }
 
 TEST(WireMalformed, UnknownTypeDetectedFromHeaderBeforeBody) {
-  for (std::uint8_t type : {std::uint8_t{0}, std::uint8_t{6}, std::uint8_t{16},
+  for (std::uint8_t type : {std::uint8_t{0}, std::uint8_t{6}, std::uint8_t{22},
                             std::uint8_t{0x7f}, std::uint8_t{0xff}}) {
     frame_reader rd(big_max_frame);
     bytes header{0, 0, 0, 100, type}; // body of 99 bytes never arrives
@@ -576,12 +577,12 @@ TEST(WireMalformed, TruncatedBodyHelloClusterShorterThanItsLength) {
 }
 
 TEST(WireMalformed, TruncatedBodyBroadcastShorterThanItsHeader) {
-  for (std::size_t n : {0, 1, 8, 16, 17}) {
+  for (std::size_t n : {0, 1, 8, 16, 17, 25}) {
     bytes body(n, 0x01);
     EXPECT_EQ(first_error(raw_frame(4, body)).code, error_code::truncated_body) << n;
   }
-  // Exactly 18 bytes is a broadcast with an empty payload.
-  auto f = decode_one(raw_frame(4, bytes(18, 0)));
+  // Exactly 26 bytes is a broadcast with an empty payload.
+  auto f = decode_one(raw_frame(4, bytes(26, 0)));
   EXPECT_TRUE(std::get<broadcast>(f.body).payload.empty());
 }
 
@@ -744,11 +745,11 @@ TEST(WireMalformed, RandomGarbageNeverCrashes) {
 TEST(WireLimit, MaxFrameForPayloadAcceptsExactlyNBytes) {
   for (std::size_t n : {0, 1, 100, 65536}) {
     auto max = max_frame_for_payload(n);
-    broadcast ok{1, 2, 3, std::string(n, 'p')};
+    broadcast ok{1, 77, 2, 3, std::string(n, 'p')};
     auto f = decode_one(encode_broadcast(ok), max);
     EXPECT_EQ(std::get<broadcast>(f.body).payload.size(), n);
 
-    broadcast over{1, 2, 3, std::string(n + 1, 'p')};
+    broadcast over{1, 77, 2, 3, std::string(n + 1, 'p')};
     auto wire = encode_broadcast(over);
     frame_reader rd(max, broadcast_frame_limit(n));
     rd.feed(wire.data(), header_size); // the header alone is enough to reject
@@ -907,15 +908,15 @@ TEST(WireRaw, BroadcastsAreTakenWholeAndOtherFramesStillReturned) {
   // A socket read: two broadcasts, a ping, one more broadcast, half a frame.
   bytes stream;
   for (auto& b :
-       {broadcast{1, 10, 0, "a"}, broadcast{2, 20, 3, std::string("b\0c", 3)}}) {
+       {broadcast{1, 77, 10, 0, "a"}, broadcast{2, 77, 20, 3, std::string("b\0c", 3)}}) {
     auto f = encode_broadcast(b);
     stream.insert(stream.end(), f.begin(), f.end());
   }
   auto ping_frame = encode_ping(ping_of(7));
   stream.insert(stream.end(), ping_frame.begin(), ping_frame.end());
-  auto last = encode_broadcast({3, 30, 1, "last"});
+  auto last = encode_broadcast({3, 77, 30, 1, "last"});
   stream.insert(stream.end(), last.begin(), last.end());
-  auto tail = encode_broadcast({4, 40, 0, "cut"});
+  auto tail = encode_broadcast({4, 77, 40, 0, "cut"});
   stream.insert(stream.end(), tail.begin(), tail.begin() + 10);
 
   frame_reader rd(big_max_frame);
@@ -945,8 +946,8 @@ TEST(WireRaw, BroadcastsAreTakenWholeAndOtherFramesStillReturned) {
 
 TEST(WireRaw, HopsArePatchedInPlaceAndAppendMatchesEncode) {
   bytes out;
-  append_broadcast(out, 5, 6, 7, "xyz");
-  EXPECT_EQ(out, encode_broadcast({5, 6, 7, "xyz"}));
+  append_broadcast(out, 5, 77, 6, 7, "xyz");
+  EXPECT_EQ(out, encode_broadcast({5, 77, 6, 7, "xyz"}));
   set_broadcast_hops(out.data(), 0x1234);
   EXPECT_EQ(std::get<broadcast>(decode_one(out).body).hops, 0x1234);
 }
@@ -961,7 +962,7 @@ TEST(WireRaw, ShortBroadcastHeaderIsABadFrameAndGarbageStopsTheWalk) {
   ASSERT_TRUE(std::holds_alternative<decode_error>(r));
   EXPECT_EQ(std::get<decode_error>(r).code, error_code::truncated_body);
   EXPECT_EQ(n, 0u);
-  auto good = encode_broadcast({1, 1, 0, "ok"});
+  auto good = encode_broadcast({1, 77, 1, 0, "ok"});
   std::size_t seen = 0;
   auto count = [&](const broadcast_view&, const std::uint8_t*, std::size_t) { ++seen; };
   bytes mixed = good;
@@ -1022,6 +1023,91 @@ TEST(WireOverlay, TopologyReplyLinkCountIsBounded) {
   auto res = rd.next();
   ASSERT_TRUE(std::holds_alternative<decode_error>(res));
   EXPECT_EQ(std::get<decode_error>(res).code, error_code::count_over_limit);
+}
+
+} // namespace
+} // namespace lanmesh::wire
+
+// ---------------------------------------------------------------------------
+// The broadcast tree's frames
+
+namespace lanmesh::wire {
+namespace {
+
+TEST(WireTree, EveryTreeFrameRoundTrips) {
+  std::vector<stream_range> two{{1, 2, 3, 4}, {UINT64_MAX, 9, 10, UINT64_MAX}};
+  auto ih = std::get<ihave>(decode_one(encode_tree_frame(frame_type::ihave, two)).body);
+  ASSERT_EQ(ih.ranges.size(), 2u);
+  EXPECT_EQ(ih.ranges[1].origin, UINT64_MAX);
+  EXPECT_EQ(ih.ranges[1].first, 10u);
+  EXPECT_EQ(ih.ranges[1].last, UINT64_MAX);
+  auto g =
+      std::get<graft>(decode_one(encode_tree_frame(frame_type::graft, {two[0]})).body);
+  EXPECT_EQ(g.range.first, 3u);
+  EXPECT_EQ(g.range.last, 4u);
+  auto w =
+      std::get<iwant>(decode_one(encode_tree_frame(frame_type::iwant, {two[0]})).body);
+  EXPECT_EQ(w.range.epoch, 2u);
+  auto n = std::get<nothave>(
+      decode_one(encode_tree_frame(frame_type::nothave, {two[1]})).body);
+  EXPECT_EQ(n.range.last, UINT64_MAX);
+  // PRUNE carries streams only, STREAMS each stream's last.
+  auto p = std::get<prune>(decode_one(encode_tree_frame(frame_type::prune, two)).body);
+  ASSERT_EQ(p.streams.size(), 2u);
+  EXPECT_EQ(p.streams[0].origin, 1u);
+  EXPECT_EQ(p.streams[0].epoch, 2u);
+  auto st =
+      std::get<streams>(decode_one(encode_tree_frame(frame_type::streams, two)).body);
+  ASSERT_EQ(st.streams.size(), 2u);
+  EXPECT_EQ(st.streams[0].last, 4u);
+  EXPECT_EQ(encode_tree_frame(frame_type::prune, two).size(), header_size + 1 + 2 * 16);
+  EXPECT_EQ(encode_tree_frame(frame_type::streams, two).size(), header_size + 1 + 2 * 24);
+  EXPECT_EQ(encode_tree_frame(frame_type::graft, {two[0]}).size(), header_size + 32);
+}
+
+TEST(WireTree, CountsAndSizesAreChecked) {
+  bytes over{static_cast<std::uint8_t>(max_tree_entries + 1)};
+  over.resize(1 + 32 * (max_tree_entries + 1));
+  EXPECT_EQ(first_error(raw_frame(16, over)).code, error_code::count_over_limit);
+  EXPECT_EQ(first_error(raw_frame(17, bytes(31, 0))).code, error_code::truncated_body);
+  EXPECT_EQ(first_error(raw_frame(17, bytes(33, 0))).code, error_code::trailing_bytes);
+  EXPECT_EQ(first_error(raw_frame(21, bytes{1})).code, error_code::truncated_body);
+  // In raw mode too: a bad tree frame stops the stream like any bad frame.
+  frame_reader rd(big_max_frame);
+  auto bad = raw_frame(18, bytes{2, 0, 0});
+  rd.feed(bad.data(), bad.size());
+  bytes raw;
+  std::size_t count = 0;
+  EXPECT_TRUE(std::holds_alternative<decode_error>(rd.next(raw, count)));
+  // The encoder never writes more entries than a frame may hold.
+  std::vector<stream_range> many(max_tree_entries + 5, stream_range{1, 1, 1, 1});
+  EXPECT_EQ(std::get<ihave>(decode_one(encode_tree_frame(frame_type::ihave, many)).body)
+                .ranges.size(),
+            max_tree_entries);
+}
+
+TEST(WireTree, TheBroadcastPlaneTravelsRawInOrder) {
+  bytes stream;
+  auto b = encode_broadcast({1, 2, 3, 0, "x"});
+  auto ih = encode_tree_frame(frame_type::ihave, {{1, 2, 4, 9}});
+  auto ping_frame = encode_ping(ping_of(1));
+  for (auto* f : {&b, &ih, &b, &ping_frame})
+    stream.insert(stream.end(), f->begin(), f->end());
+  frame_reader rd(big_max_frame);
+  rd.feed(stream.data(), stream.size());
+  bytes raw;
+  std::size_t n = 0;
+  auto r = rd.next(raw, n);
+  ASSERT_TRUE(std::holds_alternative<frame>(r));
+  EXPECT_EQ(std::get<frame>(r).type, frame_type::ping);
+  EXPECT_EQ(n, 3u);
+  std::vector<std::uint8_t> types;
+  EXPECT_TRUE(for_each_frame(
+      raw.data(), raw.size(),
+      [&](std::uint8_t t, const std::uint8_t*, std::size_t) { types.push_back(t); }));
+  EXPECT_EQ(types, (std::vector<std::uint8_t>{4, 16, 4}));
+  EXPECT_TRUE(broadcast_plane(16) && broadcast_plane(21) && broadcast_plane(4));
+  EXPECT_FALSE(broadcast_plane(5) || broadcast_plane(8) || broadcast_plane(22));
 }
 
 } // namespace

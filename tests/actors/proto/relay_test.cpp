@@ -39,7 +39,7 @@ protected:
   static constexpr node_id self_id = 0x100, peer_a = 0xa, peer_b = 0xb, peer_c = 0xc;
   std::map<node_id, std::vector<bytes>> writes; // per link, one entry per write
   std::vector<std::pair<std::vector<seen_frame>, std::size_t>> delivered;
-  relay r{self_id, 1000, std::chrono::seconds(300),
+  relay r{self_id, 1, 1000, std::chrono::seconds(300),
           [this](relay::frames_ptr f, std::size_t n) {
             delivered.push_back({decode(*f), n});
           }};
@@ -60,7 +60,7 @@ protected:
   void from(node_id peer, const std::vector<seen_frame>& msgs) {
     bytes b;
     for (auto& m : msgs)
-      wire::append_broadcast(b, m.origin, m.seq, m.hops, m.payload);
+      wire::append_broadcast(b, m.origin, 77, m.seq, m.hops, m.payload);
     r.inbound(peer, b.data(), b.size(), now);
   }
 };
@@ -131,7 +131,7 @@ TEST_F(relay_test, dropped_link_gets_nothing_and_a_replaced_writer_gets_the_rest
 
 TEST_F(relay_test, frames_before_one_that_is_not_a_broadcast_are_still_relayed) {
   bytes b;
-  wire::append_broadcast(b, peer_c, 1, 0, "ok");
+  wire::append_broadcast(b, peer_c, 77, 1, 0, "ok");
   auto ping = wire::encode_ping(wire::ping{1, 0, 0, 0, 0, 0});
   b.insert(b.end(), ping.begin(), ping.end());
   r.inbound(peer_a, b.data(), b.size(), now);

@@ -1,0 +1,738 @@
+#include "actors/proto/broadcast_tree.hpp"
+
+#include <algorithm>
+
+namespace lanmesh {
+
+namespace {
+
+using ft = wire::frame_type;
+
+bool in_range(const wire::stream_range& r, std::uint64_t seq) {
+  return seq >= r.first && seq <= r.last;
+}
+
+} // namespace
+
+broadcast_tree::broadcast_tree(node_id self, std::uint64_t epoch, tree_params p)
+    : self_(self), epoch_(epoch), p_(p) {
+  auto& own = streams_[{self, epoch}];
+  own.key = {self, epoch};
+  own.started = true;
+  own.next = 1;
+  own.base = 1;
+}
+
+broadcast_tree::stream* broadcast_tree::find(const stream_key& k) {
+  auto it = streams_.find(k);
+  return it == streams_.end() ? nullptr : &it->second;
+}
+
+broadcast_tree::stream& broadcast_tree::get(const stream_key& k, time_point now) {
+  auto it = streams_.find(k);
+  if (it == streams_.end()) {
+    if (streams_.size() >= p_.max_streams) {
+      // Room: the stream idle longest that waits for nothing.
+      auto victim = streams_.end();
+      for (auto i = streams_.begin(); i != streams_.end(); ++i)
+        if (i->second.key.origin != self_ && i->second.waiting == 0 &&
+            i->second.wants.empty() &&
+            (victim == streams_.end() || i->second.active < victim->second.active))
+          victim = i;
+      if (victim != streams_.end()) {
+        for (auto& h : victim->second.msgs)
+          if (h.chunk)
+            history_bytes_ -= h.size;
+        streams_.erase(victim);
+      }
+    }
+    it = streams_.emplace(k, stream{}).first;
+    it->second.key = k;
+    stats_.streams = streams_.size();
+  }
+  it->second.active = now;
+  return it->second;
+}
+
+bool broadcast_tree::start(stream& s, std::uint64_t seq_seen, std::uint64_t peer_has) {
+  if (s.started)
+    return false;
+  s.started = true;
+  if (s.key.epoch > epoch_)
+    s.next = 1; // its origin started after this node: everything it sent
+  else if (peer_has > 0)
+    s.next = peer_has + 1; // what is sent from now on
+  else
+    s.next = std::max<std::uint64_t>(seq_seen, 1);
+  s.base = s.next;
+  return true;
+}
+
+bool broadcast_tree::has(const stream& s, std::uint64_t seq) const {
+  if (seq < s.base || seq - s.base >= s.msgs.size())
+    return false;
+  return s.msgs[seq - s.base].chunk != nullptr;
+}
+
+void broadcast_tree::hold(stream& s, std::uint64_t seq, frames_ptr chunk,
+                          std::uint32_t offset, std::uint32_t size, time_point now) {
+  if (s.msgs.empty())
+    s.base = seq;
+  while (seq < s.base) {
+    s.msgs.emplace_front();
+    --s.base;
+  }
+  auto idx = seq - s.base;
+  if (idx >= s.msgs.size())
+    s.msgs.resize(idx + 1);
+  auto& h = s.msgs[idx];
+  h.chunk = std::move(chunk);
+  h.offset = offset;
+  h.size = size;
+  h.at = now;
+  order_.emplace_back(s.key, seq);
+  history_bytes_ += size;
+  if (seq >= s.next)
+    ++s.waiting;
+}
+
+void broadcast_tree::deliver_ready(stream& s, std::vector<std::uint8_t>& frames,
+                                   std::size_t& count, outbox&) {
+  while (s.next >= s.base && s.next - s.base < s.msgs.size()) {
+    auto& h = s.msgs[s.next - s.base];
+    if (!h.chunk)
+      break;
+    if (s.key.origin != self_) {
+      frames.insert(frames.end(), h.chunk->data() + h.offset,
+                    h.chunk->data() + h.offset + h.size);
+      ++count;
+    }
+    --s.waiting;
+    ++s.next;
+  }
+}
+
+void broadcast_tree::received(stream& s, std::uint64_t seq, time_point now) {
+  for (std::size_t i = 0; i < s.wants.size();) {
+    auto& w = s.wants[i];
+    if (seq < w.first || seq > w.last) {
+      ++i;
+      continue;
+    }
+    if (w.graft && w.tried == 0) {
+      // The eager copy came after its IHAVE: how late it was sets the wait.
+      auto late = now - w.created;
+      lag_ = lag_ == clock::duration::zero() ? late : (lag_ * 7 + late) / 8;
+    }
+    if (w.first == w.last) {
+      s.wants.erase(s.wants.begin() + static_cast<long>(i));
+      continue;
+    }
+    if (seq == w.first) {
+      ++w.first;
+    } else if (seq == w.last) {
+      --w.last;
+    } else {
+      want right = w;
+      right.first = seq + 1;
+      w.last = seq - 1;
+      s.wants.insert(s.wants.begin() + static_cast<long>(i) + 1, right);
+      ++i;
+    }
+    ++i;
+  }
+}
+
+void broadcast_tree::add_want(stream& s, std::uint64_t first, std::uint64_t last,
+                              node_id from, bool graft, time_point due, time_point now) {
+  first = std::max(first, s.next);
+  while (first <= last && has(s, first))
+    ++first;
+  while (last >= first && has(s, last) && last > 0)
+    --last;
+  if (first > last)
+    return;
+  if (last - s.next > p_.max_waiting)
+    last = s.next + p_.max_waiting;
+  // Parts already wanted: only another place to ask.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> todo{{first, last}};
+  for (auto& w : s.wants) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> rest;
+    for (auto [a, b] : todo) {
+      if (b < w.first || a > w.last) {
+        rest.emplace_back(a, b);
+        continue;
+      }
+      if (std::find(w.from.begin(), w.from.end(), from) == w.from.end())
+        w.from.push_back(from);
+      if (a < w.first)
+        rest.emplace_back(a, w.first - 1);
+      if (b > w.last)
+        rest.emplace_back(w.last + 1, b);
+    }
+    todo = std::move(rest);
+  }
+  for (auto [a, b] : todo) {
+    want w;
+    w.first = a;
+    w.last = b;
+    w.from = {from};
+    w.graft = graft;
+    w.due = due;
+    w.created = now;
+    s.wants.push_back(std::move(w));
+  }
+}
+
+broadcast_tree::link* broadcast_tree::link_of(node_id peer) {
+  for (auto& l : links_)
+    if (l.peer == peer)
+      return &l;
+  return nullptr;
+}
+
+bool broadcast_tree::lazy(const stream& s, node_id peer) const {
+  return std::find(s.lazy.begin(), s.lazy.end(), peer) != s.lazy.end();
+}
+
+void broadcast_tree::set_lazy(stream& s, node_id peer, bool on) {
+  auto it = std::find(s.lazy.begin(), s.lazy.end(), peer);
+  if (on && it == s.lazy.end())
+    s.lazy.push_back(peer);
+  else if (!on && it != s.lazy.end())
+    s.lazy.erase(it);
+}
+
+bool broadcast_tree::asked_of(link& l, const stream_key& k, std::uint64_t seq,
+                              time_point now) {
+  bool found = false;
+  for (auto it = l.asked.begin(); it != l.asked.end();) {
+    if (it->second < now) {
+      it = l.asked.erase(it);
+      continue;
+    }
+    if (it->first.origin == k.origin && it->first.epoch == k.epoch &&
+        in_range(it->first, seq))
+      found = true;
+    ++it;
+  }
+  return found;
+}
+
+broadcast_tree::clock::duration broadcast_tree::graft_wait(const link& l) const {
+  auto w = std::max<clock::duration>(p_.graft_min, 4 * l.rtt) + 2 * lag_;
+  return std::min<clock::duration>(w, p_.graft_max);
+}
+
+void broadcast_tree::queue_ihave(link& l, const stream_key& k, std::uint64_t seq,
+                                 time_point now) {
+  if (!l.ihave.empty()) {
+    auto& last = l.ihave.back();
+    if (last.origin == k.origin && last.epoch == k.epoch && last.last + 1 == seq) {
+      last.last = seq;
+      return;
+    }
+  }
+  l.ihave.push_back({k.origin, k.epoch, seq, seq});
+  if (l.ihave_due == time_point::max())
+    l.ihave_due = now + p_.ihave_delay;
+  if (l.ihave.size() >= wire::max_tree_entries)
+    l.ihave_due = now; // a full frame goes at once
+}
+
+void broadcast_tree::flush_links(time_point now, outbox& out, bool all) {
+  for (auto& l : links_) {
+    if (l.ihave_due > now && !all)
+      continue;
+    if (l.ihave.empty() && l.prunes.empty()) {
+      l.ihave_due = time_point::max();
+      continue;
+    }
+    auto buf = std::make_shared<std::vector<std::uint8_t>>();
+    for (std::size_t i = 0; i < l.prunes.size(); i += wire::max_tree_entries)
+      wire::append_tree_frame(*buf, ft::prune, l.prunes.data() + i,
+                              std::min(wire::max_tree_entries, l.prunes.size() - i));
+    for (std::size_t i = 0; i < l.ihave.size(); i += wire::max_tree_entries) {
+      auto n = std::min(wire::max_tree_entries, l.ihave.size() - i);
+      wire::append_tree_frame(*buf, ft::ihave, l.ihave.data() + i, n);
+    }
+    for (auto& r : l.ihave)
+      stats_.ihave_out += r.last - r.first + 1;
+    stats_.prunes_out += l.prunes.size();
+    l.ihave.clear();
+    l.prunes.clear();
+    l.ihave_due = time_point::max();
+    out.sends.push_back({l.peer, std::move(buf)});
+  }
+}
+
+void broadcast_tree::control(node_id to, ft t, const wire::stream_range& r, outbox& out) {
+  auto buf = std::make_shared<std::vector<std::uint8_t>>();
+  wire::append_tree_frame(*buf, t, &r, 1);
+  out.sends.push_back({to, std::move(buf)});
+}
+
+void broadcast_tree::serve(node_id to, stream& s, std::uint64_t first, std::uint64_t last,
+                           outbox& out) {
+  auto buf = std::make_shared<std::vector<std::uint8_t>>();
+  std::uint64_t top = s.msgs.empty() ? 0 : s.base + s.msgs.size() - 1;
+  std::uint64_t gone_first = 0, gone_last = 0;
+  bool gone = false;
+  auto note_gone = [&](std::uint64_t seq) {
+    if (gone && gone_last + 1 == seq) {
+      gone_last = seq;
+      return;
+    }
+    if (gone)
+      control(to, ft::nothave, {s.key.origin, s.key.epoch, gone_first, gone_last}, out);
+    gone = true;
+    gone_first = gone_last = seq;
+  };
+  if (first < 1)
+    first = 1;
+  // What lies beyond all this node has it cannot say anything about: it
+  // may come yet. Below what it holds (expired, or never had) is gone.
+  auto end = std::min(last, std::max(top, s.next > 0 ? s.next - 1 : 0));
+  for (auto seq = first; seq <= end; ++seq) {
+    if (has(s, seq)) {
+      auto& h = s.msgs[seq - s.base];
+      buf->insert(buf->end(), h.chunk->data() + h.offset,
+                  h.chunk->data() + h.offset + h.size);
+      ++stats_.forwarded;
+    } else if (seq < s.next || seq < top) {
+      note_gone(seq);
+    }
+  }
+  if (gone)
+    control(to, ft::nothave, {s.key.origin, s.key.epoch, gone_first, gone_last}, out);
+  if (!buf->empty())
+    out.sends.push_back({to, std::move(buf)});
+}
+
+void broadcast_tree::give_up(stream& s, want& w, outbox& out) {
+  // Nobody linked has these any more: say so, and go on past them.
+  std::uint64_t a = 0;
+  bool open = false;
+  for (auto seq = std::max(w.first, s.next); seq <= w.last + 1; ++seq) {
+    bool missing = seq <= w.last && !has(s, seq);
+    if (missing && !open) {
+      a = seq;
+      open = true;
+    } else if (!missing && open) {
+      out.gaps.push_back({{s.key.origin, s.key.epoch, a, seq - 1}});
+      stats_.gaps += 1;
+      stats_.gap_messages += seq - a;
+      open = false;
+    }
+  }
+  // Delivery passes the lost ones: everything below is delivered or lost,
+  // so the stream moves on to the first held message after the range.
+  if (w.first <= s.next) {
+    auto seq = s.next;
+    while (seq <= w.last && !has(s, seq))
+      ++seq;
+    if (seq > s.next) {
+      // Drop the empty slots the stream no longer waits for.
+      s.next = seq;
+      while (!s.msgs.empty() && s.base < s.next && !s.msgs.front().chunk) {
+        s.msgs.pop_front();
+        ++s.base;
+      }
+      if (s.msgs.empty())
+        s.base = s.next;
+    }
+  }
+}
+
+void broadcast_tree::run_wants(stream& s, time_point now, outbox& out) {
+  for (std::size_t i = 0; i < s.wants.size();) {
+    auto& w = s.wants[i];
+    if (w.last < s.next) {
+      s.wants.erase(s.wants.begin() + static_cast<long>(i));
+      continue;
+    }
+    if (w.due > now) {
+      ++i;
+      continue;
+    }
+    // Drop candidates that are no longer linked.
+    while (w.tried < w.from.size() && !link_of(w.from[w.tried]))
+      ++w.tried;
+    if (w.tried < w.from.size()) {
+      auto peer = w.from[w.tried++];
+      wire::stream_range r{s.key.origin, s.key.epoch, std::max(w.first, s.next), w.last};
+      auto* l = link_of(peer);
+      l->asked.emplace_back(r, now + 2 * p_.fetch_timeout);
+      if (p_.tree && w.graft) {
+        set_lazy(s, peer, false);
+        control(peer, ft::graft, r, out);
+        ++stats_.grafts_out;
+      } else {
+        control(peer, ft::iwant, r, out);
+        ++stats_.iwants_out;
+      }
+      w.due = now + p_.fetch_timeout;
+      ++i;
+      continue;
+    }
+    if (!w.broadened) {
+      // The links that announced it did not send it: ask every other link.
+      w.broadened = true;
+      for (auto& l : links_)
+        if (std::find(w.from.begin(), w.from.end(), l.peer) == w.from.end())
+          w.from.push_back(l.peer);
+      continue; // asks the next one now
+    }
+    auto done = w;
+    s.wants.erase(s.wants.begin() + static_cast<long>(i));
+    give_up(s, done, out);
+  }
+}
+
+void broadcast_tree::send_streams(node_id to, outbox& out) {
+  std::vector<wire::stream_range> all;
+  for (auto& [k, s] : streams_)
+    if (s.started)
+      all.push_back({k.origin, k.epoch, 0, s.next - 1});
+  if (all.empty())
+    return;
+  auto buf = std::make_shared<std::vector<std::uint8_t>>();
+  for (std::size_t i = 0; i < all.size(); i += wire::max_tree_entries)
+    wire::append_tree_frame(*buf, ft::streams, all.data() + i,
+                            std::min(wire::max_tree_entries, all.size() - i));
+  out.sends.push_back({to, std::move(buf)});
+}
+
+void broadcast_tree::link_up(node_id peer, time_point now, outbox& out) {
+  if (!link_of(peer)) {
+    link l;
+    l.peer = peer;
+    links_.push_back(std::move(l));
+  }
+  // A new link starts eager in every tree.
+  for (auto& [_, s] : streams_)
+    set_lazy(s, peer, false);
+  send_streams(peer, out);
+  recompute_wakeup();
+  (void)now;
+}
+
+void broadcast_tree::link_down(node_id peer, time_point now, outbox& out) {
+  links_.erase(std::remove_if(links_.begin(), links_.end(),
+                              [&](const link& l) { return l.peer == peer; }),
+               links_.end());
+  for (auto& [_, s] : streams_) {
+    set_lazy(s, peer, false);
+    for (auto& w : s.wants) {
+      auto it = std::find(w.from.begin(), w.from.end(), peer);
+      if (it == w.from.end())
+        continue;
+      auto idx = static_cast<std::size_t>(it - w.from.begin());
+      if (idx + 1 == w.tried)
+        w.due = now; // it was being asked: ask the next one now
+      if (idx < w.tried)
+        --w.tried;
+      w.from.erase(it);
+    }
+    if (p_.tree && s.parent == peer) {
+      s.parent = 0;
+      // The tree lost this node's path to the origin. If every link left is
+      // lazy, graft one at once rather than wait for an IHAVE's timer.
+      bool any_eager = std::any_of(links_.begin(), links_.end(),
+                                   [&](const link& l) { return !lazy(s, l.peer); });
+      if (!any_eager && !links_.empty()) {
+        auto to = links_.front().peer;
+        set_lazy(s, to, false);
+        control(to, ft::graft, {s.key.origin, s.key.epoch, s.next, s.next - 1}, out);
+        ++stats_.grafts_out;
+      }
+    }
+  }
+  recompute_wakeup();
+}
+
+void broadcast_tree::rtt(node_id peer, clock::duration rtt) {
+  if (auto* l = link_of(peer))
+    l->rtt = rtt;
+}
+
+void broadcast_tree::inbound(node_id from, const std::uint8_t* data, std::size_t size,
+                             time_point now, outbox& out) {
+  struct fresh_msg {
+    stream* s;
+    std::uint64_t seq;
+    std::uint32_t offset, size;
+  };
+  // New messages are copied (hop count raised) into one buffer, held from
+  // there (by offset, so the buffer may still grow) and forwarded from it.
+  auto fresh = std::make_shared<std::vector<std::uint8_t>>();
+  frames_ptr chunk = fresh;
+  std::vector<fresh_msg> news;
+  auto* from_link = link_of(from);
+  wire::for_each_frame(
+      data, size, [&](std::uint8_t type, const std::uint8_t* f, std::size_t n) {
+        auto t = static_cast<ft>(type);
+        if (t == ft::broadcast) {
+          if (n < wire::header_size + wire::broadcast_overhead)
+            return;
+          auto v = wire::view_broadcast(f, n - 4);
+          ++stats_.payloads_in;
+          auto& s = get({v.origin, v.epoch}, now);
+          start(s, v.seq, 0);
+          if (v.origin == self_ || v.seq < s.next || has(s, v.seq)) {
+            ++stats_.duplicates;
+            // A second copy on an eager link that is not this node's path to
+            // the origin, and not one it asked for: make the link lazy.
+            if (p_.tree && from_link && from != s.parent && !lazy(s, from) &&
+                !asked_of(*from_link, s.key, v.seq, now)) {
+              set_lazy(s, from, true);
+              from_link->prunes.push_back({s.key.origin, s.key.epoch, 0, 0});
+              from_link->ihave_due = now;
+            }
+            return;
+          }
+          if (v.seq - s.next > p_.max_waiting)
+            return; // far ahead of a stream it waits on: dropped (it will be fetched)
+          auto off = static_cast<std::uint32_t>(fresh->size());
+          fresh->insert(fresh->end(), f, f + n);
+          wire::set_broadcast_hops(fresh->data() + off,
+                                   static_cast<std::uint16_t>(v.hops + 1));
+          news.push_back({&s, v.seq, off, static_cast<std::uint32_t>(n)});
+          hold(s, v.seq, chunk, off, static_cast<std::uint32_t>(n), now);
+          if (from_link && asked_of(*from_link, s.key, v.seq, now))
+            ++stats_.fetched;
+          return;
+        }
+        if (t == ft::broadcast || !wire::broadcast_plane(type))
+          return;
+        wire::for_each_tree_entry(t, f, n - 4, [&](const wire::stream_range& r) {
+          switch (t) {
+          case ft::ihave: {
+            stats_.ihave_in += r.last >= r.first ? r.last - r.first + 1 : 0;
+            if (r.origin == self_ || r.last < r.first)
+              return;
+            auto& s = get({r.origin, r.epoch}, now);
+            start(s, r.first, 0);
+            if (from_link)
+              add_want(s, r.first, r.last, from, true, now + graft_wait(*from_link), now);
+            return;
+          }
+          case ft::graft:
+            ++stats_.grafts_in;
+            if (auto* s = find({r.origin, r.epoch})) {
+              set_lazy(*s, from, false);
+              if (r.last >= r.first)
+                serve(from, *s, r.first, r.last, out);
+            }
+            return;
+          case ft::iwant:
+            ++stats_.iwants_in;
+            if (auto* s = find({r.origin, r.epoch}))
+              serve(from, *s, r.first, r.last, out);
+            else
+              control(from, ft::nothave, r, out);
+            return;
+          case ft::prune:
+            ++stats_.prunes_in;
+            if (auto* s = find({r.origin, r.epoch}))
+              set_lazy(*s, from, true);
+            return;
+          case ft::nothave:
+            if (auto* s = find({r.origin, r.epoch})) {
+              for (auto& w : s->wants)
+                if (!(r.last < w.first || r.first > w.last) && w.tried > 0 &&
+                    w.from[w.tried - 1] == from)
+                  w.due = now; // ask the next one
+            }
+            return;
+          case ft::streams: {
+            if (r.origin == self_)
+              return;
+            auto& s = get({r.origin, r.epoch}, now);
+            start(s, 0, r.last);
+            if (r.last >= s.next)
+              add_want(s, s.next, r.last, from, false, now, now);
+            return;
+          }
+          default:
+            return;
+          }
+        });
+      });
+
+  // The new messages: held, forwarded, delivered in order.
+  if (!news.empty()) {
+    for (auto& m : news) {
+      received(*m.s, m.seq, now);
+      if (p_.tree) {
+        m.s->parent = from;
+        set_lazy(*m.s, from, false);
+      }
+      if (m.seq > m.s->next)
+        add_want(*m.s, m.s->next, m.seq - 1, from, false, now + p_.gap_wait, now);
+    }
+    for (auto& l : links_) {
+      if (l.peer == from)
+        continue;
+      std::size_t eager = 0;
+      for (auto& m : news) {
+        if (l.peer == m.s->key.origin)
+          continue;
+        if (!p_.tree || !lazy(*m.s, l.peer))
+          ++eager;
+        else
+          queue_ihave(l, m.s->key, m.seq, now);
+      }
+      if (eager == 0)
+        continue;
+      stats_.forwarded += eager;
+      if (eager == news.size()) {
+        out.sends.push_back({l.peer, chunk});
+        continue;
+      }
+      auto some = std::make_shared<std::vector<std::uint8_t>>();
+      for (auto& m : news)
+        if (l.peer != m.s->key.origin && (!p_.tree || !lazy(*m.s, l.peer)))
+          some->insert(some->end(), chunk->data() + m.offset,
+                       chunk->data() + m.offset + m.size);
+      out.sends.push_back({l.peer, std::move(some)});
+    }
+  }
+  // Wants may be due at once (STREAMS, a graft's NOTHAVE), and what is
+  // given up frees waiting messages, as new ones may.
+  for (auto& [_, s] : streams_)
+    if (!s.wants.empty())
+      run_wants(s, now, out);
+  {
+    std::vector<std::uint8_t> frames;
+    std::size_t count = 0;
+    for (auto& [_, s] : streams_)
+      if (s.waiting > 0)
+        deliver_ready(s, frames, count, out);
+    if (count > 0) {
+      stats_.delivered += count;
+      out.deliveries.push_back(
+          {std::make_shared<const std::vector<std::uint8_t>>(std::move(frames)), count});
+    }
+  }
+  flush_links(now, out, false);
+  recompute_wakeup();
+}
+
+std::uint64_t broadcast_tree::publish(const std::vector<std::string>& payloads,
+                                      time_point now, outbox& out) {
+  auto& s = streams_.at({self_, epoch_});
+  auto first = own_seq_ + 1;
+  if (payloads.empty())
+    return first;
+  auto chunk = std::make_shared<std::vector<std::uint8_t>>();
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> at;
+  for (auto& p : payloads) {
+    auto off = static_cast<std::uint32_t>(chunk->size());
+    wire::append_broadcast(*chunk, self_, epoch_, ++own_seq_, 0, p);
+    at.emplace_back(off, static_cast<std::uint32_t>(chunk->size()) - off);
+  }
+  frames_ptr frames = std::move(chunk);
+  for (std::size_t i = 0; i < payloads.size(); ++i)
+    hold(s, first + i, frames, at[i].first, at[i].second, now);
+  std::vector<std::uint8_t> none;
+  std::size_t count = 0;
+  deliver_ready(s, none, count, out); // own messages: delivered nowhere, just passed
+  for (auto& l : links_) {
+    if (!p_.tree || !lazy(s, l.peer)) {
+      out.sends.push_back({l.peer, frames});
+      stats_.forwarded += payloads.size();
+    } else {
+      for (std::size_t i = 0; i < payloads.size(); ++i)
+        queue_ihave(l, s.key, first + i, now);
+    }
+  }
+  flush_links(now, out, false);
+  recompute_wakeup();
+  return first;
+}
+
+void broadcast_tree::expire(time_point now, outbox&) {
+  while (!order_.empty()) {
+    auto [k, seq] = order_.front();
+    auto* s = find(k);
+    if (!s || seq < s->base || seq - s->base >= s->msgs.size() ||
+        !s->msgs[seq - s->base].chunk) {
+      order_.pop_front(); // already gone (the stream was dropped)
+      continue;
+    }
+    auto& h = s->msgs[seq - s->base];
+    bool old = now - h.at > p_.history_age;
+    if (!old && history_bytes_ <= p_.history_bytes)
+      break;
+    if (seq >= s->next)
+      break; // waiting to be delivered: kept until delivered or given up
+    history_bytes_ -= h.size;
+    h.chunk.reset();
+    order_.pop_front();
+    while (!s->msgs.empty() && !s->msgs.front().chunk && s->base < s->next) {
+      s->msgs.pop_front();
+      ++s->base;
+    }
+    if (s->msgs.empty())
+      s->base = s->next;
+  }
+  stats_.history_bytes = history_bytes_;
+  stats_.history_messages = order_.size();
+}
+
+void broadcast_tree::tick(time_point now, outbox& out) {
+  flush_links(now, out, false);
+  for (auto& [_, s] : streams_)
+    if (!s.wants.empty())
+      run_wants(s, now, out);
+  std::vector<std::uint8_t> frames;
+  std::size_t count = 0;
+  for (auto& [_, s] : streams_)
+    if (s.waiting > 0)
+      deliver_ready(s, frames, count, out);
+  if (count > 0) {
+    stats_.delivered += count;
+    out.deliveries.push_back(
+        {std::make_shared<const std::vector<std::uint8_t>>(std::move(frames)), count});
+  }
+  expire(now, out);
+  recompute_wakeup();
+}
+
+void broadcast_tree::recompute_wakeup() {
+  auto t = time_point::max();
+  for (auto& l : links_)
+    t = std::min(t, l.ihave_due);
+  std::uint64_t waiting = 0;
+  for (auto& [_, s] : streams_) {
+    for (auto& w : s.wants)
+      t = std::min(t, w.due);
+    waiting += s.waiting;
+  }
+  if (!order_.empty()) {
+    auto [k, seq] = order_.front();
+    if (auto* s = find(k))
+      if (seq >= s->base && seq - s->base < s->msgs.size())
+        t = std::min(t, s->msgs[seq - s->base].at + p_.history_age);
+  }
+  if (history_bytes_ > p_.history_bytes)
+    t = std::min(t, time_point{}); // expire at the next chance
+  wakeup_ = t;
+  stats_.waiting = waiting;
+  stats_.streams = streams_.size();
+  stats_.history_bytes = history_bytes_;
+  stats_.history_messages = order_.size();
+}
+
+std::size_t broadcast_tree::lazy_links(node_id origin, std::uint64_t epoch) const {
+  auto it = streams_.find({origin, epoch});
+  return it == streams_.end() ? 0 : it->second.lazy.size();
+}
+
+std::uint64_t broadcast_tree::delivered_up_to(node_id origin, std::uint64_t epoch) const {
+  auto it = streams_.find({origin, epoch});
+  return it == streams_.end() || !it->second.started ? 0 : it->second.next - 1;
+}
+
+} // namespace lanmesh

@@ -1,0 +1,414 @@
+// The broadcast tree (actors/proto/broadcast_tree.hpp): first a few nodes
+// by hand, then a network of tree instances joined by simulated links (FIFO
+// per direction, with a delay, on a virtual clock) to check order and
+// exactly-once delivery, that the trees settle to one copy per node with one
+// sender and with many, repair after a link is lost, catch-up after a cut,
+// history bounds and gaps, and where a newcomer starts.
+
+#include "actors/proto/broadcast_tree.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+
+namespace lanmesh {
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = broadcast_tree::clock;
+const clock_type::time_point t0 = clock_type::time_point{} + 1000h;
+
+struct delivered {
+  node_id origin;
+  std::uint64_t epoch, seq;
+  std::string payload;
+};
+
+std::vector<delivered> deliveries_of(const broadcast_tree::outbox& out) {
+  std::vector<delivered> d;
+  for (auto& x : out.deliveries)
+    wire::for_each_broadcast(
+        x.frames->data(), x.frames->size(),
+        [&](const wire::broadcast_view& v, const std::uint8_t*, std::size_t) {
+          d.push_back({v.origin, v.epoch, v.seq, std::string(v.payload)});
+        });
+  return d;
+}
+
+// A network: nodes, links with a one-way delay, a virtual clock.
+class net {
+public:
+  explicit net(tree_params p = {}) : p_(p) {}
+
+  void add(node_id id, std::uint64_t epoch = 0) {
+    if (epoch == 0)
+      epoch = 1000 + id;
+    nodes_.emplace(id, node{broadcast_tree(id, epoch, p_), {}});
+  }
+
+  void link(node_id a, node_id b, clock_type::duration delay = 200us) {
+    links_[{a, b}] = delay;
+    links_[{b, a}] = delay;
+    broadcast_tree::outbox out;
+    at(a).link_up(b, now_, out);
+    apply(a, out);
+    out.clear();
+    at(b).link_up(a, now_, out);
+    apply(b, out);
+  }
+
+  void unlink(node_id a, node_id b) {
+    links_.erase({a, b});
+    links_.erase({b, a});
+    // Frames in flight on the link are lost with it.
+    for (auto it = queue_.begin(); it != queue_.end();)
+      it = ((it->second.from == a && it->second.to == b) ||
+            (it->second.from == b && it->second.to == a))
+               ? queue_.erase(it)
+               : std::next(it);
+    broadcast_tree::outbox out;
+    at(a).link_down(b, now_, out);
+    apply(a, out);
+    out.clear();
+    at(b).link_down(a, now_, out);
+    apply(b, out);
+  }
+
+  void publish(node_id id, const std::string& payload) {
+    broadcast_tree::outbox out;
+    at(id).publish({payload}, now_, out);
+    ++published_[id];
+    apply(id, out);
+  }
+
+  /// Runs until nothing is in flight or due, or `limit` of virtual time.
+  void settle(clock_type::duration limit = 10s) {
+    auto end = now_ + limit;
+    while (now_ < end) {
+      auto next = end;
+      if (!queue_.empty())
+        next = std::min(next, queue_.begin()->first.first);
+      for (auto& [_, n] : nodes_)
+        next = std::min(next, n.tree.next_wakeup());
+      if (next >= end && queue_.empty())
+        break;
+      now_ = std::max(now_, next);
+      // Frames due now, in order.
+      while (!queue_.empty() && queue_.begin()->first.first <= now_) {
+        auto f = queue_.begin()->second;
+        queue_.erase(queue_.begin());
+        if (!links_.count({f.from, f.to}) || !nodes_.count(f.to))
+          continue;
+        broadcast_tree::outbox out;
+        at(f.to).inbound(f.from, f.bytes->data(), f.bytes->size(), now_, out);
+        apply(f.to, out);
+      }
+      for (auto& [id, n] : nodes_)
+        if (n.tree.next_wakeup() <= now_) {
+          broadcast_tree::outbox out;
+          n.tree.tick(now_, out);
+          apply(id, out);
+        }
+    }
+  }
+
+  broadcast_tree& at(node_id id) { return nodes_.at(id).tree; }
+  const std::vector<delivered>& got(node_id id) { return nodes_.at(id).got; }
+  std::vector<wire::stream_range>& gaps(node_id id) { return nodes_.at(id).gaps; }
+  std::uint64_t payload_frames() const { return payload_frames_; }
+  void count_reset() { payload_frames_ = 0; }
+  clock_type::time_point now() const { return now_; }
+  void advance(clock_type::duration d) { now_ += d; }
+
+  /// Every node delivered every other node's messages once, in order.
+  ::testing::AssertionResult exactly_once_in_order() {
+    for (auto& [id, n] : nodes_) {
+      std::map<node_id, std::uint64_t> last;
+      std::map<node_id, std::uint64_t> count;
+      for (auto& d : n.got) {
+        if (d.seq <= last[d.origin])
+          return ::testing::AssertionFailure()
+                 << "node " << id << " got seq " << d.seq << " of " << d.origin
+                 << " after " << last[d.origin];
+        last[d.origin] = d.seq;
+        ++count[d.origin];
+      }
+      for (auto& [origin, sent] : published_)
+        if (origin != id && count[origin] != sent)
+          return ::testing::AssertionFailure()
+                 << "node " << id << " got " << count[origin] << " of " << sent
+                 << " from " << origin;
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+private:
+  struct node {
+    broadcast_tree tree;
+    std::vector<delivered> got;
+    std::vector<wire::stream_range> gaps;
+  };
+  struct frame {
+    node_id from, to;
+    broadcast_tree::frames_ptr bytes;
+  };
+
+  void apply(node_id id, const broadcast_tree::outbox& out) {
+    for (auto& s : out.sends) {
+      auto l = links_.find({id, s.to});
+      if (l == links_.end())
+        continue;
+      wire::for_each_frame(s.frames->data(), s.frames->size(),
+                           [&](std::uint8_t t, const std::uint8_t*, std::size_t) {
+                             payload_frames_ += t == 4 ? 1 : 0;
+                           });
+      // FIFO per direction: never earlier than the last frame queued on it.
+      auto at_time = std::max(now_ + l->second, last_on_[{id, s.to}]);
+      last_on_[{id, s.to}] = at_time;
+      queue_.emplace(std::make_pair(at_time, seq_++), frame{id, s.to, s.frames});
+    }
+    auto& n = nodes_.at(id);
+    for (auto& d : deliveries_of(out))
+      n.got.push_back(d);
+    for (auto& g : out.gaps)
+      n.gaps.push_back(g.range);
+  }
+
+  tree_params p_;
+  std::map<node_id, node> nodes_;
+  std::map<std::pair<node_id, node_id>, clock_type::duration> links_;
+  std::map<std::pair<node_id, node_id>, clock_type::time_point> last_on_;
+  std::multimap<std::pair<clock_type::time_point, std::uint64_t>, frame> queue_;
+  std::uint64_t seq_ = 0;
+  clock_type::time_point now_ = t0;
+  std::map<node_id, std::uint64_t> published_;
+  std::uint64_t payload_frames_ = 0;
+};
+
+// A connected random graph of n nodes, mean degree about 4.
+void random_graph(net& g, std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (node_id id = 1; id <= n; ++id)
+    g.add(id);
+  std::set<std::pair<node_id, node_id>> edges;
+  for (node_id id = 2; id <= n; ++id) {
+    std::uniform_int_distribution<node_id> pick(1, id - 1);
+    auto other = pick(rng);
+    edges.insert({other, id});
+  }
+  std::uniform_int_distribution<node_id> any(1, n);
+  while (edges.size() < 2 * n) {
+    auto a = any(rng), b = any(rng);
+    if (a != b)
+      edges.insert({std::min(a, b), std::max(a, b)});
+  }
+  std::uniform_int_distribution<int> us(100, 400);
+  for (auto [a, b] : edges)
+    g.link(a, b, std::chrono::microseconds(us(rng)));
+  g.settle();
+}
+
+TEST(broadcast_tree, two_nodes_deliver_in_order_and_the_sender_keeps_history) {
+  net g;
+  g.add(1);
+  g.add(2);
+  g.link(1, 2);
+  for (int i = 0; i < 5; ++i)
+    g.publish(1, "m" + std::to_string(i));
+  g.settle();
+  ASSERT_EQ(g.got(2).size(), 5u);
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(g.got(2)[i].seq, i + 1);
+    EXPECT_EQ(g.got(2)[i].payload, "m" + std::to_string(i));
+  }
+  EXPECT_TRUE(g.got(1).empty()); // its own are not delivered back
+  EXPECT_EQ(g.at(1).stats().history_messages, 5u);
+  EXPECT_EQ(g.at(2).delivered_up_to(1, 1001), 5u);
+}
+
+TEST(broadcast_tree, lines_published_before_any_link_reach_the_cluster_joined_later) {
+  net g;
+  g.add(1, 5000); // starts after the others (a later epoch)
+  g.add(2, 100);
+  g.add(3, 100);
+  g.link(2, 3);
+  g.publish(1, "early one");
+  g.publish(1, "early two");
+  g.settle();
+  g.link(1, 2);
+  g.settle();
+  ASSERT_EQ(g.got(2).size(), 2u);
+  ASSERT_EQ(g.got(3).size(), 2u);
+  EXPECT_EQ(g.got(3)[0].payload, "early one");
+  EXPECT_EQ(g.got(3)[1].payload, "early two");
+}
+
+TEST(broadcast_tree, a_newcomer_starts_with_what_is_sent_after_it_joined) {
+  net g;
+  g.add(1, 100);
+  g.add(2, 100);
+  g.link(1, 2);
+  for (int i = 0; i < 3; ++i)
+    g.publish(1, "before");
+  g.settle();
+  g.add(3, 200); // a later epoch than 1: but 1 ran before 3 started
+  g.link(2, 3);
+  g.settle();
+  EXPECT_TRUE(g.got(3).empty()) << g.got(3).size();
+  g.publish(1, "after");
+  g.settle();
+  ASSERT_EQ(g.got(3).size(), 1u);
+  EXPECT_EQ(g.got(3)[0].payload, "after");
+  EXPECT_EQ(g.got(3)[0].seq, 4u);
+}
+
+TEST(broadcast_tree, one_sender_settles_to_one_copy_per_node) {
+  net g;
+  random_graph(g, 20, 1);
+  for (int i = 0; i < 20; ++i)
+    g.publish(1, "warm");
+  g.settle();
+  g.count_reset();
+  for (int i = 0; i < 100; ++i) {
+    g.publish(1, "steady " + std::to_string(i));
+    g.advance(1ms);
+    g.settle(5ms);
+  }
+  g.settle();
+  EXPECT_TRUE(g.exactly_once_in_order());
+  // RMR = copies / (n - 1) - 1: the tree carries each message once per node.
+  double rmr = double(g.payload_frames()) / (100.0 * 19) - 1.0;
+  EXPECT_LE(rmr, 0.05) << g.payload_frames();
+}
+
+TEST(broadcast_tree, all_senders_at_once_stay_whole_and_settle) {
+  net g;
+  random_graph(g, 20, 2);
+  for (node_id id = 1; id <= 20; ++id)
+    g.publish(id, "warm");
+  g.settle();
+  g.count_reset();
+  for (int round = 0; round < 20; ++round) {
+    for (node_id id = 1; id <= 20; ++id)
+      g.publish(id, "r" + std::to_string(round));
+    g.settle(2ms);
+  }
+  g.settle();
+  EXPECT_TRUE(g.exactly_once_in_order());
+  double rmr = double(g.payload_frames()) / (20.0 * 20 * 19) - 1.0;
+  EXPECT_LE(rmr, 0.5) << g.payload_frames();
+  for (node_id id = 1; id <= 20; ++id)
+    EXPECT_TRUE(g.gaps(id).empty()) << id;
+}
+
+TEST(broadcast_tree, a_lost_link_is_repaired_and_nothing_is_lost) {
+  net g;
+  random_graph(g, 12, 3);
+  for (int i = 0; i < 10; ++i)
+    g.publish(1, "warm");
+  g.settle();
+  // Cut several links while messages flow, from several origins.
+  g.unlink(1, 2);
+  for (int i = 0; i < 10; ++i) {
+    g.publish(1, "a");
+    g.publish(5, "b");
+    g.settle(1ms);
+  }
+  g.unlink(2, 3);
+  g.unlink(3, 4);
+  for (int i = 0; i < 10; ++i) {
+    g.publish(1, "c");
+    g.publish(7, "d");
+    g.settle(1ms);
+  }
+  g.settle();
+  EXPECT_TRUE(g.exactly_once_in_order());
+}
+
+TEST(broadcast_tree, a_node_cut_off_catches_up_in_order_once_relinked) {
+  net g;
+  g.add(1);
+  g.add(2);
+  g.add(3);
+  g.link(1, 2);
+  g.link(2, 3);
+  g.publish(1, "before");
+  g.settle();
+  g.unlink(2, 3); // 3 is cut off
+  for (int i = 0; i < 1000; ++i)
+    g.publish(1, "while cut " + std::to_string(i));
+  g.settle();
+  EXPECT_EQ(g.got(3).size(), 1u);
+  g.link(2, 3);
+  g.settle();
+  ASSERT_EQ(g.got(3).size(), 1001u);
+  EXPECT_TRUE(g.exactly_once_in_order());
+  EXPECT_GE(g.at(3).stats().fetched, 1000u);
+}
+
+TEST(broadcast_tree, messages_beyond_the_history_are_reported_as_a_gap) {
+  tree_params p;
+  p.history_bytes = 64 * 1024;
+  net g(p);
+  g.add(1);
+  g.add(2);
+  g.add(3);
+  g.link(1, 2);
+  g.link(2, 3);
+  g.publish(1, "seen");
+  g.settle();
+  g.unlink(2, 3);
+  std::string big(1000, 'x');
+  for (int i = 0; i < 300; ++i) // 300 KB: far beyond the history kept
+    g.publish(1, big);
+  g.settle();
+  g.link(2, 3);
+  g.settle();
+  g.publish(1, "after");
+  g.settle();
+  // 3 got what was still kept, in order, and was told of the rest.
+  ASSERT_FALSE(g.gaps(3).empty());
+  std::uint64_t lost = 0;
+  for (auto& r : g.gaps(3))
+    lost += r.last - r.first + 1;
+  auto got = g.got(3).size();
+  EXPECT_EQ(got + lost, 302u);
+  EXPECT_EQ(g.got(3).back().payload, "after");
+  EXPECT_EQ(g.at(3).stats().gaps, g.gaps(3).size());
+  for (std::size_t i = 1; i < g.got(3).size(); ++i)
+    EXPECT_LT(g.got(3)[i - 1].seq, g.got(3)[i].seq);
+  EXPECT_LE(g.at(1).stats().history_bytes, 64u * 1024);
+}
+
+TEST(broadcast_tree, history_expires_by_age) {
+  tree_params p;
+  p.history_age = 1000ms;
+  net g(p);
+  g.add(1);
+  g.publish(1, "old");
+  EXPECT_EQ(g.at(1).stats().history_messages, 1u);
+  g.advance(2s);
+  g.settle(1s);
+  EXPECT_EQ(g.at(1).stats().history_messages, 0u);
+  EXPECT_EQ(g.at(1).stats().history_bytes, 0u);
+}
+
+TEST(broadcast_tree, flood_mode_keeps_every_link_eager) {
+  tree_params p;
+  p.tree = false;
+  net g(p);
+  random_graph(g, 10, 4);
+  for (int i = 0; i < 20; ++i)
+    g.publish(1, "x");
+  g.settle();
+  EXPECT_TRUE(g.exactly_once_in_order());
+  for (node_id id = 1; id <= 10; ++id) {
+    EXPECT_EQ(g.at(id).lazy_links(1, 1001), 0u);
+    EXPECT_EQ(g.at(id).stats().ihave_out, 0u);
+  }
+}
+
+} // namespace
+} // namespace lanmesh
