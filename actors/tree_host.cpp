@@ -1,6 +1,5 @@
 #include "actors/tree_host.hpp"
 
-#include <cstring>
 
 namespace lanmesh {
 
@@ -49,10 +48,8 @@ void tree_host::carry_out(time_point now) {
   now_stats.history_messages = t.history_messages;
   now_stats.waiting = t.waiting;
   now_stats.streams = t.streams;
-  std::array<std::uint64_t, fields> raw;
-  std::memcpy(raw.data(), &now_stats, sizeof(now_stats));
-  for (std::size_t i = 0; i < fields; ++i)
-    cells_[i].store(raw[i], std::memory_order_relaxed);
+  for (std::size_t i = 0; i < fields.size(); ++i)
+    cells_[i].store(now_stats.*fields[i], std::memory_order_relaxed);
 }
 
 void tree_host::set_link(node_id peer, writer w, time_point now) {
@@ -100,11 +97,9 @@ void tree_host::tick(time_point now) {
 }
 
 plane_stats tree_host::stats() const {
-  std::array<std::uint64_t, fields> raw;
-  for (std::size_t i = 0; i < fields; ++i)
-    raw[i] = cells_[i].load(std::memory_order_relaxed);
   plane_stats s;
-  std::memcpy(&s, raw.data(), sizeof(s));
+  for (std::size_t i = 0; i < fields.size(); ++i)
+    s.*fields[i] = cells_[i].load(std::memory_order_relaxed);
   return s;
 }
 

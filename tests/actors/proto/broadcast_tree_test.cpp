@@ -45,7 +45,7 @@ public:
   void add(node_id id, std::uint64_t epoch = 0) {
     if (epoch == 0)
       epoch = 1000 + id;
-    nodes_.emplace(id, node{broadcast_tree(id, epoch, p_), {}});
+    nodes_.emplace(id, node{broadcast_tree(id, epoch, p_), {}, {}});
   }
 
   void link(node_id a, node_id b, clock_type::duration delay = 200us) {
