@@ -375,6 +375,12 @@ void broadcast_tree::run_wants(stream& s, time_point now, outbox& out) {
       ++i;
       continue;
     }
+    if (links_.empty()) {
+      // Nobody to ask now: wait for a link (its STREAMS brings candidates).
+      w.due = now + p_.fetch_timeout;
+      ++i;
+      continue;
+    }
     if (!w.broadened) {
       // The links that announced it did not send it: ask every other link.
       w.broadened = true;

@@ -477,7 +477,9 @@ class Harness:
         while True:
             stats = [n.stats(timeout=max(0.5, deadline - time.monotonic())) for n in nodes]
             sent = sum(s["forwarded"] for s in stats) + injected
-            got = sum(s["delivered"] + s["duplicates"] for s in stats)
+            # Every payload frame received (the tree counts them; flooding
+            # delivers or drops each at once).
+            got = sum(s.get("payloads_in", s["delivered"] + s["duplicates"]) for s in stats)
             if got == sent:
                 return stats
             check(got < sent, "more broadcast frames processed (%d) than forwarded (%d)"
@@ -614,10 +616,24 @@ def check_broadcast(sender, others, payload, hops_for=None, timeout=DEFAULT_TIME
     return msg
 
 
+def check_in_order(node):
+    """Every origin's messages were delivered by `node` in their order."""
+    last = {}
+    for d in node.deliveries():
+        if "seq" not in d:
+            continue
+        stream = d["msg"][:32]  # origin and epoch
+        check(d["seq"] > last.get(stream, 0), "%s delivered seq %d of %s after %d"
+              % (node.name, d["seq"], d["origin"], last.get(stream, 0)))
+        last[stream] = d["seq"]
+
+
 def check_exactly_once(nodes, sent):
     """`sent` maps msg id -> (sender node, payload). Every node other than the
-    sender delivered each exactly once; no sender delivered its own."""
+    sender delivered each exactly once, and each origin's in order; no sender
+    delivered its own."""
     for n in nodes:
+        check_in_order(n)
         delivered = n.deliveries()
         for msg, (sender, payload) in sent.items():
             copies = [d for d in delivered if d["msg"] == msg]

@@ -319,9 +319,9 @@ def wait_quiet_since(nodes, before, timeout=DELIVER):
     while True:
         now = stats_of(nodes)
         sent = sum(now[n]["forwarded"] - before.get(n, {}).get("forwarded", 0) for n in nodes)
-        got = sum(now[n]["delivered"] + now[n]["duplicates"]
-                  - before.get(n, {}).get("delivered", 0) - before.get(n, {}).get("duplicates", 0)
-                  for n in nodes)
+        def received(st):
+            return st.get("payloads_in", st.get("delivered", 0) + st.get("duplicates", 0))
+        got = sum(received(now[n]) - received(before.get(n, {})) for n in nodes)
         if got == sent:
             return now
         check(got < sent, "more broadcast frames processed (%d) than forwarded (%d)" % (got, sent))
@@ -369,6 +369,12 @@ class Ledger:
                           time.time()))
         return msg
 
+    def reach(self, msgs, nodes):
+        """From now on `nodes` (but the sender) must deliver the messages in
+        `msgs` too: the catch-up of a node or half that was cut off."""
+        self.sent = [(m, s, p, sorted(set(r) | {n for n in nodes if n is not s}, key=id)
+                      if m in msgs else r, t) for m, s, p, r, t in self.sent]
+
     def wait_delivered(self, timeout=DELIVER, msgs=None):
         """Waits until every receiver delivered every message (or those in `msgs`)."""
         deadline = time.monotonic() + timeout
@@ -382,6 +388,7 @@ class Ledger:
 
     def check_exactly_once(self, nodes):
         for n in nodes:
+            harness.check_in_order(n)
             delivered = n.deliveries()
             for msg, sender, payload, receivers, _ in self.sent:
                 copies = [d for d in delivered if d["msg"] == msg or d["payload"] == payload]
@@ -523,15 +530,23 @@ def scenario_cut(h):
     t = wait_overlay(rest, HEAL, absent=[victim.id])
     log("timing: the other 5 were one overlay again %.2f s after the cut" % (time.time() - t_cut))
     log("links while cut: " + describe(rest, link_graph(rest)))
-    # The cut host is not a receiver of these (the ledger allows it at most
-    # one copy of each, never two).
+    # The cut host is not a receiver of these yet (the ledger allows it at
+    # most one copy of each, never two).
+    cut_msgs = {m for m, *_ in ledger.sent}
     round_from_all(ledger, rest, rest, nodes)
+    cut_msgs = {m for m, *_ in ledger.sent} - cut_msgs
     hold(h, t_cut)
     check(not [p for p in victim.peers()], "the cut host has links: %s" % victim.peers())
     h.bed.heal(victim.host)
     t = wait_merge(nodes, "the healed host was back in one overlay")
     log("timing: the healed host was back in one overlay %.2f s after the heal" % t)
     log("links after heal: " + describe(nodes, link_graph(nodes)))
+    # Catch-up: what was sent while it was cut off reaches it now, once.
+    t_heal = time.monotonic()
+    ledger.reach(cut_msgs, [victim])
+    ledger.wait_delivered(msgs=cut_msgs)
+    log("timing: the healed host caught up on %d messages %.2f s after the merge"
+        % (len(cut_msgs), time.monotonic() - t_heal))
     round_from_all(ledger, [victim] + rest, nodes, nodes)
     h.stop_all()
 
@@ -560,13 +575,21 @@ def scenario_split(h):
     log("timing: both halves were one overlay each %.2f s after the split"
         % (time.time() - t_split))
     log("links while split: " + describe(nodes, link_graph(nodes)))
+    split_msgs = {m for m, *_ in ledger.sent}
     for side in (a, b):
         round_from_all(ledger, side, side, nodes)
+    split_msgs = {m for m, *_ in ledger.sent} - split_msgs
     hold(h, t_split)
     h.bed.join()
     t = wait_merge(nodes, "the halves were one overlay")
     log("timing: one overlay of 6 again %.2f s after the join" % t)
     log("links after join: " + describe(nodes, link_graph(nodes)))
+    # Catch-up across the partition: each half receives what the other sent.
+    t_join = time.monotonic()
+    ledger.reach(split_msgs, nodes)
+    ledger.wait_delivered(msgs=split_msgs)
+    log("timing: each half had the other's %d messages %.2f s after the merge"
+        % (len(split_msgs), time.monotonic() - t_join))
     round_from_all(ledger, nodes, nodes, nodes)
     h.stop_all()
 

@@ -412,3 +412,34 @@ TEST(broadcast_tree, flood_mode_keeps_every_link_eager) {
 
 } // namespace
 } // namespace lanmesh
+
+namespace lanmesh {
+namespace {
+
+TEST(broadcast_tree, a_node_without_links_waits_for_one_instead_of_giving_up) {
+  net g;
+  g.add(1);
+  g.add(3);
+  g.link(1, 3);
+  g.publish(1, "first");
+  g.settle();
+  g.unlink(1, 3);
+  g.publish(1, "second"); // 3 does not know of it yet
+  g.settle();
+  // Linked again: 1's STREAMS tells 3 of message 2, and 3 asks for it; the
+  // link breaks before the answer. 3 is left wanting with nobody to ask.
+  g.link(1, 3, 200us);
+  g.settle(300us);
+  g.unlink(1, 3);
+  g.advance(30s);
+  g.settle(1s);
+  EXPECT_TRUE(g.gaps(3).empty()) << g.gaps(3).size();
+  g.link(1, 3);
+  g.settle();
+  ASSERT_EQ(g.got(3).size(), 2u);
+  EXPECT_EQ(g.got(3)[1].payload, "second");
+  EXPECT_TRUE(g.gaps(3).empty());
+}
+
+} // namespace
+} // namespace lanmesh
