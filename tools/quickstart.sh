@@ -10,7 +10,7 @@ mode=${1:-run}
 shift || true
 
 packages=(g++ make cmake libcaf-dev libboost-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
-          libgtest-dev libgmock-dev python3 python3-matplotlib iproute2 nftables
+          libsodium-dev libgtest-dev libgmock-dev python3 python3-matplotlib iproute2 nftables
           dpkg-dev debootstrap curl)
 missing=()
 for p in "${packages[@]}"; do
