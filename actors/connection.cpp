@@ -2,6 +2,7 @@
 
 #include "actors/logging.hpp"
 #include "actors/proto/liveness.hpp"
+#include "actors/text_escape.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -72,7 +73,7 @@ std::string check_hello(const link_settings& s, const wire::hello& h) {
     return "incompatible version " + std::to_string(h.version) + " (ours " +
            std::to_string(wire::version) + ")";
   if (h.cluster != s.cluster)
-    return "cluster mismatch: " + h.cluster + " (ours " + s.cluster + ")";
+    return "cluster mismatch: " + escape_text(h.cluster) + " (ours " + s.cluster + ")";
   if (h.node == s.self)
     return refuse_self;
   if (((h.flags & wire::hello_tree) != 0) != s.tree)
@@ -152,6 +153,15 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
   h.on_closed = [handle](std::string reason) {
     caf::anon_send(handle, closed_atom::value, std::move(reason));
   };
+  h.on_auth_failed = [handle](std::string reason) {
+    caf::anon_send(handle, auth_atom::value, std::move(reason));
+  };
+  if (a.settings->keys) {
+    if (auto ring = a.settings->keys->get(); !ring->empty())
+      a.session->require_key(a.dir == direction::out ? net::link_auth::role::dialer
+                                                     : net::link_auth::role::acceptor,
+                             std::move(ring), a.settings->self);
+  }
   a.session->start(std::move(h));
   // If this actor is killed, its socket goes too (and with it the handlers
   // that hold this actor: no reference cycle survives shutdown).
@@ -313,6 +323,18 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
             return;
           }
           auto& h = std::get<wire::hello>(f.body);
+          // Under the cluster key a peer proved an id: its HELLO must carry
+          // it, or one key holder could speak for another node.
+          if (auto proved = st->args.session->authenticated_peer();
+              proved != 0 && proved != h.node) {
+            st->log->warn("link {}: HELLO says node {} but the handshake proved {}", tag,
+                          to_hex(h.node), to_hex(proved));
+            st->ph = phase::closing;
+            st->args.session->abort("hello id differs from the authenticated id");
+            report("authentication failed: hello id differs from the authenticated id",
+                   "auth_failed");
+            return;
+          }
           if (auto why = check_hello(*st->args.settings, h); !why.empty()) {
             st->peer = h.node;
             close_gracefully(st->args.dir == direction::in ? wire::encode_refuse(why)
@@ -325,17 +347,19 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
         }
         case wire::frame_type::refuse: {
           auto& r = std::get<wire::refuse>(f.body);
-          st->log->info("link {}: refused by peer: {}", tag, r.reason);
+          st->log->info("link {}: refused by peer: {}", tag, escape_text(r.reason));
           if (st->ph == phase::closing)
             return;
           st->ph = phase::closing; // the peer closes; we drain, for a while
           st->args.session->close_gracefully(nullptr, st->args.settings->linger);
-          report(r.reason == "duplicate" ? "duplicate" : "refused by peer: " + r.reason);
+          report(r.reason == "duplicate" ? "duplicate"
+                                         : "refused by peer: " + escape_text(r.reason));
           return;
         }
         case wire::frame_type::goodbye: {
           auto& g = std::get<wire::goodbye>(f.body);
-          st->log->info("link {} peer {}: goodbye ({})", tag, to_hex(st->peer), g.reason);
+          st->log->info("link {} peer {}: goodbye ({})", tag, to_hex(st->peer),
+                        escape_text(g.reason));
           // Overlay maintenance reasons are shown as such; any other leave is
           // a goodbye.
           auto reason =
@@ -454,6 +478,11 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
                       e.detail);
         report(std::string("bad frame: ") + rule, rule);
         // The session closes itself after a bad frame; closed_atom follows.
+      },
+      [=](auth_atom, std::string& reason) {
+        st->log->warn("link {}: authentication failed: {}", tag, reason);
+        report("authentication failed: " + reason, "auth_failed");
+        // The session closed itself; closed_atom follows.
       },
       [=](closed_atom, std::string& reason) {
         if (st->ph != phase::closing)

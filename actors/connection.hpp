@@ -15,6 +15,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/proto/broadcast_plane.hpp"
+#include "net/keyring.hpp"
 
 namespace lanmesh {
 
@@ -47,6 +48,9 @@ struct link_settings {
   std::shared_ptr<broadcast_plane> fast_path;
   /// Broadcasts travel by the tree (HELLO flag; a node links only within its mode).
   bool tree = true;
+  /// The cluster keys (security.keys); none: links are keyless, as before.
+  /// Read when a link starts, so a change applies to new links.
+  std::shared_ptr<net::keyring_holder> keys;
 };
 
 struct connection_args {

@@ -1,6 +1,8 @@
 #include "actors/control.hpp"
 
+#include <algorithm>
 #include <map>
+#include <optional>
 
 #include "actors/delivery_lines.hpp"
 #include "actors/logging.hpp"
@@ -153,6 +155,10 @@ json stats_json(const state& st, const all_stats& a) {
   o["bytes_out"] = s.traffic.bytes_out;
   o["bad_frames"] = s.bad_frames;
   o["handshake_timeouts"] = s.handshake_timeouts;
+  o["auth_failures"] = s.auth_failures;
+  o["pending_refused"] = s.pending_refused;
+  o["accept_backoffs"] = st.settings.accept_backoffs ? st.settings.accept_backoffs() : 0;
+  o["keyed"] = st.settings.keys && !st.settings.keys->get()->empty();
   o["refused"] = s.refused;
   o["links_in"] = s.links_in;
   o["links_out"] = s.links_out;
@@ -187,6 +193,7 @@ json stats_json(const state& st, const all_stats& a) {
   o["discovery_bad"] = d.bad;
   o["discovery_foreign"] = d.foreign;
   o["discovery_candidates"] = d.candidates;
+  o["discovery_answers_limited"] = d.answers_limited;
   o["stdout_dropped_bytes"] =
       st.settings.output_dropped ? st.settings.output_dropped() : 0;
   o["bad_by_rule"] = std::move(rules);
@@ -214,6 +221,8 @@ metrics_snapshot metrics_of(const state& st, const all_stats& a) {
   m.redials = s.redials;
   m.refused = s.refused;
   m.handshake_timeouts = s.handshake_timeouts;
+  m.auth_failures = s.auth_failures;
+  m.pending_refused = s.pending_refused;
   m.frames_in = s.traffic.frames_in;
   m.frames_out = s.traffic.frames_out;
   m.bytes_in = s.traffic.bytes_in;
@@ -414,6 +423,74 @@ control_actor::behavior_type control(control_actor::pointer self,
     done(st->event("leave"), control_then::next);
     if (st->settings.leave)
       st->settings.leave();
+  };
+  // The cluster keys of this node (Serf's keyring): list ids, install a key
+  // (accepted from others), use one (it becomes the primary: new links and
+  // datagrams), remove one (not the primary). Keys never appear in replies
+  // or logs, only their ids. A change applies to new links at once; links
+  // already up keep the keys they were made with.
+  cmds["keys"] = [=](const json& req, done_fn done) {
+    auto fail = [&](const std::string& why) {
+      done(st->error("keys: " + why), control_then::next);
+    };
+    if (!st->settings.keys)
+      return fail("this node has no keyring");
+    auto op = req.value("op", std::string("list"));
+    auto ring = st->settings.keys->get();
+    auto reply = [&](const net::keyring& r, const std::string& changed) {
+      auto o = st->event("keys");
+      o["keys"] = json::array();
+      for (std::size_t i = 0; i < r.keys().size(); ++i)
+        o["keys"].push_back(json{{"id", r.keys()[i].id_hex()}, {"primary", i == 0}});
+      if (!changed.empty())
+        o["changed"] = changed;
+      done(std::move(o), control_then::next);
+    };
+    if (op == "list")
+      return reply(*ring, {});
+    if (op != "install" && op != "use" && op != "remove")
+      return fail("\"op\" must be list, install, use or remove");
+    auto k = req.find("key");
+    if (k == req.end() || !k->is_string())
+      return fail(op +
+                  ": \"key\" must be a string (the key, or for use and remove its id)");
+    auto text = k->get<std::string>();
+    // use and remove take the key or its id (what `keys list` shows).
+    std::optional<net::key_id> id;
+    std::optional<net::cluster_key> key = net::parse_key(text);
+    if (key)
+      id = key->id;
+    else if (op != "install")
+      for (auto& have : ring->keys())
+        if (have.id_hex() == text)
+          id = have.id;
+    if (!id)
+      return fail(op == "install" ? "install: not a key (32 bytes in standard base64, 44 "
+                                    "characters; lanmesh keygen makes one)"
+                                  : op + ": no such key in the keyring");
+    auto keys = ring->keys();
+    auto at =
+        std::find_if(keys.begin(), keys.end(), [&](auto& c) { return c.id == *id; });
+    std::string id_hex = at != keys.end() ? at->id_hex() : key->id_hex();
+    if (op == "install") {
+      if (at != keys.end())
+        return reply(*ring, {});
+      keys.push_back(*key);
+    } else if (at == keys.end()) {
+      return fail(op + ": no such key in the keyring");
+    } else if (op == "use") {
+      std::rotate(keys.begin(), at, at + 1);
+    } else {
+      if (at == keys.begin())
+        return fail("remove: " + id_hex + " is the primary key; use another first");
+      keys.erase(at);
+    }
+    auto next = std::make_shared<const net::keyring>(std::move(keys));
+    st->settings.keys->set(next);
+    st->log->info("keys {} {}: primary now {}, {} key(s)", op, id_hex,
+                  next->empty() ? std::string("none") : next->primary().id_hex(),
+                  next->keys().size());
+    reply(*next, op + " " + id_hex);
   };
   cmds["help"] = [=](const json&, done_fn done) {
     auto o = st->event("help");

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "actors/messages.hpp"
+#include "net/keyring.hpp"
 
 namespace lanmesh {
 
@@ -28,8 +29,12 @@ struct control_settings {
   std::function<void()> leave;
   /// Bytes of output dropped because stdout's reader fell too far behind.
   std::function<std::uint64_t()> output_dropped;
+  /// Times accepting paused for want of file descriptors.
+  std::function<std::uint64_t()> accept_backoffs;
   /// Hands an event line (JSON, no newline) to monitoring clients.
   std::function<void(const std::string&)> publish;
+  /// The cluster keys (`keys list|install|use|remove`); null: keyless.
+  std::shared_ptr<net::keyring_holder> keys;
 };
 
 control_actor::behavior_type control(control_actor::pointer self,

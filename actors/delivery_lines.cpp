@@ -5,6 +5,7 @@
 
 #include "actors/json.hpp"
 #include "actors/proto/node_id.hpp"
+#include "actors/text_escape.hpp"
 #include "net/wire.hpp"
 
 namespace lanmesh {
@@ -36,7 +37,7 @@ void append_delivery_lines(std::string& out, const std::uint8_t* frames, std::si
           out += '[';
           append_hex(out, e.origin);
           out += "] ";
-          out += e.payload;
+          append_escaped_text(out, e.payload); // a payload cannot forge lines
           out += '\n';
           return;
         }

@@ -1,5 +1,6 @@
 #include "actors/discovery.hpp"
 
+#include <optional>
 #include <unordered_set>
 
 #include "actors/logging.hpp"
@@ -21,18 +22,57 @@ struct state {
   bool clashed = false;
   std::unordered_set<std::string> clash_warned; // addresses logged once each
   std::shared_ptr<spdlog::logger> log = logging::get("discovery");
+  std::shared_ptr<net::keyring_holder> keys;
+  net::seal_clock seal_clock;
+  net::replay_window replays;
+
+  net::keyring_ptr ring() const {
+    auto r = keys ? keys->get() : nullptr;
+    return r && !r->empty() ? r : nullptr;
+  }
+
+  // The cluster key's check of a datagram: the size of what is under the
+  // seal, or nullopt (dropped, counted, logged now and then).
+  std::optional<std::size_t> unseal(const std::vector<std::uint8_t>& bytes,
+                                    const std::string& ip, std::uint16_t port) {
+    auto r = ring();
+    if (!r)
+      return bytes.size();
+    auto o = net::open_datagram(bytes.data(), bytes.size(), *r, seal_clock.next());
+    const char* why = nullptr;
+    if (o.verdict != net::seal_verdict::ok) {
+      why = net::to_string(o.verdict);
+    } else {
+      auto a = wire::decode_announcement(bytes.data(), o.size);
+      auto* ann = std::get_if<wire::announcement>(&a);
+      if (ann && !replays.fresh(ann->node, o.time_us))
+        why = "replayed (not newer than the last from its node)";
+    }
+    if (!why)
+      return o.size;
+    stats.bad += 1;
+    if (stats.bad % 100 == 1)
+      log->warn("dropped datagram from {}:{}: {} ({} dropped so far)", ip, port, why,
+                stats.bad);
+    return std::nullopt;
+  }
 
   state(discovery_params p, std::shared_ptr<net::udp_multicast> s, caf::actor sup)
       : logic(std::move(p)), socket(std::move(s)), supervisor(std::move(sup)) {}
 
-  void run(const std::vector<discovery_logic::command>& cmds) {
+  void run(std::vector<discovery_logic::command> cmds) {
+    auto r = ring();
     for (auto& c : cmds) {
       stats.sent += 1;
       if (auto* g = std::get_if<discovery_logic::send_group>(&c)) {
         log->debug("send {} to group", wire::to_string(g->kind));
+        if (r)
+          net::seal_datagram(g->bytes, *r, seal_clock.next());
         socket->send_group(g->bytes);
       } else if (auto* t = std::get_if<discovery_logic::send_to>(&c)) {
         log->debug("answer {}:{}", t->ip, t->port);
+        if (r)
+          net::seal_datagram(t->bytes, *r, seal_clock.next());
         socket->send_to(t->ip, t->port, t->bytes);
       }
     }
@@ -43,12 +83,14 @@ struct state {
 
 caf::behavior discovery(caf::event_based_actor* self, discovery_params params,
                         std::shared_ptr<net::udp_multicast> socket, caf::actor supervisor,
-                        std::function<void(const std::string& addr)> on_clash) {
+                        std::function<void(const std::string& addr)> on_clash,
+                        std::shared_ptr<net::keyring_holder> keys) {
   auto window = params.query_window;
   auto self_id = params.self;
   auto st = std::make_shared<state>(std::move(params), std::move(socket),
                                     std::move(supervisor));
   st->self_id = self_id;
+  st->keys = std::move(keys);
   auto handle = caf::actor_cast<caf::actor>(self);
   st->socket->start([handle](std::vector<std::uint8_t> bytes, std::string ip,
                              std::uint16_t port) {
@@ -81,8 +123,10 @@ caf::behavior discovery(caf::event_based_actor* self, discovery_params params,
   return {
       [=](datagram_atom, const std::vector<std::uint8_t>& bytes, const std::string& ip,
           std::uint16_t port) {
-        auto v =
-            st->logic.on_datagram(bytes.data(), bytes.size(), ip, port, clock::now());
+        auto size = st->unseal(bytes, ip, port);
+        if (!size)
+          return;
+        auto v = st->logic.on_datagram(bytes.data(), *size, ip, port, clock::now());
         switch (v) {
         case discovery_logic::verdict::taken:
           st->stats.received += 1;
@@ -162,6 +206,7 @@ caf::behavior discovery(caf::event_based_actor* self, discovery_params params,
       },
       [=](caf::get_atom, stats_atom) {
         st->stats.candidates = st->logic.table_size();
+        st->stats.answers_limited = st->logic.answers_limited();
         return st->stats;
       },
   };

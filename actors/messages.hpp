@@ -37,6 +37,7 @@ namespace lanmesh {
 // Atoms (at most 10 characters each in CAF 0.17).
 using bad_input_atom = caf::atom_constant<caf::atom("bad_input")>;
 using closed_atom = caf::atom_constant<caf::atom("closed")>;
+using auth_atom = caf::atom_constant<caf::atom("auth")>;
 using send_atom = caf::atom_constant<caf::atom("send")>;
 using retire_atom = caf::atom_constant<caf::atom("retire")>;
 using standby_atom = caf::atom_constant<caf::atom("standby")>;
@@ -192,6 +193,8 @@ struct supervisor_stats {
   std::uint64_t links_out = 0;
   std::uint64_t bad_frames = 0;
   std::uint64_t handshake_timeouts = 0;
+  std::uint64_t auth_failures = 0;   // links that failed the cluster key (or broke it)
+  std::uint64_t pending_refused = 0; // inbound links closed at once: node.max-pending
   std::uint64_t refused = 0; // handshakes refused (cluster, self, version, duplicate)
   std::uint64_t dials = 0;
   std::uint64_t dial_failures = 0;
@@ -219,12 +222,13 @@ struct discovery_stats {
   std::uint64_t bad = 0;     // garbage, truncated, oversized, wrong version
   std::uint64_t foreign = 0; // another cluster on the same group and port
   std::uint64_t candidates = 0;
+  std::uint64_t answers_limited = 0; // queries not answered (rate or bound)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, discovery_stats& x) {
   return f(caf::meta::type_name("discovery_stats"), x.sent, x.received, x.bad, x.foreign,
-           x.candidates);
+           x.candidates, x.answers_limited);
 }
 
 struct peer_info {

@@ -99,6 +99,14 @@ std::string prometheus_text(const metrics_snapshot& m) {
   p.single("lanmesh_refused_total", "counter", "Handshakes refused.", m.refused);
   p.single("lanmesh_handshake_timeouts_total", "counter",
            "Links that did not finish their handshake in time.", m.handshake_timeouts);
+  p.single("lanmesh_auth_failures_total", "counter",
+           "Links that failed the cluster key: another key, none, a replayed handshake, "
+           "a tampered record.",
+           m.auth_failures);
+  p.single("lanmesh_pending_refused_total", "counter",
+           "Inbound links closed at once because node.max-pending were still in their "
+           "handshake.",
+           m.pending_refused);
   p.family("lanmesh_frames_total", "counter", "TCP frames by direction.");
   p.sample("lanmesh_frames_total", "dir=\"in\"", m.frames_in);
   p.sample("lanmesh_frames_total", "dir=\"out\"", m.frames_out);

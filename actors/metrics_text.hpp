@@ -15,7 +15,7 @@ struct metrics_snapshot {
   std::uint64_t links_in = 0, links_out = 0, members = 0;
   std::uint64_t sent = 0, delivered = 0, duplicates = 0, forwarded = 0;
   std::uint64_t dials = 0, dial_failures = 0, redials = 0, refused = 0;
-  std::uint64_t handshake_timeouts = 0;
+  std::uint64_t handshake_timeouts = 0, auth_failures = 0, pending_refused = 0;
   std::uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
   std::uint64_t member_records_in = 0, member_records_out = 0;
   std::uint64_t discovery_sent = 0, discovery_received = 0, discovery_bad = 0,

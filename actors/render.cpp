@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "actors/text_escape.hpp"
+
 namespace lanmesh {
 
 namespace {
@@ -10,8 +12,9 @@ std::string str(const json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null())
     return "-";
+  // Strings may come from other nodes (payloads, reasons): shown escaped.
   if (it->is_string())
-    return it->get<std::string>();
+    return escape_text(it->get_ref<const std::string&>());
   return it->dump();
 }
 
@@ -93,6 +96,13 @@ std::vector<std::string> render(const json& e) {
     out.push_back("topology: " + std::to_string(e.at("nodes").size()) + " node(s), " +
                   std::to_string(answered) + " answered, " +
                   std::to_string(e.at("edges").size()) + " link(s), " + ms(e, "took_ms"));
+  } else if (kind == "keys") {
+    if (e.contains("changed"))
+      out.push_back("keys: " + str(e, "changed"));
+    if (e.at("keys").empty())
+      out.push_back("no cluster key: any host may join");
+    for (auto& k : e.at("keys"))
+      out.push_back(str(k, "id") + (k.value("primary", false) ? "  primary" : ""));
   } else if (kind == "leave") {
     out.push_back("node " + str(e, "node") + " is leaving: goodbye to every peer");
   } else if (kind == "monitor") {

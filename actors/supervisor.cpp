@@ -403,6 +403,8 @@ struct state {
       bad_by_rule[c.bad_frame] += 1;
       if (c.bad_frame == "handshake_timeout")
         stats.handshake_timeouts += 1;
+      else if (c.bad_frame == "auth_failed")
+        stats.auth_failures += 1;
       else
         stats.bad_frames += 1;
     }
@@ -596,11 +598,12 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
 
   if (st->settings.probe_socket) {
     auto handle = caf::actor_cast<caf::actor>(self);
-    st->settings.probe_socket->start(st->self_id(), st->settings.link->cluster,
-                                     [handle](std::uint64_t from, std::uint64_t nonce) {
-                                       caf::anon_send(handle, udp_ack_atom::value, from,
-                                                      nonce);
-                                     });
+    st->settings.probe_socket->start(
+        st->self_id(), st->settings.link->cluster,
+        [handle](std::uint64_t from, std::uint64_t nonce) {
+          caf::anon_send(handle, udp_ack_atom::value, from, nonce);
+        },
+        st->settings.link->keys);
     self->attach_functor([s = st->settings.probe_socket] { s->close(); });
   }
   for (std::size_t i = 0; i < st->targets.size(); ++i)
@@ -617,6 +620,21 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
       [=](inbound_atom, session_ptr& session) {
         if (st->stopping) {
           session->abort("node stopping");
+          return;
+        }
+        std::size_t pending = 0;
+        for (auto& [id, c] : st->conns)
+          pending += c.dir == direction::in && c.peer == 0 ? 1 : 0;
+        if (pending >= st->settings.max_pending) {
+          st->stats.pending_refused += 1;
+          // Logged at the first and then every 100th, so a flood does not
+          // flood the log.
+          if (st->stats.pending_refused % 100 == 1)
+            st->log->warn("{} inbound links still in their handshake (node.max-pending): "
+                          "closing {}:{} at once ({} so far)",
+                          pending, session->remote().address().to_string(),
+                          session->remote().port(), st->stats.pending_refused);
+          session->abort("too many pending handshakes");
           return;
         }
         st->spawn_connection(std::move(session), direction::in, {}, {});

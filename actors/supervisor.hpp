@@ -24,6 +24,10 @@ struct supervisor_settings {
   std::shared_ptr<const link_settings> link;
   std::vector<host_port> peers;
   std::size_t max_payload = 65536;
+  /// Inbound links that may be in their handshake at once (node.max-pending):
+  /// one beyond is closed as soon as it is accepted, so half-open clients
+  /// cannot hold a session's buffers each for the handshake timeout.
+  std::size_t max_pending = 64;
   std::chrono::milliseconds redial_min{100};
   std::chrono::milliseconds redial_max{5000};
   overlay_params overlay;

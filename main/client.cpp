@@ -482,6 +482,22 @@ int topology(const options& o, const std::string& json_file,
   return 0;
 }
 
+int keys(const options& o, const std::string& op, const std::string& key) {
+  connection c;
+  if (!c.open(o))
+    return 2;
+  json req{{"cmd", "keys"}, {"op", op}};
+  if (op != "list")
+    req["key"] = key;
+  auto reply = c.ask(req, o.timeout_s);
+  if (!reply)
+    return 2;
+  if (!reply->value("ok", false))
+    return refused(*reply);
+  print(o, *reply);
+  return 0;
+}
+
 int leave(const options& o) {
   connection c;
   if (!c.open(o))

@@ -28,5 +28,7 @@ int send(const options& o, const std::string& text);
 int monitor(const options& o);
 int topology(const options& o, const std::string& json_file, const std::string& png_file);
 int leave(const options& o);
+/// `keys list`, `keys install KEY`, `keys use KEY|ID`, `keys remove KEY|ID`.
+int keys(const options& o, const std::string& op, const std::string& key);
 
 } // namespace lanmesh::client

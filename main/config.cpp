@@ -1,6 +1,13 @@
 #include "main/config.hpp"
 
+#include "net/keyring.hpp"
+
 #include <arpa/inet.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include <fstream>
 #include <functional>
@@ -246,6 +253,9 @@ const std::vector<key_spec>& keys() {
        uint_in(&node_config::redial_min_ms, 1, 600000)},
       {"node.redial-max", "longest re-dial delay in ms",
        uint_in(&node_config::redial_max_ms, 1, 3600000)},
+      {"node.max-pending",
+       "inbound links that may be in their handshake at once; more are closed at once",
+       uint_in(&node_config::max_pending, 1, 65535)},
       {"node.seen-max-entries", "bound of the duplicate filter, in messages",
        uint_in(&node_config::seen_max_entries, 16, 100000000)},
       {"node.seen-max-age", "bound of the duplicate filter, in seconds",
@@ -341,6 +351,32 @@ const std::vector<key_spec>& keys() {
                         return std::string("longer than 107 bytes");
                       return std::nullopt;
                     })},
+      {"security.keys",
+       "cluster keys, [\"KEY1\",\"KEY2\"] (lanmesh keygen makes one): the first "
+       "authenticates and encrypts, all are accepted (rotation); empty: no key, any host "
+       "on the network may join",
+       [](node_config& c, const std::string& k,
+          const std::string& raw) -> std::optional<config_error> {
+         // Never echo the value: it holds keys.
+         auto items = parse_list(raw);
+         if (!items)
+           return config_error{"config: " + k +
+                               ": expected a list like [\"KEY1\",\"KEY2\"] (value "
+                               "not shown: it may hold keys)"};
+         for (std::size_t i = 0; i < items->size(); ++i)
+           if (!net::parse_key((*items)[i]))
+             return config_error{"config: " + k + ": key " + std::to_string(i + 1) +
+                                 " of " + std::to_string(items->size()) +
+                                 " is not a key (32 bytes in standard base64, 44 "
+                                 "characters; lanmesh keygen makes one)"};
+         c.keys = std::move(*items);
+         return std::nullopt;
+       }},
+      {"security.key-file",
+       "file with one key per line (# comments), readable by its owner only; its keys "
+       "follow security.keys",
+       string_field(&node_config::key_file,
+                    [](const std::string&) { return std::optional<std::string>{}; })},
       {"metrics.listen",
        "IPv4:PORT serving GET /metrics (Prometheus text); empty: off; port 0: any",
        string_field(&node_config::metrics_listen,
@@ -397,6 +433,37 @@ std::optional<config_error> check_combined(const node_config& c) {
 
 } // namespace
 
+std::optional<config_error> read_key_file(const std::string& path,
+                                          std::vector<std::string>& keys) {
+  auto where = "config: security.key-file = " + path;
+  struct stat sb {};
+  if (::stat(path.c_str(), &sb) != 0)
+    return config_error{where + ": cannot be read (" + std::strerror(errno) + ")"};
+  if ((sb.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(sb.st_mode & 07777));
+    return config_error{where + ": readable by group or others (mode " + mode +
+                        "); make it the owner's only: chmod 600 " + path};
+  }
+  std::ifstream in(path);
+  if (!in.good())
+    return config_error{where + ": cannot be read"};
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    line = trim(line);
+    if (line.empty() || line.front() == '#')
+      continue;
+    if (!net::parse_key(line))
+      return config_error{where + ": line " + std::to_string(lineno) +
+                          " is not a key (32 bytes in standard base64, 44 characters; "
+                          "lanmesh keygen makes one)"};
+    keys.push_back(line);
+  }
+  return std::nullopt;
+}
+
 std::optional<host_port> parse_host_port(const std::string& text) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0)
@@ -411,7 +478,8 @@ std::optional<host_port> parse_host_port(const std::string& text) {
 }
 
 bool is_lanmesh_group(const std::string& group) {
-  for (auto* g : {"node", "overlay", "discovery", "console", "log", "control", "metrics"})
+  for (auto* g : {"node", "broadcast", "overlay", "discovery", "security", "console",
+                  "log", "control", "metrics"})
     if (group == g)
       return true;
   return false;
@@ -524,6 +592,9 @@ config_result load_config(const std::vector<std::string>& args,
   }
   for (auto& [key, value] : overrides)
     if (auto e = apply_setting(cfg, key, value, foreign))
+      return *e;
+  if (!cfg.key_file.empty())
+    if (auto e = read_key_file(cfg.key_file, cfg.keys))
       return *e;
   if (auto e = check_combined(cfg))
     return *e;

@@ -36,6 +36,7 @@ struct node_config {
   std::uint32_t handshake_timeout_ms = 3000;
   std::uint32_t redial_min_ms = 100;
   std::uint32_t redial_max_ms = 5000;
+  std::uint32_t max_pending = 64; // inbound links still in their handshake
   std::size_t seen_max_entries = 200000;
   std::uint32_t seen_max_age_s = 300;
   // [broadcast]
@@ -62,6 +63,11 @@ struct node_config {
   std::uint32_t discovery_query_window_ms = 150;
   std::uint32_t discovery_announce_min_ms = 1000;
   std::uint32_t discovery_announce_max_ms = 30000;
+  // [security]
+  /// Cluster keys in base64, the primary first: security.keys, then the
+  /// lines of security.key-file (read and checked by load_config).
+  std::vector<std::string> keys;
+  std::string key_file;
   // [console]
   std::string console_output = "text";
   // [log]
@@ -120,6 +126,12 @@ std::string config_help();
 /// Strips the quotes of a config string value ("a\"b" -> a"b); nullopt if
 /// malformed. A bare word is returned as it is.
 std::optional<std::string> parse_config_string(const std::string& raw);
+
+/// Reads a key file: one key per line, blank lines and `#` comments skipped;
+/// refused if group or others may read it. Appends its keys to `keys`.
+/// Errors name the file and line, never a key.
+std::optional<config_error> read_key_file(const std::string& path,
+                                          std::vector<std::string>& keys);
 
 /// Parses "host:port" (numeric IPv4, or "localhost"); nullopt if malformed.
 std::optional<host_port> parse_host_port(const std::string& text);

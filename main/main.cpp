@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <climits>
 #include <cstdio>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "main/config.hpp"
 #include "main/node.hpp"
 #include "main/version.hpp"
+#include "net/keyring.hpp"
 
 namespace {
 
@@ -99,6 +101,18 @@ int main(int argc, char** argv) {
   auto* leave =
       app.add_subcommand("leave", "goodbye to every peer, then the node exits 0");
   client_options(leave);
+  auto* keygen = app.add_subcommand(
+      "keygen", "print a new cluster key (32 random bytes, base64) for security.keys");
+  keygen->footer("");
+  auto* keys = app.add_subcommand(
+      "keys", "the node's cluster keys: list, install KEY, use KEY|ID, remove KEY|ID");
+  client_options(keys);
+  std::string keys_op = "list", keys_arg;
+  keys->add_option("op", keys_op, "list, install, use or remove")
+      ->check(CLI::IsMember({"list", "install", "use", "remove"}));
+  keys->add_option("key", keys_arg,
+                   "the key (base64; -: read it from stdin, out of sight of ps), or for "
+                   "use and remove its id");
   app.require_subcommand(0, 1);
 
   try {
@@ -136,6 +150,23 @@ int main(int argc, char** argv) {
   }
   if (*monitor)
     return lanmesh::client::monitor(opts);
+  if (*keygen) {
+    std::printf("%s\n", lanmesh::net::generate_key().c_str());
+    return 0;
+  }
+  if (*keys) {
+    if (keys_op != "list" && keys_arg.empty()) {
+      std::fprintf(stderr,
+                   "lanmesh: keys %s: needs the key%s (see lanmesh keys --help)\n",
+                   keys_op.c_str(), keys_op == "install" ? "" : " or its id");
+      return 2;
+    }
+    if (keys_arg == "-" && !std::getline(std::cin, keys_arg)) {
+      std::fprintf(stderr, "lanmesh: keys %s: no key on stdin\n", keys_op.c_str());
+      return 2;
+    }
+    return lanmesh::client::keys(opts, keys_op, keys_arg);
+  }
   if (*topology)
     return lanmesh::client::topology(opts, json_file, png_file);
   if (*leave)

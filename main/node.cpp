@@ -128,6 +128,12 @@ int run_node(const node_config& cfg_in) {
     return 2;
   }
   auto log = logging::get("main");
+  // The cluster keys, all checked by the config already.
+  std::vector<net::cluster_key> ring;
+  for (auto& k : cfg.keys)
+    ring.push_back(*net::parse_key(k));
+  auto keys =
+      std::make_shared<net::keyring_holder>(std::make_shared<const net::keyring>(ring));
   fatal_stop fatal; // outlives every actor (declared before the actor system)
   std::string iface_addr = iface ? iface->address : std::string("127.0.0.1");
   if (iface) {
@@ -209,6 +215,15 @@ int run_node(const node_config& cfg_in) {
     metrics_addr = (host == "localhost" ? "127.0.0.1" : host) + ":" +
                    std::to_string(metrics->port());
   }
+
+  // Said once, when nothing can fail any more (a refusal stays one line).
+  if (ring.empty())
+    std::fprintf(
+        stderr, "lanmesh: no cluster key: any host that can reach this node may join the "
+                "cluster and read its messages. Set one: lanmesh keygen, then "
+                "--security.keys=[\"KEY\"] (or security.key-file)\n");
+  else
+    log->info("cluster key {} ({} key(s) accepted)", ring.front().id_hex(), ring.size());
 
   caf::actor_system_config sys_cfg;
   // lanmesh's defaults for CAF; the config's CAF groups override them below.
@@ -336,10 +351,12 @@ int run_node(const node_config& cfg_in) {
   link->dead_after = std::chrono::milliseconds(cfg.dead_after_ms);
   link->dead_after_max = 4 * link->dead_after;
   link->fast_path = fast_path;
+  link->keys = keys;
   supervisor_settings ss;
   ss.link = link;
   ss.peers = cfg.peers;
   ss.max_payload = cfg.max_payload;
+  ss.max_pending = cfg.max_pending;
   ss.redial_min = std::chrono::milliseconds(cfg.redial_min_ms);
   ss.redial_max = std::chrono::milliseconds(cfg.redial_max_ms);
   ss.overlay.target_degree = cfg.target_degree;
@@ -374,7 +391,7 @@ int run_node(const node_config& cfg_in) {
       fatal.set("node.id = " + to_hex(self_id) + ": already used by the node at " + addr);
       kill(getpid(), SIGTERM);
     };
-    discovery_a = sys.spawn(discovery, dp, mcast, supervisor_a, on_clash);
+    discovery_a = sys.spawn(discovery, dp, mcast, supervisor_a, on_clash, keys);
     caf::anon_send(supervisor_a, wire_atom::value, discovery_a);
   }
   caf::anon_send(console_a, wire_atom::value, router_a, supervisor_a, discovery_a);
@@ -388,6 +405,8 @@ int run_node(const node_config& cfg_in) {
   ks.leave = [] { kill(getpid(), SIGTERM); };
   ks.output_dropped = [out] { return out->dropped(); };
   ks.publish = cs.publish;
+  ks.keys = keys;
+  ks.accept_backoffs = [listener] { return listener->backoffs(); };
   auto control_a = sys.spawn(control, ks);
   caf::anon_send(control_a, wire_atom::value, router_a, supervisor_a, discovery_a);
   caf::anon_send(console_a, wire_atom::value, control_a);

@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 namespace lanmesh::net {
@@ -66,6 +67,15 @@ opened_datagram open_datagram(const std::uint8_t* d, std::size_t n, const keyrin
   o.size = body;
   o.time_us = t;
   return o;
+}
+
+std::uint64_t seal_clock::next() {
+  auto now =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  last_ = std::max(now, last_ + 1);
+  return last_;
 }
 
 bool replay_window::fresh(std::uint64_t sender, std::uint64_t time_us) {

@@ -35,6 +35,16 @@ struct opened_datagram {
 opened_datagram open_datagram(const std::uint8_t* d, std::size_t n, const keyring& keys,
                               std::uint64_t now_us, std::uint64_t max_skew_us = 60000000);
 
+/// Microseconds since the Unix epoch for seals, strictly increasing, so two
+/// datagrams of one sender never share a time (the replay window keeps both).
+class seal_clock {
+public:
+  std::uint64_t next();
+
+private:
+  std::uint64_t last_ = 0;
+};
+
 /// The last time taken from each sender: a datagram not newer is a replay.
 /// Bounded: the sender heard of longest ago makes room.
 class replay_window {

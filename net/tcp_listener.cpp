@@ -2,13 +2,15 @@
 
 #include <boost/asio/post.hpp>
 
+#include <cerrno>
+
 namespace lanmesh::net {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
 tcp_listener::tcp_listener(asio::io_context& ioc, std::size_t max_payload)
-    : acceptor_(ioc), max_payload_(max_payload) {}
+    : acceptor_(ioc), retry_(ioc), max_payload_(max_payload) {}
 
 std::shared_ptr<tcp_listener>
 tcp_listener::bind(asio::io_context& ioc, const std::string& address, std::uint16_t port,
@@ -62,7 +64,19 @@ void tcp_listener::do_accept() {
           return;
         if (!ec && self->cb_)
           self->cb_(tcp_session::make(std::move(socket), self->max_payload_));
-        self->do_accept(); // a failed accept (e.g. out of fds) does not stop the listener
+        if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+            ec == asio::error::no_memory || ec.value() == ENFILE) {
+          // Out of file descriptors: accepting again at once fails again at
+          // once, forever. Wait for links to close.
+          self->backoffs_.fetch_add(1, std::memory_order_relaxed);
+          self->retry_.expires_after(backoff);
+          self->retry_.async_wait([self](boost::system::error_code e) {
+            if (!e && self->acceptor_.is_open())
+              self->do_accept();
+          });
+          return;
+        }
+        self->do_accept(); // another failed accept does not stop the listener
       });
 }
 
@@ -70,6 +84,7 @@ void tcp_listener::close() {
   asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
     boost::system::error_code ec;
     self->acceptor_.close(ec);
+    self->retry_.cancel();
     self->cb_ = nullptr; // releases the actor handle held by the callback
   });
 }

@@ -3,7 +3,9 @@
 // range, and hands each accepted socket to a callback as a (not yet started)
 // session.
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
 #include <string>
@@ -31,11 +33,21 @@ public:
   /// Stops accepting and closes the socket; thread-safe.
   void close();
 
+  /// Times accepting paused because the process ran out of file descriptors
+  /// (or the kernel of memory). Readable from any thread.
+  std::uint64_t backoffs() const { return backoffs_.load(std::memory_order_relaxed); }
+
+  /// How long accepting pauses then: the pending connection stays in the
+  /// kernel's backlog meanwhile, instead of the accept loop spinning on it.
+  static constexpr std::chrono::milliseconds backoff{100};
+
 private:
   tcp_listener(boost::asio::io_context& ioc, std::size_t max_payload);
   void do_accept();
 
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_;
+  std::atomic<std::uint64_t> backoffs_{0};
   std::size_t max_payload_;
   std::uint16_t port_ = 0;
   on_accept cb_;

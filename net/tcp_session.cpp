@@ -49,11 +49,27 @@ tcp_session::tcp_session(tcp::socket socket, std::size_t max_payload)
              sizeof(thin));
 }
 
+void tcp_session::require_key(link_auth::role role, keyring_ptr keys,
+                              std::uint64_t self_id) {
+  auth_ = std::make_unique<link_auth>(role, std::move(keys), self_id);
+}
+
 void tcp_session::start(handlers h) {
   asio::dispatch(strand_, [self = shared_from_this(), h = std::move(h)]() mutable {
     self->handlers_ = std::move(h);
+    if (self->auth_) {
+      self->raw_out_ = self->auth_->start(); // the dialer speaks first
+      if (!self->raw_out_.empty() && !self->writing_)
+        self->do_write();
+    }
     self->do_read();
   });
+}
+
+void tcp_session::auth_failed(std::string reason) {
+  if (handlers_.on_auth_failed)
+    handlers_.on_auth_failed(reason);
+  finish("authentication failed: " + reason);
 }
 
 void tcp_session::do_read() {
@@ -75,62 +91,105 @@ void tcp_session::do_read() {
             self->finish("bad input: " + e.detail);
             return;
           }
+          if (self->auth_) {
+            // A keyless peer, or one with another key, hangs up on AUTH1.
+            self->auth_failed(
+                "the peer closed the link during the handshake (" +
+                (ec == asio::error::eof ? std::string("closed") : ec.message()) +
+                "): it may hold no key or another");
+            return;
+          }
           self->finish(ec == asio::error::eof ? "closed by peer" : ec.message());
           return;
         }
         self->last_read_ = std::chrono::steady_clock::now();
         if (self->on_silent_ && !self->watch_armed_)
           self->arm_watch();
-        self->reader_.feed(self->read_buf_.data(), n);
-        // Broadcasts of this read go out as one batch of encoded frames,
-        // before any other frame that followed them, so the peer's order is
-        // kept.
-        bytes raw;
-        std::size_t raw_frames = 0;
-        auto flush = [&] {
-          if (raw_frames == 0)
-            return;
-          self->frames_in_.fetch_add(raw_frames, std::memory_order_relaxed);
-          self->bytes_in_.fetch_add(raw.size(), std::memory_order_relaxed);
-          if (self->handlers_.on_broadcasts)
-            self->handlers_.on_broadcasts(
-                std::make_shared<const bytes>(std::exchange(raw, {})), raw_frames);
-          raw.clear();
-          raw_frames = 0;
-        };
-        // A handler that throws (memory exhausted) would leave this link
-        // never read again yet looking alive (bytes waiting unread): close it.
-        try {
-          for (;;) {
-            auto next = self->handlers_.on_broadcasts
-                            ? self->reader_.next(raw, raw_frames)
-                            : self->reader_.next();
-            if (auto* f = std::get_if<wire::frame>(&next)) {
-              flush();
-              self->frames_in_.fetch_add(1, std::memory_order_relaxed);
-              self->bytes_in_.fetch_add(self->reader_.last_size(),
-                                        std::memory_order_relaxed);
-              if (self->handlers_.on_frame)
-                self->handlers_.on_frame(std::move(*f));
-              if (self->finished_)
-                return;
-              continue;
-            }
-            flush();
-            if (auto* e = std::get_if<wire::decode_error>(&next)) {
-              if (self->handlers_.on_bad_input)
-                self->handlers_.on_bad_input(*e);
-              self->finish(std::string("bad input: ") + e->detail);
-              return;
-            }
-            break; // need more bytes
-          }
-        } catch (const std::exception& e) {
-          self->finish(std::string("internal error: ") + e.what());
-          return;
-        }
-        self->do_read();
+        self->take(n);
+        if (!self->finished_)
+          self->do_read();
       }));
+}
+
+void tcp_session::take(std::size_t n) {
+  const std::uint8_t* data = read_buf_.data();
+  if (auth_) {
+    auto o = auth_->feed(data, n);
+    raw_out_.insert(raw_out_.end(), o.send.begin(), o.send.end());
+    if (o.what == link_auth::outcome::failed) {
+      auth_failed(o.reason);
+      return;
+    }
+    if (!raw_out_.empty() && !writing_)
+      do_write();
+    if (o.what == link_auth::outcome::more)
+      return;
+    // Authenticated: what followed the handshake are the first records, and
+    // the frames queued meanwhile may go (after the last handshake message).
+    cipher_ = std::make_unique<link_cipher>(auth_->cipher());
+    sealed_in_ = auth_->take_rest();
+    auth_peer_.store(auth_->peer_id(), std::memory_order_release);
+    auth_.reset();
+    if (!writing_)
+      do_write();
+    n = 0;
+  } else if (cipher_) {
+    sealed_in_.insert(sealed_in_.end(), data, data + n);
+  }
+  if (cipher_) {
+    plain_in_.clear();
+    if (cipher_->open(sealed_in_, plain_in_) != link_cipher::opened::ok) {
+      auth_failed("a record failed its check (tampered, replayed, or not sealed with "
+                  "this link's key)");
+      return;
+    }
+    reader_.feed(plain_in_.data(), plain_in_.size());
+  } else {
+    reader_.feed(data, n);
+  }
+  // Broadcasts of this read go out as one batch of encoded frames, before any
+  // other frame that followed them, so the peer's order is kept.
+  bytes raw;
+  std::size_t raw_frames = 0;
+  auto flush = [&] {
+    if (raw_frames == 0)
+      return;
+    frames_in_.fetch_add(raw_frames, std::memory_order_relaxed);
+    bytes_in_.fetch_add(raw.size(), std::memory_order_relaxed);
+    if (handlers_.on_broadcasts)
+      handlers_.on_broadcasts(std::make_shared<const bytes>(std::exchange(raw, {})),
+                              raw_frames);
+    raw.clear();
+    raw_frames = 0;
+  };
+  // A handler that throws (memory exhausted) would leave this link never read
+  // again yet looking alive (bytes waiting unread): close it.
+  try {
+    for (;;) {
+      auto next =
+          handlers_.on_broadcasts ? reader_.next(raw, raw_frames) : reader_.next();
+      if (auto* f = std::get_if<wire::frame>(&next)) {
+        flush();
+        frames_in_.fetch_add(1, std::memory_order_relaxed);
+        bytes_in_.fetch_add(reader_.last_size(), std::memory_order_relaxed);
+        if (handlers_.on_frame)
+          handlers_.on_frame(std::move(*f));
+        if (finished_)
+          return;
+        continue;
+      }
+      flush();
+      if (auto* e = std::get_if<wire::decode_error>(&next)) {
+        if (handlers_.on_bad_input)
+          handlers_.on_bad_input(*e);
+        finish(std::string("bad input: ") + e->detail);
+        return;
+      }
+      break; // need more bytes
+    }
+  } catch (const std::exception& e) {
+    finish(std::string("internal error: ") + e.what());
+  }
 }
 
 void tcp_session::send(shared_bytes frame) {
@@ -211,9 +270,28 @@ bool tcp_session::enqueue(shared_bytes frame) {
 }
 
 void tcp_session::do_write() {
-  if (queue_.empty()) {
+  if (!raw_out_.empty()) {
+    // A handshake message: in the clear, before any frame.
+    writing_ = true;
+    raw_buf_ = std::make_shared<const bytes>(std::exchange(raw_out_, {}));
+    asio::async_write(
+        socket_, asio::buffer(*raw_buf_),
+        asio::bind_executor(strand_, [self = shared_from_this()](
+                                         boost::system::error_code ec, std::size_t) {
+          if (self->finished_)
+            return;
+          if (ec) {
+            self->finish(ec.message());
+            return;
+          }
+          self->raw_buf_.reset();
+          self->do_write();
+        }));
+    return;
+  }
+  if (queue_.empty() || auth_) { // frames wait for the handshake to finish
     writing_ = false;
-    if (shutdown_after_write_) {
+    if (shutdown_after_write_ && !auth_) {
       boost::system::error_code ec;
       socket_.shutdown(tcp::socket::shutdown_send, ec);
     }
@@ -223,9 +301,22 @@ void tcp_session::do_write() {
   // Gather everything queued into one write: fewer syscalls under load.
   std::vector<asio::const_buffer> bufs;
   std::size_t count = std::min<std::size_t>(queue_.size(), 64);
-  bufs.reserve(count);
-  for (std::size_t i = 0; i < count; ++i)
-    bufs.emplace_back(asio::buffer(*queue_[i]));
+  if (cipher_) {
+    // Sealed: the frames of one write become records of up to 64 KiB
+    // (gathered up to 256 KiB, so one big frame does not copy a whole queue).
+    plain_out_.clear();
+    std::size_t i = 0;
+    for (; i < count && (i == 0 || plain_out_.size() < (256u << 10)); ++i)
+      plain_out_.insert(plain_out_.end(), queue_[i]->begin(), queue_[i]->end());
+    count = i;
+    sealed_out_.clear();
+    cipher_->seal(plain_out_.data(), plain_out_.size(), sealed_out_);
+    bufs.emplace_back(asio::buffer(sealed_out_));
+  } else {
+    bufs.reserve(count);
+    for (std::size_t i = 0; i < count; ++i)
+      bufs.emplace_back(asio::buffer(*queue_[i]));
+  }
   asio::async_write(
       socket_, bufs,
       asio::bind_executor(strand_, [self = shared_from_this(),

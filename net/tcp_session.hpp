@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "net/link_auth.hpp"
 #include "net/wire.hpp"
 
 namespace lanmesh::net {
@@ -34,6 +35,9 @@ public:
     std::function<void(shared_bytes, std::size_t)> on_broadcasts;
     /// The stream broke a wire rule; the session has closed itself.
     std::function<void(wire::decode_error)> on_bad_input;
+    /// The cluster-key handshake failed, or a record failed its tag (tampered,
+    /// replayed, not from a key holder); the session has closed itself.
+    std::function<void(std::string reason)> on_auth_failed;
     /// The link is gone (EOF, reset, error, or our own close); called once,
     /// after which the session drops all handlers.
     std::function<void(std::string reason)> on_closed;
@@ -54,6 +58,17 @@ public:
 
   static std::shared_ptr<tcp_session> make(boost::asio::ip::tcp::socket socket,
                                            std::size_t max_payload);
+
+  /// Runs the cluster-key handshake (net/link_auth.hpp) before any frame:
+  /// frames sent meanwhile wait, and from then on every byte each way travels
+  /// in sealed records. Call before start(), or never (a keyless link).
+  void require_key(link_auth::role role, keyring_ptr keys, std::uint64_t self_id);
+
+  /// The node id the peer proved with the cluster key; 0 on a keyless link or
+  /// before the handshake. Readable from any thread.
+  std::uint64_t authenticated_peer() const {
+    return auth_peer_.load(std::memory_order_acquire);
+  }
 
   /// Begins reading. Thread-safe (posts to the strand).
   void start(handlers h);
@@ -120,6 +135,8 @@ public:
 private:
   tcp_session(boost::asio::ip::tcp::socket socket, std::size_t max_payload);
   void do_read();
+  void take(std::size_t n); // the bytes of one read
+  void auth_failed(std::string reason);
   bool enqueue(shared_bytes frame); // false if the session had to close
   void do_write();
   void finish(std::string reason);
@@ -137,6 +154,15 @@ private:
   wire::frame_reader reader_;
   handlers handlers_;
   std::array<std::uint8_t, 65536> read_buf_;
+  // The cluster key: the handshake while it runs, then the link's cipher.
+  std::unique_ptr<link_auth> auth_;
+  std::unique_ptr<link_cipher> cipher_;
+  std::atomic<std::uint64_t> auth_peer_{0};
+  bytes raw_out_;                // handshake messages, written before any frame
+  shared_bytes raw_buf_;         // the one being written
+  bytes sealed_in_;              // records not yet whole
+  bytes plain_in_;               // what the last read's records held
+  bytes plain_out_, sealed_out_; // the frames of one write, before and after sealing
   std::deque<shared_bytes> queue_;
   std::vector<shared_bytes> held_; // data frames waiting for open()
   std::size_t held_bytes_ = 0;

@@ -10,7 +10,7 @@ namespace asio = boost::asio;
 using asio::ip::udp;
 
 udp_probe::udp_probe(asio::io_context& ioc)
-    : socket_(ioc), buf_(wire::max_probe_size + 1) {}
+    : socket_(ioc), buf_(wire::max_probe_size + seal_size + 1) {}
 
 std::shared_ptr<udp_probe>
 udp_probe::open(asio::io_context& ioc, const std::string& bind_ip, std::string& error) {
@@ -32,11 +32,13 @@ udp_probe::open(asio::io_context& ioc, const std::string& bind_ip, std::string& 
   return p;
 }
 
-void udp_probe::start(std::uint64_t self, std::string cluster, on_ack cb) {
+void udp_probe::start(std::uint64_t self, std::string cluster, on_ack cb,
+                      std::shared_ptr<keyring_holder> keys) {
   asio::post(socket_.get_executor(),
              [p = shared_from_this(), self, cluster = std::move(cluster),
-              cb = std::move(cb)]() mutable {
+              cb = std::move(cb), keys = std::move(keys)]() mutable {
                p->self_ = self;
+               p->keys_ = std::move(keys);
                p->cluster_ = std::move(cluster);
                p->cb_ = std::move(cb);
                p->receive();
@@ -55,11 +57,31 @@ void udp_probe::receive() {
       });
 }
 
+void udp_probe::seal(std::vector<std::uint8_t>& bytes) {
+  if (keys_)
+    if (auto ring = keys_->get(); !ring->empty())
+      seal_datagram(bytes, *ring, seal_clock_.next());
+}
+
 void udp_probe::handle(std::size_t n) {
+  keyring_ptr ring = keys_ ? keys_->get() : nullptr;
+  opened_datagram sealed;
+  if (ring && !ring->empty()) {
+    sealed = open_datagram(buf_.data(), n, *ring, seal_clock_.next());
+    if (sealed.verdict != seal_verdict::ok) {
+      bad_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    n = sealed.size;
+  }
   auto r = wire::decode_probe(buf_.data(), n);
   auto* d = std::get_if<wire::probe_datagram>(&r);
   if (!d) {
     bad_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (sealed.verdict == seal_verdict::ok && !replays_.fresh(d->from, sealed.time_us)) {
+    bad_.fetch_add(1, std::memory_order_relaxed); // a replayed probe or ack
     return;
   }
   if (d->to != self_ || d->cluster != cluster_) {
@@ -83,6 +105,7 @@ void udp_probe::handle(std::size_t n) {
   }
   wire::probe_datagram ack{wire::probe_kind::ack, self_, d->from, d->nonce, cluster_};
   auto bytes = wire::encode_probe(ack);
+  seal(bytes);
   boost::system::error_code ec;
   socket_.send_to(asio::buffer(bytes), from_, 0, ec);
   answered_.fetch_add(1, std::memory_order_relaxed);
@@ -96,6 +119,7 @@ void udp_probe::send_probe(std::uint32_t ip, std::uint16_t port, std::uint64_t t
       return;
     wire::probe_datagram d{wire::probe_kind::probe, p->self_, to, nonce, p->cluster_};
     auto bytes = wire::encode_probe(d);
+    p->seal(bytes);
     boost::system::error_code ec;
     p->socket_.send_to(asio::buffer(bytes), udp::endpoint(asio::ip::address_v4(ip), port),
                        0, ec);

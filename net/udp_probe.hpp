@@ -13,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "net/datagram_seal.hpp"
+#include "net/keyring.hpp"
+
 namespace lanmesh::net {
 
 class udp_probe : public std::enable_shared_from_this<udp_probe> {
@@ -24,7 +27,7 @@ public:
     std::uint64_t sent = 0;     // datagrams sent: our probes and our answers
     std::uint64_t answered = 0; // probes of others answered
     std::uint64_t acks = 0;     // acks of our probes received
-    std::uint64_t bad = 0;      // malformed datagrams
+    std::uint64_t bad = 0;      // malformed datagrams, or failing the cluster key
     std::uint64_t foreign = 0;  // well-formed, but for another node or cluster
     std::uint64_t limited = 0;  // probes not answered: over the answer rate
   };
@@ -38,8 +41,11 @@ public:
 
   std::uint16_t port() const { return port_; }
 
-  /// Starts receiving. Thread-safe.
-  void start(std::uint64_t self, std::string cluster, on_ack cb);
+  /// Starts receiving. Thread-safe. With keys, every datagram sent is sealed
+  /// (net/datagram_seal.hpp) and every one received must be, fresh, and
+  /// newer than the last from its sender.
+  void start(std::uint64_t self, std::string cluster, on_ack cb,
+             std::shared_ptr<keyring_holder> keys = {});
   /// Sends a probe to `to` at ip:port (IPv4 as a number). Thread-safe.
   void send_probe(std::uint32_t ip, std::uint16_t port, std::uint64_t to,
                   std::uint64_t nonce);
@@ -52,12 +58,16 @@ private:
   explicit udp_probe(boost::asio::io_context& ioc);
   void receive();
   void handle(std::size_t n);
+  void seal(std::vector<std::uint8_t>& bytes);
 
   boost::asio::ip::udp::socket socket_;
   std::uint16_t port_ = 0;
   std::uint64_t self_ = 0;
   std::string cluster_;
   on_ack cb_;
+  std::shared_ptr<keyring_holder> keys_;
+  seal_clock seal_clock_;
+  replay_window replays_;
   std::vector<std::uint8_t> buf_;
   boost::asio::ip::udp::endpoint from_;
   std::chrono::steady_clock::time_point window_start_{};

@@ -46,7 +46,7 @@ discovery_logic::verdict discovery_logic::on_datagram(const std::uint8_t* data,
       return verdict::own;
     clash_ = clash_info{ip + ":" + std::to_string(a->port), a->kind};
     if (a->kind == wire::announce_kind::query)
-      answers_.push_back({ip, udp_port, now}); // tell the newcomer at once
+      answer(ip, udp_port, now, now); // tell the newcomer at once
     return verdict::clash;
   }
   expire(now);
@@ -66,7 +66,7 @@ discovery_logic::verdict discovery_logic::on_datagram(const std::uint8_t* data,
   if (a->kind == wire::announce_kind::query) {
     if (load_.capacity > 0) {
       std::uniform_int_distribution<std::int64_t> d(0, p_.answer_jitter.count());
-      answers_.push_back({ip, udp_port, now + std::chrono::milliseconds(d(rng_))});
+      answer(ip, udp_port, now + std::chrono::milliseconds(d(rng_)), now);
     }
     // A newcomer: announce at the short interval again.
     interval_ = p_.announce_min;
@@ -74,6 +74,24 @@ discovery_logic::verdict discovery_logic::on_datagram(const std::uint8_t* data,
       next_announce_ = std::min(next_announce_, now + interval_);
   }
   return verdict::taken;
+}
+
+void discovery_logic::answer(const std::string& ip, std::uint16_t port,
+                             clock::time_point at, clock::time_point now) {
+  for (auto& a : answers_)
+    if (a.ip == ip && a.port == port)
+      return; // one answer carries this node's news to that querier
+  if (now - answer_window_ >= std::chrono::seconds(1)) {
+    answer_window_ = now;
+    answers_in_window_ = 0;
+  }
+  if (answers_.size() >= p_.max_pending_answers ||
+      answers_in_window_ >= p_.max_answers_per_second) {
+    answers_limited_ += 1;
+    return;
+  }
+  answers_in_window_ += 1;
+  answers_.push_back({ip, port, at});
 }
 
 void discovery_logic::set_load(link_load load, clock::time_point now) {

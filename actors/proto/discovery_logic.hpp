@@ -47,6 +47,11 @@ struct discovery_params {
   std::chrono::milliseconds announce_max{30000};
   std::chrono::milliseconds candidate_max_age{90000};
   std::size_t max_candidates = 256;
+  /// Answers are bounded, so forged or reflected queries cannot make this
+  /// node a traffic amplifier: at most this many a second, at most this many
+  /// waiting, and one waiting answer per querier address.
+  std::uint32_t max_answers_per_second = 50;
+  std::size_t max_pending_answers = 32;
   std::uint64_t seed = 1;
   /// This node's send socket (source of everything it multicasts). Port 0:
   /// unknown, then every datagram with this node's id counts as its own.
@@ -131,11 +136,15 @@ public:
   bool take_changed() { return std::exchange(changed_, false); }
 
   std::size_t table_size() const { return table_.size(); }
+  /// Queries not answered: over the answer rate or the waiting bound.
+  std::uint64_t answers_limited() const { return answers_limited_; }
   const clash_info& last_clash() const { return clash_; }
   std::chrono::milliseconds announce_interval() const { return interval_; }
 
 private:
   std::vector<std::uint8_t> encode(wire::announce_kind kind) const;
+  void answer(const std::string& ip, std::uint16_t port, clock::time_point at,
+              clock::time_point now);
   void expire(clock::time_point now);
 
   discovery_params p_;
@@ -151,6 +160,9 @@ private:
     clock::time_point at;
   };
   std::vector<pending_answer> answers_;
+  clock::time_point answer_window_{};
+  std::uint32_t answers_in_window_ = 0;
+  std::uint64_t answers_limited_ = 0;
   bool changed_ = false;
   clash_info clash_;
 };

@@ -103,6 +103,49 @@ TEST(discovery_logic, query_is_answered_after_jitter_to_the_querier_only) {
   EXPECT_EQ(d.table_size(), 1u);
 }
 
+std::size_t count_answers(const std::vector<discovery_logic::command>& cmds) {
+  std::size_t n = 0;
+  for (auto& c : cmds)
+    n += std::holds_alternative<discovery_logic::send_to>(c) ? 1 : 0;
+  return n;
+}
+
+TEST(discovery_logic, a_flood_of_queries_gets_a_bounded_number_of_answers) {
+  auto p = params(1);
+  p.max_candidates = 4096;
+  p.max_answers_per_second = 10;
+  p.max_pending_answers = 6;
+  discovery_logic d(p);
+  auto t0 = clock::now();
+  d.start(t0);
+  d.set_load({1, 1, 6}, t0);
+  // 1000 forged queries in one second from 1000 source ports: answers wait
+  // at most max_pending at a time and go out at most max_per_second.
+  std::size_t answers = 0;
+  for (int i = 0; i < 1000; ++i) {
+    auto t = t0 + 200ms + std::chrono::microseconds(i * 700);
+    feed(d, datagram(wire::announce_kind::query, static_cast<node_id>(100 + i), 0, 0, 8),
+         t, static_cast<std::uint16_t>(20000 + i));
+    answers += count_answers(d.on_timer(t + 25ms));
+  }
+  EXPECT_LE(answers, 10u);
+  EXPECT_GE(answers, 6u);
+  EXPECT_GE(d.answers_limited(), 990u);
+  // A second later the next querier is answered again.
+  feed(d, datagram(wire::announce_kind::query, 9, 0, 0, 8), t0 + 2s, 41234);
+  EXPECT_EQ(count_answers(d.on_timer(t0 + 2s + 25ms)), 1u);
+}
+
+TEST(discovery_logic, one_querier_repeating_itself_waits_for_one_answer) {
+  discovery_logic d(params(1));
+  auto t0 = clock::now();
+  d.start(t0);
+  d.set_load({1, 1, 6}, t0);
+  for (int i = 0; i < 5; ++i)
+    feed(d, datagram(wire::announce_kind::query, 7, 0, 0, 8), t0 + 200ms, 41234);
+  EXPECT_EQ(count_answers(d.on_timer(t0 + 250ms)), 1u);
+}
+
 TEST(discovery_logic, full_node_is_silent) {
   discovery_logic d(params(1));
   auto t0 = clock::now();
