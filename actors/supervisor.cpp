@@ -490,6 +490,11 @@ struct state {
       log->warn("peer {} ({}): reverse flag ignored: we did not ask it to reverse",
                 to_hex(o.peer), o.addr);
     auto d = table.offer(o.conn, o.peer, o.dir, adm.reverse);
+    // The dial of a configured peer is over (linked, or a duplicate): when
+    // this link ends, the target is dialed again (dial_ended no longer sees
+    // the dial, its entry goes below).
+    if (o.dir == direction::out && rec.info.target >= 0)
+      targets[static_cast<std::size_t>(rec.info.target)].in_flight = false;
     if (o.dir == direction::out && d.what != link_table::verdict::refuse) {
       dialing.erase(rec.dialed);
       policy.dial_succeeded(o.peer);

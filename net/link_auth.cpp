@@ -193,6 +193,10 @@ link_auth::outcome link_auth::feed(const std::uint8_t* data, std::size_t size) {
     put_be(reply, id_a_, 8);
     auto m = mac('A');
     reply.insert(reply.end(), m.begin(), m.end());
+    // An honest dialer cannot send its proof before it has our nonce: bytes
+    // already behind AUTH1 are a recorded handshake played back.
+    if (!buf_.empty())
+      return fail("the peer sent a proof before our challenge (a replayed handshake)");
     o.send = framed(reply);
     step_ = 2;
     return o;

@@ -170,10 +170,20 @@ TEST(link_auth, a_recorded_handshake_replayed_to_a_fresh_acceptor_is_refused) {
   link_auth victim(link_auth::role::acceptor, ring({k1}), 2);
   bytes replay = auth1;
   replay.insert(replay.end(), o3.send.begin(), o3.send.end());
+  // All at once, as a replay tool writes it: refused in that very feed (a
+  // session feeds only what arrives), before any challenge goes out.
   auto r = victim.feed(replay.data(), replay.size());
-  if (r.what == link_auth::outcome::more)
-    r = victim.feed(nullptr, 0);
   EXPECT_EQ(r.what, link_auth::outcome::failed);
+  EXPECT_TRUE(r.send.empty());
+  EXPECT_NE(r.reason.find("replayed"), std::string::npos) << r.reason;
+  // Paced like a dialer (AUTH3 after the challenge): the proof is wrong.
+  link_auth paced(link_auth::role::acceptor, ring({k1}), 2);
+  auto c = paced.feed(auth1.data(), auth1.size());
+  ASSERT_EQ(c.what, link_auth::outcome::more);
+  EXPECT_FALSE(c.send.empty());
+  auto p = paced.feed(o3.send.data(), o3.send.size());
+  EXPECT_EQ(p.what, link_auth::outcome::failed);
+  EXPECT_NE(p.reason.find("replayed"), std::string::npos) << p.reason;
 }
 
 TEST(link_auth, a_reflected_proof_does_not_authenticate) {
