@@ -1798,6 +1798,10 @@ def tp_trial(b, cl, senders, rate, size):
         dlv = sum(a["delivered"] - b0["delivered"] for a, b0 in zip(after, before))
         dups = sum(a["duplicates"] - b0["duplicates"] for a, b0 in zip(after, before))
         sent = sum(a["sent"] - b0["sent"] for a, b0 in zip(after, before))
+        gaps = sum(a.get("gaps", 0) - b0.get("gaps", 0) for a, b0 in zip(after, before))
+        gap_msgs = sum(a.get("gap_messages", 0) - b0.get("gap_messages", 0)
+                       for a, b0 in zip(after, before))
+        r.update({"gaps": gaps, "gap_messages": gap_msgs})  # given up by the tree: lost
         r.update({"delivered": dlv, "expected": sum(expect), "router_sent": sent,
                   "rmr": (dlv + dups) / dlv - 1 if dlv else None,
                   "over_delivered": any(a["delivered"] - b0["delivered"] > e
@@ -1806,8 +1810,10 @@ def tp_trial(b, cl, senders, rate, size):
         r["drain_s"] = t_done - t_end
         r["pass"] = (r["drain_s"] <= s.tp_grace and achieved >= 0.95 * rate
                      and r.get("router_sent") == total and not r.get("over_delivered"))
-    log("    rate %7.0f/s: achieved %7.0f/s, %s, drain %s s, RMR %s"
-        % (rate, achieved, "PASS" if r["pass"] else "fail", fmt(r["drain_s"]), fmt(r.get("rmr"))))
+    log("    rate %7.0f/s: achieved %7.0f/s, %s, drain %s s, RMR %s%s"
+        % (rate, achieved, "PASS" if r["pass"] else "fail", fmt(r["drain_s"]), fmt(r.get("rmr")),
+           "; %d gap(s) reported, %d messages given up" % (r["gaps"], r["gap_messages"])
+           if r.get("gaps") else ""))
     return r, t_done is not None
 
 
