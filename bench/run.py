@@ -410,6 +410,25 @@ def is_connected(ids, half_edges):
     return len(seen) == len(ids)
 
 
+def components(graph):
+    """Sizes of the pieces of a link graph {id: set of peer ids} (a link
+    counts when both ends list it)."""
+    seen, sizes = set(), []
+    for start in graph:
+        if start in seen:
+            continue
+        piece, todo = {start}, [start]
+        while todo:
+            x = todo.pop()
+            for y in graph.get(x, ()):
+                if y in graph and x in graph[y] and y not in piece:
+                    piece.add(y)
+                    todo.append(y)
+        seen |= piece
+        sizes.append(len(piece))
+    return sorted(sizes, reverse=True)
+
+
 def connected_ts(nodes):
     """Wall-clock seconds at which the link graph (a link counts once both ends
     printed peer_up, until either printed peer_down) first connected all
@@ -1735,8 +1754,11 @@ def tp_cluster(b, n, extra=()):
                 break
             time.sleep(0.1)
         lonely = sorted(len(ps) for ps in graph.values())
+        one_way = sorted((a, x) for a, x in half if (x, a) not in half)
         log("    throughput cluster of %d (%s) not connected within 15 s (attempt %d; links per "
-            "node %s; log dir %s)" % (n, extra_text(extra) or "defaults", attempt, lonely, b.work))
+            "node %s; pieces %s; links listed by one end only %s; log dir %s)"
+            % (n, extra_text(extra) or "defaults", attempt, lonely, components(graph),
+               one_way[:6], b.work))
         cl.kill()
     raise BenchError("throughput cluster of %d not connected within 15 s, twice" % n)
 
@@ -2754,6 +2776,45 @@ METHOD = """## How each row is measured
   within 5 %. The cell shows the highest passing rate, the trials there, the
   first failing rate with how many of its trials passed, and the drain times.
   RMR (lanmesh) = (delivered + duplicates) / delivered − 1.
+- **Out of order** (lanmesh): on each receiver, per origin, a delivery is out
+  of order when a message that origin's line was written *later* (the order
+  the harness wrote them to that sender's stdin) was delivered before it; a
+  lost message is not also counted. Lost, duplicate and out-of-order are
+  counted for every lanmesh batch whose output is parsed: the latency runs,
+  the probes sent after the SIGKILL (churn: every survivor must get every
+  probe, once, in order; 5 s bound), the tree/keys batches (flood's order
+  separately: flooding promises none) and the catch-up batch. The throughput
+  trials count deliveries from `/stats` only, plus the gaps the tree reported.
+- **Tree vs flood** (tree group): each repetition starts a fresh N=20
+  cluster per configuration, one after another (tree: the default; flood:
+  `--broadcast.mode=flood`; keys group: tree with `--security.keys`), the
+  order turned every repetition; every node's `/stats` must show the mode and
+  key state asked for. RMR at steady state: a warm-up batch (one sender: 20
+  messages; all senders: 10 each) at 200 msg/s in total, until every node
+  delivered it and the sum of `payloads_in` (payload frames received) stopped
+  moving (two reads 0.5 s apart, 5 s bound); then the measured batch (200
+  messages; all senders: 20 each, in turn) the same way; RMR = Δ payloads_in
+  over all nodes / (messages × (N−1)) − 1. Latency from the caller as in the
+  latency rows (60 broadcasts at 10/s) on the same cluster. Throughput: the
+  search of the throughput rows (N=16) with the node settings; tree and
+  flood are searched back to back; searches of the same settings run once
+  per run and are shared by their rows (tree one/all = the throughput rows'
+  100 B one/all; keys off = tree all senders), results.json says which.
+  Targets relative to another row show the ratio (or difference) in the
+  Target column.
+- **Catch-up** (catchup group): N=20; every other node sends 2 messages
+  (each stream exists everywhere), then the middle node is SIGSTOPped for
+  5 s while the 19 others send 1 000 messages in turn, evenly spread over
+  the 5 s; then SIGCONT. Re-link = the stopped node's first `peer_up` after
+  the stop (its own stamp; if it kept a link, SIGCONT); last delivery = its
+  `deliver` stamp of the last of the 1 000 (10 s bound); lost, duplicate and
+  out-of-order counted at it (the others' counts are in the rows above).
+- **Keys** (keys group): a key of 32 random bytes (standard base64, as
+  `lanmesh keygen`) per run, `--security.keys=["KEY"]` on every node (the
+  key appears in no output). Latency from the caller, and in a separate pass
+  the node-stamped stdin write to `deliver` (harness reads nothing while
+  messages are in flight), keys on against the keys-off tree cluster of the
+  same repetition; throughput of 100 B from all senders, keys on and off.
 - **Limit**: `tcpref fanout` (bench/tcpref.cpp, CMake target `tcpref`), in the
   same run: one thread writes each message to N−1 = 15 loopback TCP sockets,
   655 messages (64 KiB) per write() or one write per message, one thread reads
