@@ -155,6 +155,7 @@ class LmNode:
         self.events = []      # every parsed event except deliveries
         self.delivers = {}    # payload -> [(node ts µs, msg, hops, harness read time s)]
         self.sent = {}        # msg -> ts
+        self.order = []       # payload of every delivery, in the order the node printed them
         self.eof = False
         self.out_file = out_file
         self.id = None
@@ -218,6 +219,7 @@ class LmNode:
                 if kind == "deliver":
                     self.delivers.setdefault(ev.get("payload"), []).append(
                         (ev["ts"], ev["msg"], ev.get("hops"), hts))
+                    self.order.append(ev.get("payload"))
                 else:
                     if kind == "sent":
                         self.sent[ev["msg"]] = ev["ts"]
@@ -272,6 +274,11 @@ class LmNode:
     def delivered(self, payload):
         with self.cond:
             return list(self.delivers.get(payload, ()))
+
+    def delivery_order(self):
+        """Payloads in the order this node delivered them (pipe mode)."""
+        with self.cond:
+            return list(self.order)
 
     def stats(self, timeout=10.0):
         if self.out_file:

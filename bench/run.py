@@ -8,12 +8,16 @@
 Runs lanmesh nodes, Serf agents and nats-servers on 127.0.0.1 only and writes
 RESULTS.md, results.json (and scaling.png) into --out (default: bench/ for a
 full run; a temporary directory for --quick or --only). Groups: convergence,
-latency, memory, idle, failure, throughput, physical, scaling. Every process
+latency, memory, idle, failure, throughput, physical, scaling, tree (broadcast
+tree vs flood: RMR, throughput, latency; issue 13), catchup (a stopped node
+catches up; issue 13), keys (cluster key on vs off; issue 14). Every process
 started is killed by its PID when the run ends, also on Ctrl-C, SIGTERM or an
 error; every wait is bounded.
 
     python3 bench/run.py --only scaling --systems lanmesh,serf --sizes 20,100
         the membership issue's rows alone: idle packets and CPU per node
+    python3 bench/run.py --only tree,catchup,keys --systems lanmesh
+        the broadcast tree's and the cluster key's rows alone (lanmesh only)
 
 --quick: small clusters, one repetition, short windows, Serf's slow rows
 skipped; runs in under a minute and is the ctest smoke test (bench.quick).
@@ -22,6 +26,7 @@ nats-server are installed with apt-get when missing.
 """
 
 import argparse
+import base64
 import datetime
 import json
 import os
@@ -44,7 +49,7 @@ from procs import (BenchError, LmNode, NatsServer, Ports, Registry, SerfAgent,  
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 GROUPS = ("convergence", "latency", "memory", "idle", "failure", "throughput", "physical",
-          "scaling")
+          "scaling", "tree", "catchup", "keys")
 
 
 STOP = []  # set by SIGINT/SIGTERM: even if the KeyboardInterrupt were swallowed, the run stops
@@ -82,6 +87,12 @@ class Settings:
             self.serf_failures = False
             self.sizes = (4,)
             self.scale_lat_count = 10
+            # tree vs flood, keys (N=n_big): warm-up and measured batches of the RMR rows
+            self.rmr_rate, self.rmr_warm_one, self.rmr_one = 200.0, 5, 20
+            self.rmr_warm_all, self.rmr_all = 2, 4   # per sender
+            self.keys_node_stamp = True  # the node-stamped pass of the keys rows
+            # catch-up: stopped this long while the others send this many
+            self.catch_stop, self.catch_count = 2.0, 200
         else:
             self.n_small, self.n_big, self.n_tp = 5, 20, 16
             self.lat_rate, self.lat_count = 10.0, 60
@@ -96,6 +107,10 @@ class Settings:
             self.serf_failures = True
             self.sizes = (5, 10, 20, 50, 100)
             self.scale_lat_count = 40
+            self.rmr_rate, self.rmr_warm_one, self.rmr_one = 200.0, 20, 200
+            self.rmr_warm_all, self.rmr_all = 10, 20
+            self.keys_node_stamp = True
+            self.catch_stop, self.catch_count = 5.0, 1000
 
     def as_dict(self):
         return dict(self.__dict__)
@@ -132,9 +147,12 @@ ROWS = [
      "lower", None, None),
     ("latency_big_w_p99", "Detail: stdin write to the node's deliver stamp, p99, N={n_big}", "ms",
      "lower", None, None),
-    ("lost", "Lost deliveries (all latency runs)", "count", "lower", "0", lambda v: v == 0),
-    ("duplicates", "Duplicate deliveries (all latency runs)", "count", "lower", "0",
-     lambda v: v == 0),
+    ("lost", "Lost deliveries (all latency runs; lanmesh also the SIGKILL probes and the tree, "
+     "catch-up and keys batches)", "count", "lower", "0", lambda v: v == 0),
+    ("duplicates", "Duplicate deliveries (all latency runs; lanmesh also the SIGKILL probes and "
+     "the tree, catch-up and keys batches)", "count", "lower", "0", lambda v: v == 0),
+    ("out_of_order", "Out-of-order deliveries, per origin, order as sent (the same runs; "
+     "tree mode)", "count", "lower", "0", lambda v: v == 0),
     ("sigkill_drop", "SIGKILL: all neighbours dropped it", "s", "lower", "< 0.1 s", lambda v: v < 0.1),
     ("sigkill_whole", "SIGKILL: every survivor receives again", "s", "lower", "< 0.5 s",
      lambda v: v < 0.5),
@@ -159,6 +177,55 @@ ROWS = [
     ("rmr_100_all", "RMR at that rate, 100 B all senders", "", "lower", None, None),
     ("rmr_16k_one", "RMR at that rate, 16 KiB one sender", "", "lower", None, None),
     ("rmr_16k_all", "RMR at that rate, 16 KiB all senders", "", "lower", None, None),
+    # issue 13: the broadcast tree against flooding (tree group)
+    ("rmr_tree_one", "**Tree: RMR at steady state, one sender, N={n_big}**", "", "lower", "<= 0.05",
+     lambda v: v <= 0.05),
+    ("rmr_flood_one", "Flood: RMR at steady state, one sender, N={n_big}", "", "lower", None, None),
+    ("rmr_tree_all", "**Tree: RMR at steady state, all senders, N={n_big}**", "", "lower", "<= 0.5",
+     lambda v: v <= 0.5),
+    ("rmr_flood_all", "Flood: RMR at steady state, all senders, N={n_big}", "", "lower", None, None),
+    ("tp_tree_100_one", "**Tree: throughput 100 B, one sender, N={n_tp}**", "msg/s", "higher",
+     ">= 2 × flood", None),
+    ("tp_flood_100_one", "Flood: throughput 100 B, one sender, N={n_tp}", "msg/s", "higher", None,
+     None),
+    ("tp_tree_100_all", "**Tree: throughput 100 B, all senders, N={n_tp}**", "msg/s", "higher",
+     ">= 2 × flood", None),
+    ("tp_flood_100_all", "Flood: throughput 100 B, all senders, N={n_tp}", "msg/s", "higher", None,
+     None),
+    ("call_tree_p50", "Tree: latency p50 from the caller's write, N={n_big}", "ms", "lower",
+     "<= 1.2 × flood", None),
+    ("call_flood_p50", "Flood: latency p50 from the caller's write, N={n_big}", "ms", "lower", None,
+     None),
+    ("call_tree_p99", "Tree: latency p99 from the caller's write, N={n_big}", "ms", "lower",
+     "<= 1.2 × flood", None),
+    ("call_flood_p99", "Flood: latency p99 from the caller's write, N={n_big}", "ms", "lower", None,
+     None),
+    ("flood_ooo", "Flood: out-of-order deliveries in the flood runs (flooding keeps no order)",
+     "count", "lower", None, None),
+    # issue 13: a stopped node catches up (catchup group)
+    ("catchup_link", "**Catch-up: re-link to the last of {catch_count} messages delivered "
+     "(stopped {catch_stop:g} s, N={n_big})**", "s", "lower", "<= 1 s", lambda v: v <= 1.0),
+    ("catchup_cont", "Catch-up: SIGCONT to the last of {catch_count} messages delivered", "s",
+     "lower", None, None),
+    ("catchup_relink", "Catch-up: SIGCONT to its first new link", "s", "lower", None, None),
+    ("catchup_lost", "Catch-up: lost at the stopped node", "count", "lower", "0", lambda v: v == 0),
+    ("catchup_dup", "Catch-up: duplicates at the stopped node", "count", "lower", "0",
+     lambda v: v == 0),
+    ("catchup_ooo", "Catch-up: out of order at the stopped node", "count", "lower", "0",
+     lambda v: v == 0),
+    # issue 14: cluster key on vs off (keys group)
+    ("tp_keys_100_all", "**Keys on: throughput 100 B, all senders, N={n_tp}**", "msg/s", "higher",
+     ">= 0.8 × keys off", None),
+    ("tp_nokeys_100_all", "Keys off: throughput 100 B, all senders, N={n_tp}", "msg/s", "higher",
+     None, None),
+    ("call_keys_p50", "**Keys on: latency p50 from the caller's write, N={n_big}**", "ms", "lower",
+     "on − off <= 0.1 ms", None),
+    ("call_nokeys_p50", "Keys off: latency p50 from the caller's write, N={n_big}", "ms", "lower",
+     None, None),
+    ("latency_keys_w_p50", "Keys on: detail: stdin write to the node's deliver stamp, p50, "
+     "N={n_big}", "ms", "lower", "on − off <= 0.1 ms", None),
+    ("latency_nokeys_w_p50", "Keys off: detail: stdin write to the node's deliver stamp, p50, "
+     "N={n_big}", "ms", "lower", None, None),
     ("ref_fanout_100", "Limit: fan-out of 100 B to {n_tp_1} loopback sockets, 64 KiB writes",
      "msg/s", "higher", None, None),
     ("ref_fanout_100_1", "Limit: fan-out of 100 B to {n_tp_1} loopback sockets, one write per message",
@@ -177,6 +244,32 @@ ROW_GROUP = {
     "sigkill_drop": "failure", "sigkill_whole": "failure", "sigstop_drop": "failure",
     "leave_known": "failure", "rss_idle": "memory", "rss_anon_idle": "memory", "rss_after": "memory",
     "idle_udp": "idle", "idle_tcp": "idle", "idle_cpu": "idle", "idle_total": "idle",
+    "out_of_order": "latency",
+}
+TREE_ROWS = ("rmr_tree_one", "rmr_flood_one", "rmr_tree_all", "rmr_flood_all", "tp_tree_100_one",
+             "tp_flood_100_one", "tp_tree_100_all", "tp_flood_100_all", "call_tree_p50",
+             "call_flood_p50", "call_tree_p99", "call_flood_p99", "flood_ooo")
+CATCHUP_ROWS = ("catchup_link", "catchup_cont", "catchup_relink", "catchup_lost", "catchup_dup",
+                "catchup_ooo")
+KEYS_ROWS = ("tp_keys_100_all", "tp_nokeys_100_all", "call_keys_p50", "call_nokeys_p50",
+             "latency_keys_w_p50", "latency_nokeys_w_p50")
+ROW_GROUP.update({r: "tree" for r in TREE_ROWS})
+ROW_GROUP.update({r: "catchup" for r in CATCHUP_ROWS})
+ROW_GROUP.update({r: "keys" for r in KEYS_ROWS})
+# Rows only lanmesh has (the other systems' cells are "—").
+LM_ONLY = set(TREE_ROWS) | set(CATCHUP_ROWS) | set(KEYS_ROWS) | {"out_of_order"}
+# Rows shown as a total over every run ("0 of 8280 (per run: ...)").
+COUNT_ROWS = {"lost", "duplicates", "out_of_order", "flood_ooo", "catchup_lost", "catchup_dup",
+              "catchup_ooo"}
+# Targets relative to another row: id -> (other row, check(median, other median), "ratio"/"diff").
+CROSS = {
+    "tp_tree_100_one": ("tp_flood_100_one", lambda v, o: v >= 2.0 * o, "ratio"),
+    "tp_tree_100_all": ("tp_flood_100_all", lambda v, o: v >= 2.0 * o, "ratio"),
+    "call_tree_p50": ("call_flood_p50", lambda v, o: v <= 1.2 * o, "ratio"),
+    "call_tree_p99": ("call_flood_p99", lambda v, o: v <= 1.2 * o, "ratio"),
+    "tp_keys_100_all": ("tp_nokeys_100_all", lambda v, o: v >= 0.8 * o, "ratio"),
+    "call_keys_p50": ("call_nokeys_p50", lambda v, o: v - o <= 0.1, "diff"),
+    "latency_keys_w_p50": ("latency_nokeys_w_p50", lambda v, o: v - o <= 0.1, "diff"),
 }
 REFERENCE = {"ref_tcp_rtt", "ref_tcp_rtt_p99", "ref_tcp_bulk", "ref_tcp_msgs", "ref_fanout_100",
              "ref_fanout_100_1", "ref_fanout_16k"}
@@ -223,7 +316,7 @@ class Results:
         self.notes = {rid: [] for rid, *_ in ROWS}
         self.details = {}  # free-form per scenario, for results.json
         self.errors = []
-        self.expected = {}  # deliveries expected in the latency runs, per system
+        self.expected = {}  # deliveries expected, per (count row, system)
         self.scaling = []   # one dict per (system, N)
         self.loadavg = []   # (group, loadavg) before each group
 
@@ -236,6 +329,11 @@ class Results:
 
     def detail(self, key, value):
         self.details.setdefault(key, []).append(value)
+
+    def count(self, rid, system, value, expected):
+        """One run's count of a COUNT_ROWS row, out of `expected` deliveries."""
+        self.add(rid, system, value)
+        self.expected[(rid, system)] = self.expected.get((rid, system), 0) + expected
 
 
 def pct(values, q):
@@ -269,6 +367,10 @@ class Bench:
         self.systems = ("lanmesh",)  # systems that run (set in main)
         self.counter = 0
         self._handlers = {}
+        self.tp_done = {}  # throughput searches of this run, by their settings (tp_search)
+        # The cluster key of the keys group: 32 random bytes, standard base64
+        # (what `lanmesh keygen` prints); only ever on the nodes' command lines.
+        self.key = base64.b64encode(os.urandom(32)).decode()
 
     def unique(self, tag):
         self.counter += 1
@@ -308,6 +410,25 @@ def is_connected(ids, half_edges):
     return len(seen) == len(ids)
 
 
+def components(graph):
+    """Sizes of the pieces of a link graph {id: set of peer ids} (a link
+    counts when both ends list it)."""
+    seen, sizes = set(), []
+    for start in graph:
+        if start in seen:
+            continue
+        piece, todo = {start}, [start]
+        while todo:
+            x = todo.pop()
+            for y in graph.get(x, ()):
+                if y in graph and x in graph[y] and y not in piece:
+                    piece.add(y)
+                    todo.append(y)
+        seen |= piece
+        sizes.append(len(piece))
+    return sorted(sizes, reverse=True)
+
+
 def connected_ts(nodes):
     """Wall-clock seconds at which the link graph (a link counts once both ends
     printed peer_up, until either printed peer_down) first connected all
@@ -343,6 +464,20 @@ def wait_connected(nodes, timeout):
         time.sleep(0.02)
 
 
+def wait_delivered(nodes, sends, timeout):
+    """Waits (bounded) until every node but its sender delivered each of
+    `sends` [(payload, sender)]; True if they did."""
+    deadline = time.monotonic() + timeout
+    todo = [(p, m) for p, snd in sends for m in nodes if m is not snd]
+    while True:
+        todo = [(p, m) for p, m in todo if not m.delivers.get(p)]
+        if not todo:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 def lm_probe_round(nodes, tag, timeout, senders=None):
     """Every sender broadcasts once; waits until every other node delivered all.
     Returns the wall-clock time of the last delivery, or None on timeout."""
@@ -368,8 +503,9 @@ def lm_probe_round(nodes, tag, timeout, senders=None):
 
 
 class LmCluster:
-    def __init__(self, b, tag, out_files=False):
+    def __init__(self, b, tag, out_files=False, extra=()):
         self.b = b
+        self.extra = tuple(extra)  # more command-line settings for every node
         self.tag = tag
         self.cluster = b.unique(tag)
         self.mport = b.ports.get()
@@ -381,7 +517,7 @@ class LmCluster:
         name = "%s-%d" % (self.tag, self.count)
         self.count += 1
         out = os.path.join(self.b.bulk_dir, name + ".out") if self.out_files else None
-        n = LmNode(self.b, self.cluster, self.mport, name, out_file=out)
+        n = LmNode(self.b, self.cluster, self.mport, name, out_file=out, extra=self.extra)
         self.nodes.append(n)
         return n
 
@@ -737,12 +873,51 @@ def nats_failures(b, res, cl, tag):
 LATENCY_QUIET_TAIL = 0.5
 
 
-def lm_latency(b, res, cl, size_key, tag, stamp="node", count=None, record=True):
+def lm_count(nodes, sends):
+    """Lost, duplicate and out-of-order deliveries of `sends` [(payload,
+    sender node), in the order the harness wrote them] on `nodes` (which all
+    ran through the batch). A delivery is out of order when a message its
+    origin sent later was delivered before it on that node (each origin's
+    order as the harness wrote its lines; a lost message is not also counted
+    out of order). Returns (lost, dup, ooo, expected deliveries)."""
+    index, per = {}, {}
+    for p, snd in sends:
+        k = per.get(id(snd), 0)
+        per[id(snd)] = k + 1
+        index[p] = (id(snd), k)
+    lost = dup = ooo = 0
+    for m in nodes:
+        got, top = {}, {}
+        for p in m.delivery_order():
+            x = index.get(p)
+            if x is None:
+                continue
+            got[p] = got.get(p, 0) + 1
+            if got[p] > 1:
+                continue
+            o, k = x
+            if k < top.get(o, -1):
+                ooo += 1
+            else:
+                top[o] = k
+        for p, snd in sends:
+            c = got.get(p, 0)
+            if m is snd:
+                dup += c  # a node never delivers its own message
+            elif c == 0:
+                lost += 1
+            else:
+                dup += c - 1
+    return lost, dup, ooo, len(sends) * (len(nodes) - 1)
+
+
+def lm_latency(b, res, cl, size_key, tag, stamp="node", count=None, record=True, raw=False):
     """stamp="node": the harness reads nothing while messages are in flight
     and the rows are the node's own stamps (deliver.ts - sent.ts, and
     deliver.ts - the harness's stdin write). stamp="call": the readers run and
     a delivery is stamped when the harness reads its line from the node's
-    stdout (the caller's write to the receiver's read, as for NATS)."""
+    stdout (the caller's write to the receiver's read, as for NATS).
+    raw=True: nothing recorded; returns a dict of the samples and counts."""
     s = b.s
     count = count or s.lat_count
     nodes = cl.alive()
@@ -789,12 +964,19 @@ def lm_latency(b, res, cl, size_key, tag, stamp="node", count=None, record=True)
             wlat.append(ts / 1000.0 - wts * 1000.0)
             hlat.append((hts - wts) * 1000.0)
     expected = len(sends) * (len(nodes) - 1)
+    _, _, ooo, _ = lm_count(nodes, [(p, snd) for p, snd, _ in sends])
+    if raw:
+        return {"call": hlat, "node": lat, "write": wlat, "lost": lost, "dup": dup, "ooo": ooo,
+                "expected": expected, "n": len(nodes)}
     if not record:
         return hlat, lost, dup
     if paused:
         record_latency(res, size_key, "lanmesh", lat, lost, dup, len(nodes), wlat, expected)
     else:
         record_call(res, size_key, "lanmesh", hlat, lost, dup, len(nodes), expected)
+    res.count("out_of_order", "lanmesh", ooo, expected)
+    if ooo:
+        log("  lanmesh: %d deliveries out of order" % ooo)
     return hlat, lost, dup
 
 
@@ -805,9 +987,8 @@ def record_call(res, size_key, system, lat, lost, dup, n, expected, count_loss=T
         if rid in res.values:
             res.add(rid, system, pct(lat, q) if lat else None)
     if count_loss:
-        res.add("lost", system, lost)
-        res.add("duplicates", system, dup)
-        res.expected[system] = res.expected.get(system, 0) + expected
+        res.count("lost", system, lost, expected)
+        res.count("duplicates", system, dup, expected)
     res.detail("call_%s/%s" % (size_key, system),
                {"n": n, "samples": len(lat), "lost": lost, "duplicates": dup,
                 "p50_ms": pct(lat, 0.5), "p99_ms": pct(lat, 0.99), "max_ms": pct(lat, 1.0),
@@ -907,9 +1088,8 @@ def record_latency(res, size_key, system, lat, lost, dup, n, wlat, expected):
     if size_key == "big" and system == "lanmesh":
         res.add(base + "w_p50", system, pct(wlat, 0.5) if wlat else None)
         res.add(base + "w_p99", system, pct(wlat, 0.99) if wlat else None)
-    res.add("lost", system, lost)
-    res.add("duplicates", system, dup)
-    res.expected[system] = res.expected.get(system, 0) + expected
+    res.count("lost", system, lost, expected)
+    res.count("duplicates", system, dup, expected)
     res.detail("latency_%s/%s" % (size_key, system),
                {"n": n, "samples": len(lat), "lost": lost, "duplicates": dup,
                 "min_ms": min(lat) if lat else None, "mean_ms": statistics.mean(lat) if lat else None,
@@ -1137,10 +1317,21 @@ def lm_failures(b, res, cl, tag):
     drop, reasons = lm_wait_dropped(victim, neigh, marks, t_kill, 10.0)
     res.add("sigkill_drop", "lanmesh", drop)
     res.add("sigkill_whole", "lanmesh", best)
+    # Churn: every probe sent after the kill must still reach every survivor,
+    # once, in its sender's order (bounded wait; a late duplicate shows in 0.2 s).
+    wait_delivered(survivors, probes, 5.0)
+    time.sleep(0.2)
+    lost, dup, ooo, expected = lm_count(survivors, probes)
+    res.count("lost", "lanmesh", lost, expected)
+    res.count("duplicates", "lanmesh", dup, expected)
+    res.count("out_of_order", "lanmesh", ooo, expected)
     res.detail("sigkill/lanmesh", {"neighbours": len(neigh), "reasons": reasons,
-                                   "partitioned_after_kill": partitioned, "probes": len(probes)})
-    log("  lanmesh SIGKILL (%d neighbours): dropped in %s s, whole in %s s%s"
-        % (len(neigh), fmt(drop), fmt(best), " (was partitioned)" if partitioned else ""))
+                                   "partitioned_after_kill": partitioned, "probes": len(probes),
+                                   "lost": lost, "duplicates": dup, "out_of_order": ooo})
+    log("  lanmesh SIGKILL (%d neighbours): dropped in %s s, whole in %s s%s; probes: lost %d, "
+        "dup %d, out of order %d of %d" % (len(neigh), fmt(drop), fmt(best),
+                                           " (was partitioned)" if partitioned else "",
+                                           lost, dup, ooo, expected))
     cl_settle(cl)
     # SIGSTOP the most linked survivor.
     nodes = cl.alive()
@@ -1251,6 +1442,287 @@ def serf_failures(b, res, cl, tag):
     log("  serf leave: all show left in %s s" % fmt(None if t is None else t - t_int))
 
 
+# -- broadcast tree vs flood, catch-up, cluster key (lanmesh only; issues 13, 14) --
+
+FLOOD = ("--broadcast.mode=flood",)
+
+
+def keys_args(b):
+    return ('--security.keys=["%s"]' % b.key,)
+
+
+def redact(extra):
+    """The settings as text for logs and results.json: never the key."""
+    return [re.sub(r"(--security\.keys=).*", r'\1["KEY"]', x) for x in extra]
+
+
+def extra_text(extra):
+    return " ".join(redact(extra))
+
+
+def lm_check_config(stats, extra):
+    """Raises unless every node's /stats shows the broadcast mode and the key
+    state `extra` asks for (a setting that did not take must not pass as a
+    measurement of it)."""
+    mode = "flood" if "--broadcast.mode=flood" in extra else "tree"
+    keyed = any(x.startswith("--security.keys=") for x in extra)
+    for st in stats:
+        if st.get("broadcast_mode") != mode or bool(st.get("keyed")) != keyed:
+            raise BenchError("node %s runs broadcast_mode=%s keyed=%s; asked for %s, keyed=%s"
+                             % (st.get("node"), st.get("broadcast_mode"), st.get("keyed"), mode,
+                                keyed))
+
+
+def lm_batch(nodes, senders, each, rate, tag, timeout):
+    """Every sender broadcasts `each` messages, in turn, at `rate` in total;
+    then waits (bounded) until every other node delivered all of them.
+    Returns (sends [(payload, sender)] in the order written, all delivered)."""
+    sends = []
+    total = each * len(senders)
+    t0 = time.monotonic()
+    for k in range(total):
+        sleep_until(t0 + k / rate)
+        snd = senders[k % len(senders)]
+        p = "%s-%d" % (tag, k)
+        snd.send(p)
+        sends.append((p, snd))
+    return sends, wait_delivered(nodes, sends, timeout)
+
+
+def lm_quiet_stats(nodes, quiet, timeout=5.0):
+    """Every node's /stats once the sum of payload frames received stopped
+    moving (two reads `quiet` s apart agree; bounded by `timeout`)."""
+    deadline = time.monotonic() + timeout
+    prev = None
+    while True:
+        st = [n.stats() for n in nodes]
+        cur = sum(x.get("payloads_in", 0) for x in st)
+        if cur == prev or time.monotonic() > deadline:
+            return st
+        prev = cur
+        time.sleep(quiet)
+
+
+STAT_DELTAS = ("payloads_in", "delivered", "duplicates", "ihave_out", "grafts_out", "prunes_out",
+               "iwants_out", "fetched", "gaps", "gap_messages", "frames_out")
+
+
+def stat_delta(before, after):
+    return {k: sum(a.get(k, 0) - b0.get(k, 0) for a, b0 in zip(after, before))
+            for k in STAT_DELTAS}
+
+
+def lm_steady_rmr(b, cl, senders, tag):
+    """RMR once the trees settled: a warm-up batch from the senders, wait for
+    the counters to stop moving, then the measured batch; RMR = payload frames
+    received over the measured batch / (messages × (N−1)) − 1. Returns (rmr,
+    detail, sends of both batches)."""
+    s = b.s
+    nodes = cl.alive()
+    one = len(senders) == 1
+    quiet = 0.2 if s.quick else 0.5
+    warm, ok_w = lm_batch(nodes, senders, s.rmr_warm_one if one else s.rmr_warm_all, s.rmr_rate,
+                          tag + "w", 10.0)
+    before = lm_quiet_stats(nodes, quiet)
+    sends, ok = lm_batch(nodes, senders, s.rmr_one if one else s.rmr_all, s.rmr_rate, tag + "m",
+                         10.0)
+    after = lm_quiet_stats(nodes, quiet)
+    d = stat_delta(before, after)
+    m = len(sends)
+    rmr = d["payloads_in"] / float(m * (len(nodes) - 1)) - 1.0
+    det = {"n": len(nodes), "senders": len(senders), "warm_up": len(warm), "messages": m,
+           "all_delivered": ok_w and ok, "rate": s.rmr_rate, "rmr": rmr, "counters": d}
+    return rmr, det, warm + sends
+
+
+def lm_mode_cluster(b, res, rep, name, extra, want):
+    """One N=n_big cluster of one configuration ("tree": the default, "flood",
+    "keys": tree with a cluster key): steady-state RMR (tree group), latency
+    from the caller, and for the keys comparison the node-stamped pass; lost,
+    duplicate and out-of-order deliveries of every batch."""
+    s = b.s
+    tag = "%s%d" % (name, rep)
+    cl = LmCluster(b, tag, extra=extra)
+    try:
+        t0, tc = cl.start(s.n_big)
+        if tc is None:
+            raise BenchError("%s cluster of %d not connected within 15 s" % (name, s.n_big))
+        nodes = cl.nodes
+        lm_check_config([n.stats() for n in nodes], extra)
+        if lm_probe_round(nodes, tag + "-cv", 10.0) is None:
+            raise BenchError("%s cluster: a broadcast from each node was not delivered everywhere"
+                             % name)
+        counts = []  # (lost, dup, ooo, expected) per batch
+        tree_rows = want("tree") and name in ("tree", "flood")
+        if tree_rows:
+            for who, senders in (("one", [nodes[0]]), ("all", list(nodes))):
+                rmr, det, sends = lm_steady_rmr(b, cl, senders, "%s-r%s" % (tag, who))
+                c = lm_count(nodes, sends)
+                counts.append(c)
+                det.update(lost=c[0], duplicates=c[1], out_of_order=c[2])
+                res.add("rmr_%s_%s" % (name, who), "lanmesh", rmr)
+                res.detail("rmr_%s_%s/lanmesh" % (name, who), det)
+                log("  %s N=%d RMR at steady state, %s sender(s): %.3f (%d messages; %s; lost %d, "
+                    "dup %d, out of order %d)" % (name, len(nodes), who, rmr, det["messages"],
+                                                  ", ".join("%s %d" % kv for kv in
+                                                            sorted(det["counters"].items())),
+                                                  c[0], c[1], c[2]))
+        call = lm_latency(b, None, cl, "big", tag + "C", stamp="call", raw=True)
+        counts.append((call["lost"], call["dup"], call["ooo"], call["expected"]))
+        p50, p99 = pct(call["call"], 0.5), pct(call["call"], 0.99)
+        if tree_rows:
+            res.add("call_%s_p50" % name, "lanmesh", p50)
+            res.add("call_%s_p99" % name, "lanmesh", p99)
+        if want("keys") and name in ("tree", "keys"):
+            res.add("call_%s_p50" % ("keys" if name == "keys" else "nokeys"), "lanmesh", p50)
+        node = None
+        if want("keys") and name in ("tree", "keys") and s.keys_node_stamp:
+            node = lm_latency(b, None, cl, "big", tag + "L", stamp="node", raw=True)
+            counts.append((node["lost"], node["dup"], node["ooo"], node["expected"]))
+            res.add("latency_%s_w_p50" % ("keys" if name == "keys" else "nokeys"), "lanmesh",
+                    pct(node["write"], 0.5))
+        res.detail("modes/%s" % name, {
+            "rep": rep, "n": len(nodes), "extra": redact(extra),
+            "call_p50_ms": p50, "call_p99_ms": p99, "call_samples": len(call["call"]),
+            "node_stamped_p50_ms": pct(node["node"], 0.5) if node else None,
+            "write_to_deliver_p50_ms": pct(node["write"], 0.5) if node else None,
+            "write_to_deliver_p99_ms": pct(node["write"], 0.99) if node else None,
+            "counts": counts, "rss_mib": rss_median(nodes)[0]})
+        lost = sum(c[0] for c in counts)
+        dup = sum(c[1] for c in counts)
+        ooo = sum(c[2] for c in counts)
+        expected = sum(c[3] for c in counts)
+        res.count("lost", "lanmesh", lost, expected)
+        res.count("duplicates", "lanmesh", dup, expected)
+        res.count("flood_ooo" if name == "flood" else "out_of_order", "lanmesh", ooo, expected)
+        log("  %s N=%d latency from the caller: p50 %s p99 %s ms%s; lost %d, dup %d, out of order "
+            "%d of %d" % (name, len(nodes), fmt(p50), fmt(p99),
+                          "; stdin write to deliver stamp p50 %s ms" % fmt(pct(node["write"], 0.5))
+                          if node else "", lost, dup, ooo, expected))
+    finally:
+        cl.kill()
+
+
+def mode_rep(b, res, rep, want):
+    """One repetition of the tree and keys groups: a fresh cluster per
+    configuration, one at a time; the order turns every repetition so that
+    neither configuration always runs first."""
+    configs = [("tree", ())]
+    if want("tree"):
+        configs.append(("flood", FLOOD))
+    if want("keys"):
+        configs.append(("keys", keys_args(b)))
+    k = rep % len(configs)
+    configs = configs[k:] + configs[:k]
+    for name, extra in configs:
+        res.loadavg.append(("rep %d %s N=%d" % (rep + 1, name, b.s.n_big), os.getloadavg()))
+        lm_mode_cluster(b, res, rep, name, extra, want)
+        time.sleep(0.2 if b.s.quick else 1.0)  # let the last cluster's sockets go
+
+
+def lm_catchup(b, res, rep):
+    """A node SIGSTOPped while the others send catch_count messages spread
+    over catch_stop s (its neighbours drop its links meanwhile); after SIGCONT
+    it must deliver all of them, in order, once. Times from the nodes' own
+    deliver/peer_up stamps (wall clock) and the harness's clock at SIGCONT."""
+    s = b.s
+    tag = "cu%d" % rep
+    cl = LmCluster(b, tag)
+    try:
+        t0, tc = cl.start(s.n_big)
+        if tc is None:
+            raise BenchError("catch-up cluster of %d not connected within 15 s" % s.n_big)
+        nodes = cl.nodes
+        if lm_probe_round(nodes, tag + "-cv", 10.0) is None:
+            raise BenchError("catch-up cluster: a broadcast from each node was not delivered "
+                             "everywhere")
+        victim = nodes[len(nodes) // 2]
+        others = [n for n in nodes if n is not victim]
+        # every origin's stream exists on every node before the stop
+        warm, _ = lm_batch(nodes, others, 2, 200.0, tag + "w", 10.0)
+        cl_settle(cl)
+        st0 = victim.stats()
+        links_before = len(victim.peers())
+        mark = victim.mark()
+        marks = {n: n.mark() for n in others}
+        t_stop = time.time()
+        victim.signal(signal.SIGSTOP)
+        sends = []
+        tm = time.monotonic()
+        try:
+            for k in range(s.catch_count):
+                sleep_until(tm + k * s.catch_stop / s.catch_count)
+                snd = others[k % len(others)]
+                p = "%s-m%d" % (tag, k)
+                snd.send(p)
+                sends.append((p, snd))
+            sleep_until(tm + s.catch_stop)
+        finally:
+            t_cont = time.time()
+            victim.signal(signal.SIGCONT)
+        dropped = sum(1 for n in others if n.event_after(marks[n], "peer_down", peer=victim.id))
+        mine = {p for p, _ in sends}
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            if all(victim.delivers.get(p) for p in mine):
+                break
+            time.sleep(0.02)
+        ok_others = wait_delivered(others, sends, 5.0)
+        time.sleep(0.3)  # a late duplicate would show up here
+        last = None
+        for p in mine:
+            d = victim.delivered(p)
+            if d:
+                last = max(last or 0, d[0][0] / 1e6)
+        with victim.cond:
+            ups = [e for e in victim.events[mark:] if e.get("event") == "peer_up"]
+            downs = [e for e in victim.events[mark:] if e.get("event") == "peer_down"]
+            gaps = [e for e in victim.events[mark:] if e.get("event") == "gap"]
+        t_link = ups[0]["ts"] / 1e6 if ups else None
+        lost, dup, ooo, _ = lm_count([victim], sends)  # it sent none of them
+        st1 = victim.stats()
+        all_counts = lm_count(nodes, sends)
+        res.count("lost", "lanmesh", all_counts[0], all_counts[3])
+        res.count("duplicates", "lanmesh", all_counts[1], all_counts[3])
+        res.count("out_of_order", "lanmesh", all_counts[2], all_counts[3])
+        res.count("catchup_lost", "lanmesh", lost, len(sends))
+        res.count("catchup_dup", "lanmesh", dup, len(sends))
+        res.count("catchup_ooo", "lanmesh", ooo, len(sends))
+        complete = lost == 0
+        res.add("catchup_cont", "lanmesh", last - t_cont if complete and last else None)
+        # Linked again: its first new link after the stop; if it never lost
+        # every link (no peer_up), it was linked at SIGCONT.
+        linked = t_link if t_link is not None else t_cont
+        res.add("catchup_link", "lanmesh", last - linked if complete and last else None)
+        res.add("catchup_relink", "lanmesh", None if t_link is None else t_link - t_cont)
+        if not complete:
+            res.note("catchup_link", "lanmesh: the stopped node did not deliver %d of %d within "
+                     "10 s of SIGCONT (rep %d)" % (lost, len(sends), rep + 1))
+        if t_link is None:
+            res.note("catchup_relink", "lanmesh: no new link after SIGCONT (rep %d): it kept a "
+                     "link; re-link = SIGCONT" % (rep + 1))
+        res.detail("catchup/lanmesh", {
+            "rep": rep, "n": len(nodes), "stopped_s": t_cont - t_stop, "messages": len(sends),
+            "links_before": links_before, "neighbours_dropped_it": dropped,
+            "relink_after_cont_s": None if t_link is None else t_link - t_cont,
+            "first_peer_down_after_cont_s": (downs[0]["ts"] / 1e6 - t_cont) if downs else None,
+            "peer_ups": len(ups), "peer_downs": len(downs), "gap_events": gaps[:5],
+            "last_delivery_after_cont_s": None if last is None else last - t_cont,
+            "lost": lost, "duplicates": dup, "out_of_order": ooo,
+            "others_all_delivered": ok_others, "others_counts": lm_count(others, sends),
+            "victim_counters": {k: st1.get(k, 0) - st0.get(k, 0) for k in STAT_DELTAS}})
+        log("  catch-up N=%d: stopped %.1f s (%d of %d neighbours dropped it) while %d messages "
+            "were sent; re-linked %s s after SIGCONT, last delivered %s s after SIGCONT (%s s "
+            "after the re-link); lost %d, dup %d, out of order %d; fetched %d, gaps %d"
+            % (len(nodes), t_cont - t_stop, dropped, links_before, len(sends),
+               fmt(None if t_link is None else t_link - t_cont),
+               fmt(None if last is None else last - t_cont),
+               fmt(None if last is None else last - linked), lost, dup, ooo,
+               st1.get("fetched", 0) - st0.get("fetched", 0), st1.get("gaps", 0) - st0.get("gaps", 0)))
+    finally:
+        cl.kill()
+
+
 # -- throughput (lanmesh only) -------------------------------------------------
 
 def tp_stats(nodes, timeout):
@@ -1258,25 +1730,37 @@ def tp_stats(nodes, timeout):
     return [n.read_stats_from(o, timeout) for n, o in zip(nodes, offs)]
 
 
-def tp_cluster(b, n):
-    cl = LmCluster(b, "tp", out_files=True)
-    cl.start(n)
-    # Connected? Poll /peers (file mode) until the graph is one piece.
-    deadline = time.monotonic() + 15.0
-    while True:
-        graph = {}
-        for nd in cl.nodes:
-            off = os.path.getsize(nd.out_file)
-            nd.send("/peers")
-            ev = nd._scan_file_for(b'{"event":"peers"', off, 5.0)
-            graph[nd.id] = {p["peer"] for p in ev["peers"]}
-        half = {(a, x) for a, ps in graph.items() for x in ps}
-        if is_connected(set(graph), half):
-            break
-        if time.monotonic() > deadline:
-            raise BenchError("throughput cluster of %d not connected within 15 s" % n)
-        time.sleep(0.1)
-    return cl
+def tp_cluster(b, n, extra=()):
+    """n nodes by discovery, stdout to tmpfs files, connected (polls /peers
+    until the link graph is one piece). One more fresh cluster if the first
+    is not connected within 15 s (seen once on a loaded machine); the
+    stragglers of the first are logged."""
+    for attempt in (1, 2):
+        cl = LmCluster(b, "tp", out_files=True, extra=extra)
+        cl.start(n)
+        deadline = time.monotonic() + 15.0
+        while True:
+            graph = {}
+            for nd in cl.nodes:
+                off = os.path.getsize(nd.out_file)
+                nd.send("/peers")
+                ev = nd._scan_file_for(b'{"event":"peers"', off, 5.0)
+                graph[nd.id] = {p["peer"] for p in ev["peers"]}
+            half = {(a, x) for a, ps in graph.items() for x in ps}
+            if is_connected(set(graph), half):
+                lm_check_config(tp_stats(cl.nodes, 10.0), extra)
+                return cl
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        lonely = sorted(len(ps) for ps in graph.values())
+        one_way = sorted((a, x) for a, x in half if (x, a) not in half)
+        log("    throughput cluster of %d (%s) not connected within 15 s (attempt %d; links per "
+            "node %s; pieces %s; links listed by one end only %s; log dir %s)"
+            % (n, extra_text(extra) or "defaults", attempt, lonely, components(graph),
+               one_way[:6], b.work))
+        cl.kill()
+    raise BenchError("throughput cluster of %d not connected within 15 s, twice" % n)
 
 
 def tp_trial(b, cl, senders, rate, size):
@@ -1336,6 +1820,10 @@ def tp_trial(b, cl, senders, rate, size):
         dlv = sum(a["delivered"] - b0["delivered"] for a, b0 in zip(after, before))
         dups = sum(a["duplicates"] - b0["duplicates"] for a, b0 in zip(after, before))
         sent = sum(a["sent"] - b0["sent"] for a, b0 in zip(after, before))
+        gaps = sum(a.get("gaps", 0) - b0.get("gaps", 0) for a, b0 in zip(after, before))
+        gap_msgs = sum(a.get("gap_messages", 0) - b0.get("gap_messages", 0)
+                       for a, b0 in zip(after, before))
+        r.update({"gaps": gaps, "gap_messages": gap_msgs})  # given up by the tree: lost
         r.update({"delivered": dlv, "expected": sum(expect), "router_sent": sent,
                   "rmr": (dlv + dups) / dlv - 1 if dlv else None,
                   "over_delivered": any(a["delivered"] - b0["delivered"] > e
@@ -1344,8 +1832,10 @@ def tp_trial(b, cl, senders, rate, size):
         r["drain_s"] = t_done - t_end
         r["pass"] = (r["drain_s"] <= s.tp_grace and achieved >= 0.95 * rate
                      and r.get("router_sent") == total and not r.get("over_delivered"))
-    log("    rate %7.0f/s: achieved %7.0f/s, %s, drain %s s, RMR %s"
-        % (rate, achieved, "PASS" if r["pass"] else "fail", fmt(r["drain_s"]), fmt(r.get("rmr"))))
+    log("    rate %7.0f/s: achieved %7.0f/s, %s, drain %s s, RMR %s%s"
+        % (rate, achieved, "PASS" if r["pass"] else "fail", fmt(r["drain_s"]), fmt(r.get("rmr")),
+           "; %d gap(s) reported, %d messages given up" % (r["gaps"], r["gap_messages"])
+           if r.get("gaps") else ""))
     return r, t_done is not None
 
 
@@ -1353,16 +1843,16 @@ class LmTp:
     """lanmesh throughput: N nodes by discovery, stdout to tmpfs files."""
     system = "lanmesh"
 
-    def __init__(self, b, mode, size):
-        self.b, self.mode, self.size = b, mode, size
-        self.cl = tp_cluster(b, b.s.n_tp)
+    def __init__(self, b, mode, size, extra=()):
+        self.b, self.mode, self.size, self.extra = b, mode, size, tuple(extra)
+        self.cl = tp_cluster(b, b.s.n_tp, self.extra)
 
     def trial(self, rate):
         senders = [self.cl.nodes[0]] if self.mode == "one" else list(self.cl.nodes)
         r, drained = tp_trial(self.b, self.cl, senders, rate, self.size)
         if not drained:  # a backlog is left: start over with a fresh cluster
             self.cl.kill()
-            self.cl = tp_cluster(self.b, self.b.s.n_tp)
+            self.cl = tp_cluster(self.b, self.b.s.n_tp, self.extra)
         return r
 
     def close(self):
@@ -1571,16 +2061,34 @@ TP_START_QUICK = {("lanmesh", 100): 1000.0, ("lanmesh", 16384): 100.0,
                   ("nats", 100): 1000.0, ("nats", 16384): 100.0, ("serf", 100): 20.0}
 
 
-def tp_search(b, res, system, size, mode, rid, rmr_id):
+def tp_search(b, res, system, size, mode, rid, rmr_id, extra=()):
     """The highest rate at which every message is delivered everywhere: each
     rate is tried up to tp_trials times and passes only if every trial does;
     rates double (or halve) until the outcome changes, then geometric
-    bisection until the passing and the failing rate are within tp_precision."""
+    bisection until the passing and the failing rate are within tp_precision.
+    lanmesh's `extra` settings (--broadcast.mode, --security.keys) are part
+    of the search's identity: rows of the same settings in one run share one
+    search (the second row says so in results.json)."""
     s = b.s
+    key = (system, size, mode, tuple(extra))
+    done = b.tp_done.get(key)
+    if done is not None:
+        best, rm, first_rid, det = done
+        res.add(rid, system, best)
+        if rmr_id and system == "lanmesh":
+            res.add(rmr_id, system, rm)
+        res.detail(rid + "/" + system, dict(det, same_search_as=first_rid))
+        log("  throughput %s %d B %s sender(s)%s: %s msg/s (the search of %s)"
+            % (system, size, mode, " " + extra_text(extra) if extra else "", fmt(best), first_rid))
+        return
     r0, rmin, rmax = TP_START[(system, size)]
     if s.quick:
         r0 = TP_START_QUICK[(system, size)]
-    runner = {"lanmesh": LmTp, "nats": NatsTp, "serf": SerfTp}[system](b, mode, size)
+    if system == "lanmesh":
+        runner = LmTp(b, mode, size, extra)
+    else:
+        runner = {"nats": NatsTp, "serf": SerfTp}[system](b, mode, size)
+    t_search = time.monotonic()
     points = []
     ntrials = [0]
 
@@ -1629,9 +2137,10 @@ def tp_search(b, res, system, size, mode, rid, rmr_id):
         runner.close()
     res.add(rid, system, best)
     at_best = [p for p in points if p["rate"] == best and p["pass"]]
+    rm = [t.get("rmr") for p in at_best for t in p["trials"] if t.get("rmr") is not None]
+    rm = statistics.median(rm) if rm else None
     if rmr_id and system == "lanmesh":
-        rm = [t.get("rmr") for p in at_best for t in p["trials"] if t.get("rmr") is not None]
-        res.add(rmr_id, system, statistics.median(rm) if rm else None)
+        res.add(rmr_id, system, rm)
     at_fail = [p for p in points if p["rate"] == fail]
     spread = None
     if best is not None:
@@ -1643,14 +2152,18 @@ def tp_search(b, res, system, size, mode, rid, rmr_id):
         t = at_fail[-1]["trials"]
         spread = dict(spread or {}, first_fail=fail, fail_passed=sum(1 for x in t if x["pass"]),
                       fail_tried=len(t))
-    res.detail(rid + "/" + system, {"points": points, "best": best, "first_fail": fail,
-                                    "size": size, "mode": mode, "n": s.n_tp, "trials": ntrials[0],
-                                    "spread": spread, "limit_hit": ntrials[0] >= s.tp_max_trials})
+    det = {"points": points, "best": best, "first_fail": fail, "size": size, "mode": mode,
+           "n": s.n_tp, "trials": ntrials[0], "spread": spread, "extra": redact(extra),
+           "limit_hit": ntrials[0] >= s.tp_max_trials,
+           "search_s": round(time.monotonic() - t_search, 1)}
+    res.detail(rid + "/" + system, det)
+    b.tp_done[key] = (best, rm, rid, det)
     if ntrials[0] >= s.tp_max_trials:
         res.note(rid, "%s: stopped at the bound of %d trials" % (SYSTEM_NAMES[system],
                                                                   s.tp_max_trials))
-    log("  throughput %s %d B %s sender(s): %s msg/s (first failing rate %s; %d trials)"
-        % (system, size, mode, fmt(best), fmt(fail), ntrials[0]))
+    log("  throughput %s %d B %s sender(s)%s: %s msg/s (first failing rate %s; %d trials, %.0f s)"
+        % (system, size, mode, " " + extra_text(extra) if extra else "", fmt(best), fmt(fail),
+           ntrials[0], time.monotonic() - t_search))
 
 
 # -- physical reference ----------------------------------------------------------
@@ -1953,12 +2466,12 @@ def summarize(res, b, want):
         g = row_group(rid)
         row = {"id": rid, "label": label, "unit": unit, "better": better, "target": target,
                "group": g, "notes": list(res.notes[rid])}
-        if not want(g):
+        if not want(g) and not any(res.values[rid][x] for x in SYSTEMS):
             row["status"] = "not run (--only)"
         for system in SYSTEMS:
             vals = res.values[rid][system]
             nums = [v for v in vals if v is not None]
-            if rid in REFERENCE and system != "lanmesh":
+            if (rid in REFERENCE or rid in LM_ONLY) and system != "lanmesh":
                 row[system] = None
                 continue
             if system in NA.get(rid, {}):
@@ -1977,9 +2490,9 @@ def summarize(res, b, want):
                 continue
             d = {"values": vals, "reps": len(vals), "missing": len(vals) - len(nums)}
             if nums:
-                if rid in ("lost", "duplicates"):
+                if rid in COUNT_ROWS:
                     d.update(median=statistics.median(nums), min=min(nums), max=max(nums),
-                             total=sum(nums), expected=res.expected.get(system))
+                             total=sum(nums), expected=res.expected.get((rid, system)))
                 else:
                     d.update(median=statistics.median(nums), min=min(nums), max=max(nums))
             if rid.startswith("tp_"):
@@ -1991,7 +2504,7 @@ def summarize(res, b, want):
                 if lim and nums:
                     d["pct_of_limit"] = 100.0 * statistics.median(nums) / statistics.median(lim)
             row[system] = d
-        key = "total" if rid in ("lost", "duplicates") else "median"
+        key = "total" if rid in COUNT_ROWS else "median"
         lm = row.get("lanmesh") or {}
         for other in ("serf", "nats"):
             o = row.get(other) or {}
@@ -2009,6 +2522,15 @@ def summarize(res, b, want):
             ok = vs if ok is None else (ok and vs)
         row["meets_target"] = ok
         rows.append(row)
+    by_id = {r["id"]: r for r in rows}
+    for rid, (other, check, kind) in CROSS.items():
+        r, o = by_id[rid], by_id[other]
+        lm, lo = r.get("lanmesh") or {}, o.get("lanmesh") or {}
+        v, w = lm.get("median"), lo.get("median")
+        if v is None or w is None:
+            continue
+        r["vs"] = {"row": other, kind: (v / w if w else None) if kind == "ratio" else v - w}
+        r["meets_target"] = bool(check(v, w)) and not lm.get("missing") and not lo.get("missing")
     return rows
 
 
@@ -2112,18 +2634,24 @@ def render(out, doc):
     L.append("| Row | Unit | lanmesh | Serf | NATS | lanmesh/Serf | lanmesh/NATS | Target | Met |")
     L.append("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        key = "total" if r["id"] in ("lost", "duplicates") else "median"
+        key = "total" if r["id"] in COUNT_ROWS else "median"
         if r.get("status"):
             L.append("| %s | %s | %s | | | | | %s | |" % (r["label"], r["unit"], r["status"],
                                                          r["target"] or ""))
             continue
         met = {True: "yes", False: "**no**", None: ""}[r["meets_target"]]
+        target = r["target"] or ""
+        vs = r.get("vs")
+        if vs and vs.get("ratio") is not None:
+            target += " (here %s ×)" % fmt(vs["ratio"])
+        elif vs and vs.get("diff") is not None:
+            target += " (here %s%s)" % ("+" if vs["diff"] >= 0 else "", fmt(vs["diff"]))
         L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["label"], r["unit"], cell(r["lanmesh"], key), cell(r.get("serf"), key),
             cell(r.get("nats"), key),
             fmt(r["ratio_serf"]) if r.get("ratio_serf") is not None else "",
             fmt(r["ratio_nats"]) if r.get("ratio_nats") is not None else "",
-            r["target"] or "", met))
+            target, met))
     if FOOTNOTES:
         L.append("n/a: " + "; ".join("[%d] %s" % (i + 1, t) for i, t in enumerate(FOOTNOTES)) + ".")
     L.append("")
@@ -2248,6 +2776,45 @@ METHOD = """## How each row is measured
   within 5 %. The cell shows the highest passing rate, the trials there, the
   first failing rate with how many of its trials passed, and the drain times.
   RMR (lanmesh) = (delivered + duplicates) / delivered − 1.
+- **Out of order** (lanmesh): on each receiver, per origin, a delivery is out
+  of order when a message that origin's line was written *later* (the order
+  the harness wrote them to that sender's stdin) was delivered before it; a
+  lost message is not also counted. Lost, duplicate and out-of-order are
+  counted for every lanmesh batch whose output is parsed: the latency runs,
+  the probes sent after the SIGKILL (churn: every survivor must get every
+  probe, once, in order; 5 s bound), the tree/keys batches (flood's order
+  separately: flooding promises none) and the catch-up batch. The throughput
+  trials count deliveries from `/stats` only, plus the gaps the tree reported.
+- **Tree vs flood** (tree group): each repetition starts a fresh N=20
+  cluster per configuration, one after another (tree: the default; flood:
+  `--broadcast.mode=flood`; keys group: tree with `--security.keys`), the
+  order turned every repetition; every node's `/stats` must show the mode and
+  key state asked for. RMR at steady state: a warm-up batch (one sender: 20
+  messages; all senders: 10 each) at 200 msg/s in total, until every node
+  delivered it and the sum of `payloads_in` (payload frames received) stopped
+  moving (two reads 0.5 s apart, 5 s bound); then the measured batch (200
+  messages; all senders: 20 each, in turn) the same way; RMR = Δ payloads_in
+  over all nodes / (messages × (N−1)) − 1. Latency from the caller as in the
+  latency rows (60 broadcasts at 10/s) on the same cluster. Throughput: the
+  search of the throughput rows (N=16) with the node settings; tree and
+  flood are searched back to back; searches of the same settings run once
+  per run and are shared by their rows (tree one/all = the throughput rows'
+  100 B one/all; keys off = tree all senders), results.json says which.
+  Targets relative to another row show the ratio (or difference) in the
+  Target column.
+- **Catch-up** (catchup group): N=20; every other node sends 2 messages
+  (each stream exists everywhere), then the middle node is SIGSTOPped for
+  5 s while the 19 others send 1 000 messages in turn, evenly spread over
+  the 5 s; then SIGCONT. Re-link = the stopped node's first `peer_up` after
+  the stop (its own stamp; if it kept a link, SIGCONT); last delivery = its
+  `deliver` stamp of the last of the 1 000 (10 s bound); lost, duplicate and
+  out-of-order counted at it (the others' counts are in the rows above).
+- **Keys** (keys group): a key of 32 random bytes (standard base64, as
+  `lanmesh keygen`) per run, `--security.keys=["KEY"]` on every node (the
+  key appears in no output). Latency from the caller, and in a separate pass
+  the node-stamped stdin write to `deliver` (harness reads nothing while
+  messages are in flight), keys on against the keys-off tree cluster of the
+  same repetition; throughput of 100 B from all senders, keys on and off.
 - **Limit**: `tcpref fanout` (bench/tcpref.cpp, CMake target `tcpref`), in the
   same run: one thread writes each message to N−1 = 15 loopback TCP sockets,
   655 messages (64 KiB) per write() or one write per message, one thread reads
@@ -2375,6 +2942,30 @@ def main():
             for rep in range(reps):
                 steps.append(("repetition %d" % (rep + 1),
                               lambda rep=rep: run_rep(b, res, rep, want)))
+        if want("tree") or want("keys"):
+            for rep in range(reps):
+                steps.append(("repetition %d of tree/keys, N=%d" % (rep + 1, settings.n_big),
+                              lambda rep=rep: mode_rep(b, res, rep, want)))
+        if want("catchup"):
+            for rep in range(reps):
+                steps.append(("catch-up rep %d N=%d" % (rep + 1, settings.n_big),
+                              lambda rep=rep: lm_catchup(b, res, rep)))
+        # Throughput searches of the same settings are run once and shared by
+        # their rows (b.tp_done): tree 100 B one/all is also the throughput
+        # group's tp_100_one/tp_100_all and keys-off is tree all senders. Tree
+        # and flood (keys off and on) run back to back, under the same load.
+        tp_new = []
+        if want("tree"):
+            tp_new += [(100, "one", "tp_tree_100_one", ()), (100, "one", "tp_flood_100_one", FLOOD),
+                       (100, "all", "tp_tree_100_all", ()), (100, "all", "tp_flood_100_all", FLOOD)]
+        if want("keys"):
+            tp_new += [(100, "all", "tp_nokeys_100_all", ()),
+                       (100, "all", "tp_keys_100_all", keys_args(b))]
+        for size, mode, rid, extra in tp_new:
+            steps.append(("throughput lanmesh %d B %s%s" % (size, mode, " " + extra_text(extra)
+                                                           if extra else ""),
+                          lambda a=(size, mode, rid, extra): tp_search(
+                              b, res, "lanmesh", a[0], a[1], a[2], None, a[3])))
         if want("throughput"):
             for system in b.tp_systems:
                 for size, mode, rid, rmr in ((100, "one", "tp_100_one", "rmr_100_one"),
