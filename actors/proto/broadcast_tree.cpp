@@ -290,19 +290,28 @@ void broadcast_tree::serve(node_id to, stream& s, std::uint64_t first, std::uint
   };
   if (first < 1)
     first = 1;
-  // What lies beyond all this node has it cannot say anything about: it
-  // may come yet. Below what it holds (expired, or never had) is gone.
+  // Gone is only what this node has passed (delivered, then expired, or
+  // given up itself). A hole at or after s.next is a message still on its
+  // way here too: say nothing, and make the link eager, so that it goes to
+  // the asker as soon as it arrives. Answering NOTHAVE for such holes made
+  // askers give up messages their neighbours were about to have
+  // (bench/FINDINGS.md, the tree under load).
   auto end = std::min(last, std::max(top, s.next > 0 ? s.next - 1 : 0));
+  bool pending = last > end;
   for (auto seq = first; seq <= end; ++seq) {
     if (has(s, seq)) {
       auto& h = s.msgs[seq - s.base];
       buf->insert(buf->end(), h.chunk->data() + h.offset,
                   h.chunk->data() + h.offset + h.size);
       ++stats_.forwarded;
-    } else if (seq < s.next || seq < top) {
+    } else if (seq < s.next) {
       note_gone(seq);
+    } else {
+      pending = true;
     }
   }
+  if (pending && p_.tree)
+    set_lazy(s, to, false);
   if (gone)
     control(to, ft::nothave, {s.key.origin, s.key.epoch, gone_first, gone_last}, out);
   if (!buf->empty())
@@ -388,6 +397,17 @@ void broadcast_tree::run_wants(stream& s, time_point now, outbox& out) {
         if (std::find(w.from.begin(), w.from.end(), l.peer) == w.from.end())
           w.from.push_back(l.peer);
       continue; // asks the next one now
+    }
+    // Every link was asked. Those that did not answer NOTHAVE lack it too
+    // for now (it is on its way to them, and they push it on arrival):
+    // another round, unless every one said it is gone, or the wait has
+    // lasted give_up_after (its origin may have died with it).
+    if (w.gone < w.from.size() && now - w.created < p_.give_up_after) {
+      w.tried = 0;
+      w.gone = 0;
+      w.due = now + p_.fetch_timeout;
+      ++i;
+      continue;
     }
     auto done = w;
     s.wants.erase(s.wants.begin() + static_cast<long>(i));
@@ -533,10 +553,10 @@ void broadcast_tree::inbound(node_id from, const std::uint8_t* data, std::size_t
             return;
           case ft::iwant:
             ++stats_.iwants_in;
+            // A stream not known here yet: nothing to say (not gone; its
+            // messages go to every link once they come).
             if (auto* s = find({r.origin, r.epoch}))
               serve(from, *s, r.first, r.last, out);
-            else
-              control(from, ft::nothave, r, out);
             return;
           case ft::prune:
             ++stats_.prunes_in;
@@ -547,8 +567,10 @@ void broadcast_tree::inbound(node_id from, const std::uint8_t* data, std::size_t
             if (auto* s = find({r.origin, r.epoch})) {
               for (auto& w : s->wants)
                 if (!(r.last < w.first || r.first > w.last) && w.tried > 0 &&
-                    w.from[w.tried - 1] == from)
+                    w.from[w.tried - 1] == from) {
+                  ++w.gone;
                   w.due = now; // ask the next one
+                }
             }
             return;
           case ft::streams: {

@@ -66,6 +66,10 @@ struct tree_params {
   std::chrono::milliseconds gap_wait{5};
   /// How long a GRAFT or IWANT is given before the next link is asked.
   std::chrono::milliseconds fetch_timeout{300};
+  /// A message no link has said is gone is asked for in rounds this long
+  /// before it is reported as a gap (every link saying NOTHAVE ends the
+  /// wait at once).
+  std::chrono::milliseconds give_up_after{10000};
   /// Most messages of one stream waiting for a missing one.
   std::size_t max_waiting = 65536;
   /// Most streams known (the oldest idle ones are dropped beyond).
@@ -180,6 +184,7 @@ private:
     time_point created{};
     bool graft = false; // ask with GRAFT (announced on a lazy link)
     bool broadened = false;
+    std::size_t gone = 0; // NOTHAVE answers in this round of asking
   };
   struct stream {
     stream_key key{};
