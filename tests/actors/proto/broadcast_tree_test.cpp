@@ -336,8 +336,8 @@ TEST(broadcast_tree, messages_overtaken_on_slow_paths_are_waited_for_not_given_u
     g.settle(30s);
     EXPECT_TRUE(g.exactly_once_in_order()) << "seed " << seed;
     for (node_id id = 1; id <= n; ++id)
-      EXPECT_TRUE(g.gaps(id).empty()) << "seed " << seed << " node " << id << ": "
-                                      << g.gaps(id).size() << " gaps";
+      EXPECT_TRUE(g.gaps(id).empty())
+          << "seed " << seed << " node " << id << ": " << g.gaps(id).size() << " gaps";
   }
 }
 
