@@ -270,7 +270,8 @@ void configs(const std::string& source) {
   write("config", "shipped-with-caf-groups",
         shipped.str() + "[scheduler]\nmax-threads=2\n[work-stealing]\n"
                         "aggressive-poll-attempts=4\nmoderate-poll-attempts=0\n"
-                        "relaxed-sleep-duration=1s\n[logger]\nverbosity=\"quiet\"\n");
+                        "relaxed-sleep-duration=1s\n[logger]\nverbosity='quiet'\n"
+                        "[scheduler]\npolicy='sharing'\n");
   write("config", "keys-and-peers",
         "[node]\ncluster=\"a \\\"quoted\\\" ; name\"\nid=\"00ff\"\n"
         "peers=[\"127.0.0.1:50001\", \"localhost:50002\"]\nport-range=\"50000-50100\"\n"
@@ -281,9 +282,10 @@ void configs(const std::string& source) {
   write("config", "flood-jsonl-static",
         "[broadcast]\nmode=flood\nhistory-bytes=1024\n[console]\noutput=\"jsonl\"\n"
         "[overlay]\nmanage=false\ntarget-degree=8\nmax-degree=8\nheartbeat=10\n"
-        "dead-after=12\n[log]\nlevel=off\nfile=\"/tmp/x.log\"\n");
+        "dead-after=20\n[log]\nlevel=off\nfile=\"/tmp/x.log\"\n");
   write("config", "bad-unknown-key", "[node]\nno-such-key=1\n");
   write("config", "bad-caf-key", "[scheduler]\nmax-threads=\"many\"\n");
+  write("config", "bad-caf-unknown", "[scheduler]\nmax-thread=2\n");
   write("config", "bad-header", "[node\ncluster=x\n");
   write("config", "bad-cross-rule", "[node]\nredial-min=9000\nredial-max=10\n");
 
