@@ -75,8 +75,10 @@ link_cipher::opened link_cipher::open(std::vector<std::uint8_t>& in,
     unsigned long long mlen = 0;
     if (crypto_aead_chacha20poly1305_ietf_decrypt(plain.data() + at, &mlen, nullptr,
                                                   in.data() + pos + 4, len, nullptr, 0,
-                                                  nonce, recv_key_.data()) != 0)
+                                                  nonce, recv_key_.data()) != 0) {
+      plain.resize(at); // nothing of a record that failed its tag
       return opened::bad;
+    }
     pos += 4 + len;
   }
   in.erase(in.begin(), in.begin() + static_cast<long>(pos));

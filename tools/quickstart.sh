@@ -11,7 +11,7 @@ shift || true
 
 packages=(g++ make cmake libcaf-dev libboost-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
           libsodium-dev libgtest-dev libgmock-dev python3 python3-matplotlib iproute2 nftables
-          dpkg-dev debootstrap curl)
+          dpkg-dev debootstrap curl clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
