@@ -51,6 +51,10 @@ struct scenario {
   /// Members of the multicast group a group datagram reaches (0: all): a
   /// 10 000-node LAN's multicast costs N^2 deliveries, so large runs sample.
   std::size_t discovery_sample = 0;
+  /// discovery_logic's candidate table (the node's default: 256). Each
+  /// change of it is handed to the overlay policy as hints, a cost that
+  /// grows with the table: large runs use a smaller one.
+  std::size_t discovery_candidates = 256;
   std::vector<action> actions;
 };
 

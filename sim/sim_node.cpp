@@ -93,6 +93,7 @@ sim_node::sim_node(world& w, std::uint32_t idx, node_id id, const node_settings&
         p.announce_min = s.announce_min;
         p.announce_max = s.announce_max;
         p.seed = id * 5;
+        p.max_candidates = s.discovery_candidates;
         p.own_ip = ip_text(ip_of_index(idx));
         p.own_udp_port = udp_port;
         return p;
@@ -204,6 +205,8 @@ plane_stats sim_node::plane() const {
   p.gaps = t.gaps;
   p.gap_messages = t.gap_messages;
   p.history_bytes = t.history_bytes;
+  p.streams = t.streams;
+  p.waiting = t.waiting;
   return p;
 }
 

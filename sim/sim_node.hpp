@@ -46,6 +46,7 @@ struct node_settings {
   std::size_t seen_max_entries = 200000;
   std::chrono::seconds seen_max_age{300};
   bool discovery = true;
+  std::size_t discovery_candidates = 256;
 };
 
 constexpr std::uint16_t tcp_port = 7000;

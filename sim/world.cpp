@@ -33,10 +33,10 @@ enum class job_kind : std::uint8_t { join, scenario, publish, churn };
 
 const char* to_string(fk k) {
   static const char* const names[] = {
-      "hello",    "welcome", "refuse",   "goodbye", "members",   "member_records",
-      "sync",     "reverse", "redirect", "ping",    "broadcast", "ihave",
-      "graft",    "prune",   "iwant",    "nothave", "streams",   "query",
-      "announce", "answer",  "udp_probe"};
+      "hello",    "welcome", "refuse",      "goodbye", "members",   "member_records",
+      "sync",     "reverse", "redirect",    "ping",    "broadcast", "ihave",
+      "graft",    "prune",   "iwant",       "nothave", "streams",   "query",
+      "announce", "answer",  "multicast_rx"};
   return names[static_cast<int>(k)];
 }
 
@@ -81,6 +81,7 @@ world::world(const scenario& sc)
       std::chrono::milliseconds(static_cast<long>(sc.history_age_s * 1000));
   settings_.flood = sc.mode == "flood";
   settings_.tree.tree = true;
+  settings_.discovery_candidates = sc.discovery_candidates;
   slots_.reserve(sc.nodes + churn);
 }
 
@@ -375,6 +376,7 @@ void world::group_send(std::uint32_t from, std::vector<std::uint8_t> bytes,
   for (std::uint32_t i = 0; i < slots_.size(); ++i)
     if (i != from && slots_[i].up && !net_.blocked(from, i))
       to.push_back(i);
+  count(fk::multicast_rx, to.size());
   if (sc_.discovery_sample && to.size() > sc_.discovery_sample) {
     for (std::size_t i = 0; i < sc_.discovery_sample; ++i)
       std::swap(to[i], to[i + std::uniform_int_distribution<std::size_t>(
@@ -638,7 +640,8 @@ void world::metrics(std::ostream& out, time_point now, bool) {
   for (int k = 0; k < static_cast<int>(fk::count_); ++k) {
     auto d = counts_[k] - last_counts_[k];
     last_counts_[k] = counts_[k];
-    if (static_cast<fk>(k) != fk::member_records)
+    if (static_cast<fk>(k) != fk::member_records &&
+        static_cast<fk>(k) != fk::multicast_rx)
       total += d;
     f[to_string(static_cast<fk>(k))] = node_s > 0 ? r3(double(d) / node_s) : 0.0;
   }
@@ -696,8 +699,13 @@ void world::summary(std::ostream& out, time_point now) {
   }
   auto up = up_nodes();
   double members_sum = 0;
-  for (auto i : up)
+  double streams_sum = 0, history_sum = 0;
+  for (auto i : up) {
     members_sum += double(slots_[i].node->members().alive() + 1);
+    auto p = slots_[i].node->plane();
+    streams_sum += double(p.streams);
+    history_sum += double(p.history_bytes);
+  }
   std::size_t largest = 0;
   auto comps = components(&largest);
   ojson j;
@@ -724,7 +732,8 @@ void world::summary(std::ostream& out, time_point now) {
   ojson f = ojson::object();
   std::uint64_t total = 0;
   for (int k = 0; k < static_cast<int>(fk::count_); ++k) {
-    if (static_cast<fk>(k) != fk::member_records)
+    if (static_cast<fk>(k) != fk::member_records &&
+        static_cast<fk>(k) != fk::multicast_rx)
       total += counts_[k];
     f[to_string(static_cast<fk>(k))] =
         node_seconds_ > 0 ? r3(double(counts_[k]) / node_seconds_) : 0.0;
@@ -733,6 +742,8 @@ void world::summary(std::ostream& out, time_point now) {
   j["frames_per_node_s_total"] =
       node_seconds_ > 0 ? r3(double(total) / node_seconds_) : 0.0;
   j["members_known_avg"] = up.empty() ? 0.0 : r3(members_sum / double(up.size()));
+  j["streams_avg"] = up.empty() ? 0.0 : r3(streams_sum / double(up.size()));
+  j["history_bytes_avg"] = up.empty() ? 0.0 : r3(history_sum / double(up.size()));
   j["components"] = comps;
   j["largest_component"] = largest;
   j["events"] = net_.processed();

@@ -40,7 +40,7 @@ enum class fk : std::uint8_t {
   query,
   announce,
   answer,
-  udp_probe,
+  multicast_rx, // group datagrams the whole group receives (sampled or not)
   count_
 };
 const char* to_string(fk k);
