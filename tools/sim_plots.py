@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Runs lanmesh-sim experiments and draws their PNGs in docs/ (docs/simulator.md).
+
+  tools/sim_plots.py [--sim build/lanmesh-sim] [--nodes N] [--only failure,tree_vs_flood]
+
+Experiments (issue 17):
+  failure        HyParView (Leitao et al. 2007) reliability after massive
+                 failure: N nodes, 10 %..95 % crash at once; fraction of the
+                 survivors reached by the broadcasts after the crash (within
+                 the reach window) and time until every survivor is reached
+  tree_vs_flood  Plumtree (Leitao et al. 2007): RMR and last-delivery hop of
+                 the tree and of flooding, one sender and many
+  membership     membership frames per node per second against N, idle and
+                 with 1 % churn per minute
+  partition      two halves and the heal: time until one overlay again
+
+Each run is `lanmesh-sim sim/scenarios/<base>.json --set ...`; the raw JSON
+lines go to docs/sim-data/<experiment>/.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCEN = os.path.join(ROOT, "sim", "scenarios")
+DOCS = os.path.join(ROOT, "docs")
+
+
+def run(sim, base, sets, tag, exp):
+    out_dir = os.path.join(DOCS, "sim-data", exp)
+    os.makedirs(out_dir, exist_ok=True)
+    cmd = [sim, os.path.join(SCEN, base), "--quiet"]
+    for k, v in sets.items():
+        cmd += ["--set", f"{k}={json.dumps(v)}"]
+    print(" ".join(cmd), file=sys.stderr)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    with open(os.path.join(out_dir, tag + ".jsonl"), "w") as f:
+        f.write(out)
+    return [json.loads(l) for l in out.splitlines()]
+
+
+def plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as p
+    return p
+
+
+def failure(sim, n):
+    fractions = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+    first, recover = [], []
+    for f in fractions:
+        lines = run(sim, "failure.json", {"nodes": n, "events": [
+            {"at_s": 25, "what": "broadcast", "count": 10, "over_s": 2, "senders": "one"},
+            {"at_s": 30, "what": "crash", "fraction": f},
+            {"at_s": 30.001, "what": "broadcast", "count": 100, "over_s": 20,
+             "senders": "all"}]}, f"crash-{int(f * 100)}", "failure")
+        after = [l for l in lines if l["type"] == "broadcast" and l["t_s"] >= 30]
+        fr = [l["reached_within_window"] / l["expected"] if l["expected"] else 1.0
+              for l in after]
+        first.append(sum(fr[:10]) / max(1, len(fr[:10])))
+        # Time from the crash to the first broadcast from which on every
+        # survivor was reached within the window.
+        t = None
+        for i in range(len(after)):
+            if all(x >= 1.0 for x in fr[i:]):
+                t = after[i]["t_s"] - 30
+                break
+        recover.append(t if t is not None else float("nan"))
+    p = plt()
+    fig, ax = p.subplots(1, 2, figsize=(10, 4))
+    ax[0].plot([f * 100 for f in fractions], [x * 100 for x in first], "o-")
+    ax[0].set_xlabel("nodes crashed at once (%)")
+    ax[0].set_ylabel("survivors reached (%), first 10 broadcasts")
+    ax[0].set_ylim(0, 105)
+    ax[0].grid(True)
+    ax[1].plot([f * 100 for f in fractions], recover, "o-")
+    ax[1].set_xlabel("nodes crashed at once (%)")
+    ax[1].set_ylabel("s until every survivor is reached")
+    ax[1].grid(True)
+    fig.suptitle(f"lanmesh-sim: reliability after massive failure, {n} nodes")
+    fig.tight_layout()
+    fig.savefig(os.path.join(DOCS, "sim-failure.png"), dpi=100)
+    return dict(zip(fractions, zip(first, recover)))
+
+
+def tree_vs_flood(sim, n):
+    rows = {}
+    for mode in ("tree", "flood"):
+        for senders in ("one", "all"):
+            lines = run(sim, "tree-vs-flood.json", {"nodes": n, "mode": mode, "events": [
+                {"at_s": 25, "what": "broadcast", "count": 100, "over_s": 10,
+                 "senders": senders}]}, f"{mode}-{senders}", "tree_vs_flood")
+            s = lines[-1]
+            rows[(mode, senders)] = (s["rmr"], s["ldh_avg"], s["missed"])
+    p = plt()
+    fig, ax = p.subplots(1, 2, figsize=(10, 4))
+    labels = ["one sender", "many senders"]
+    for i, mode in enumerate(("tree", "flood")):
+        ax[0].bar([x + i * 0.4 for x in range(2)],
+                  [rows[(mode, s)][0] for s in ("one", "all")], 0.4, label=mode)
+        ax[1].bar([x + i * 0.4 for x in range(2)],
+                  [rows[(mode, s)][1] for s in ("one", "all")], 0.4, label=mode)
+    for a, t in zip(ax, ("RMR", "last-delivery hop (avg)")):
+        a.set_xticks([0.2, 1.2])
+        a.set_xticklabels(labels)
+        a.set_title(t)
+        a.legend()
+        a.grid(True, axis="y")
+    fig.suptitle(f"lanmesh-sim: tree vs flood, {n} nodes, 100 broadcasts")
+    fig.tight_layout()
+    fig.savefig(os.path.join(DOCS, "sim-tree-vs-flood.png"), dpi=100)
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sim", default=os.path.join(ROOT, "build", "lanmesh-sim"))
+    ap.add_argument("--nodes", type=int, default=1000)
+    ap.add_argument("--only", default="failure,tree_vs_flood")
+    a = ap.parse_args()
+    for e in a.only.split(","):
+        print(e, globals()[e](a.sim, a.nodes))
+
+
+if __name__ == "__main__":
+    main()
