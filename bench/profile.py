@@ -81,6 +81,8 @@ def main():
     ap.add_argument("--lanmesh", default=os.path.join(run.REPO, "build", "lanmesh"))
     ap.add_argument("--out", default="/tmp/lanmesh-profile")
     ap.add_argument("--no-perf", action="store_true", help="only the CPU accounting")
+    ap.add_argument("--node-arg", action="append", default=[],
+                    help="a setting for every node, e.g. --node-arg=--security.keys=[\"KEY\"]")
     opts = ap.parse_args()
     if not 1 <= opts.seconds <= 60 or not 2 <= opts.nodes <= 32:
         ap.error("--seconds 1..60, --nodes 2..32")
@@ -95,7 +97,7 @@ def main():
     b = run.Bench(O, s)
     perf = shutil.which("perf")
     try:
-        cl = run.tp_cluster(b, opts.nodes)
+        cl = run.tp_cluster(b, opts.nodes, tuple(opts.node_arg))
         sender, relay = cl.nodes[0], cl.nodes[len(cl.nodes) // 2]
         senders = [sender] if opts.mode == "one" else list(cl.nodes)
         cpu0 = {n.name: cpu_seconds(n.pid) for n in cl.nodes}

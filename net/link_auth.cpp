@@ -42,7 +42,7 @@ void nonce_of(std::uint64_t counter, unsigned char* nonce) {
 void link_cipher::seal(const std::uint8_t* data, std::size_t size,
                        std::vector<std::uint8_t>& out) {
   while (size > 0) {
-    auto n = std::min(size, max_record);
+    auto n = std::min(size, seal_record);
     auto at = out.size();
     out.resize(at + 4 + n + tag_size);
     auto len = static_cast<std::uint32_t>(n + tag_size);

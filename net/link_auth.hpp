@@ -37,7 +37,12 @@ namespace lanmesh::net {
 /// Sealed records each way after a handshake.
 class link_cipher {
 public:
-  static constexpr std::size_t max_record = 65536; // plaintext bytes per record
+  static constexpr std::size_t max_record = 65536; // plaintext bytes a record may hold
+  /// What this side puts in one record: well under a 64 KiB socket read, so
+  /// a read holds whole records and the frames of each are taken at once
+  /// (records of 64 KiB always straddled two reads: their frames waited for
+  /// the second, and the rest of every read was moved to the buffer's front).
+  static constexpr std::size_t seal_record = 16384;
   static constexpr std::size_t tag_size = 16;
 
   link_cipher() = default;

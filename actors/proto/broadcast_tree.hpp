@@ -61,7 +61,7 @@ struct tree_params {
   /// Bounds of the wait after an IHAVE before a GRAFT (the wait grows with
   /// the link's round trip and with how late eager copies have been).
   std::chrono::milliseconds graft_min{10};
-  std::chrono::milliseconds graft_max{500};
+  std::chrono::milliseconds graft_max{200};
   /// A message missing ahead of received ones is fetched after this.
   std::chrono::milliseconds gap_wait{5};
   /// How long a GRAFT or IWANT is given before the next link is asked.
