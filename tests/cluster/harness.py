@@ -14,7 +14,7 @@ reason, every process the harness started is killed by its PID.
         h.stop_all()
 
     if __name__ == "__main__":
-        sys.exit(run_tests(__file__, [test_something], port_range=(51000, 51099)))
+        sys.exit(run_tests(__file__, [test_something], port_range=(61000, 61099)))
 
 Nodes always get --console.output=jsonl, --discovery.enabled=false,
 --node.listen=127.0.0.1, a cluster name unique to the test, an empty config file

@@ -21,7 +21,7 @@ from lmwire import (BROADCAST, HELLO, MAGIC, REFUSE, WELCOME, Frames, broadcast_
                     frame,
                     hello_body, reason_of)
 
-PORTS = (51200, 51299)
+PORTS = (61200, 61299)
 HANDSHAKE_MS = 300
 
 def wait_stats(node, pred, what, timeout=DEFAULT_TIMEOUT):

@@ -12,7 +12,7 @@ sys.dont_write_bytecode = True
 from harness import check, poll, run_tests
 from test_config_errors import expect_config_error
 
-PORTS = (53300, 53399)
+PORTS = (63300, 63399)
 
 
 def thread_names(node):

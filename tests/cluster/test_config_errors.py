@@ -10,7 +10,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 from harness import check, run_tests
 
-PORTS = (51400, 51499)
+PORTS = (61400, 61499)
 EXIT_TIMEOUT = 2.0
 
 

@@ -23,7 +23,7 @@ sys.dont_write_bytecode = True
 from harness import (DEFAULT_TIMEOUT, _RawProc, _die_with_parent, check, harness_env, poll,
                      run_tests)
 
-PORTS = (53000, 53099)
+PORTS = (63000, 63099)
 CLIENT_TIMEOUT = 20.0
 
 

@@ -12,7 +12,7 @@ import time
 
 from harness import DEFAULT_TIMEOUT, check, check_broadcast, check_exactly_once, poll, run_tests
 
-PORTS = (51600, 51699)
+PORTS = (61600, 61699)
 GROUP = "239.255.77.77"
 
 

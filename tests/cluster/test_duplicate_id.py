@@ -11,7 +11,7 @@ sys.dont_write_bytecode = True
 
 from harness import check, poll, run_tests
 
-PORTS = (53200, 53299)
+PORTS = (63200, 63299)
 ID = "00000000cafe0015"
 
 

@@ -22,7 +22,7 @@ import time
 from harness import DEFAULT_TIMEOUT, check, check_broadcast, poll, run_tests
 from lmwire import BROADCAST, HELLO, WELCOME, Frames, broadcast_body, fake_id, frame, hello_body
 
-PORTS = (53600, 53699)
+PORTS = (63600, 63699)
 GROUP = "239.255.77.77"
 
 

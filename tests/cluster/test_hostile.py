@@ -25,7 +25,7 @@ from lmwire import (ALIVE, HELLO, HELLO_REVERSE, HELLO_TREE, MEMBERS, REDIRECT, 
                     Frames, fake_id, frame, hello_body, members_body, reason_body, record,
                     redirect_body)
 
-PORTS = (52100, 52199)
+PORTS = (62100, 62199)
 
 
 def members_of(node):

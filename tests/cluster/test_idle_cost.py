@@ -16,7 +16,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from harness import check, poll, run_tests  # noqa: E402
 from test_overlay import start, wait_rules  # noqa: E402
 
-PORTS = (52200, 52399)
+PORTS = (62200, 62399)
 WINDOW = 15.0  # seconds: about 12 heartbeats a link
 TRIES = 4
 

@@ -13,7 +13,7 @@ sys.dont_write_bytecode = True
 from harness import check, run_tests
 from test_config_errors import expect_config_error
 
-PORTS = (53400, 53499)
+PORTS = (63400, 63499)
 NOTICE = "only nodes on this machine can find this node"
 
 

@@ -30,7 +30,7 @@ from harness import (DEFAULT_TIMEOUT, check, check_broadcast, check_exactly_once
                      check_in_order, poll, run_tests)
 from lmwire import HELLO, Frames, fake_id, frame, hello_body
 
-PORTS = (53500, 53599)
+PORTS = (63500, 63599)
 GROUP = "239.255.77.77"
 AUTH1_PREFIX = b"\x00\x00\x00\x35LMSA"  # length 53, magic "LMSA"
 

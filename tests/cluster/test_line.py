@@ -9,7 +9,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 from harness import poll, check, check_broadcast, check_exactly_once, run_tests
 
-PORTS = (51000, 51099)
+PORTS = (61000, 61099)
 
 
 def broadcasts_along_line(h, count):

@@ -14,9 +14,9 @@ sys.dont_write_bytecode = True
 
 from harness import DEFAULT_TIMEOUT, check, poll, run_tests
 
-PORTS = (53100, 53199)
-METRICS_PORT = 53190  # the test's own (TCP ports of nodes come from PORTS' lower part)
-NODE_PORTS = (53100, 53149)
+PORTS = (63100, 63199)
+METRICS_PORT = 63190  # the test's own (TCP ports of nodes come from PORTS' lower part)
+NODE_PORTS = (63100, 63149)
 
 NAMES = ["lanmesh_links", "lanmesh_members", "lanmesh_sent_total", "lanmesh_delivered_total",
          "lanmesh_duplicates_total", "lanmesh_bad_frames_total", "lanmesh_dials_total",

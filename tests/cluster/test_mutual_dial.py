@@ -19,7 +19,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 from harness import DEFAULT_TIMEOUT, TestFailure, check, check_broadcast, check_exactly_once, run_tests
 
-PORTS = (51100, 51199)
+PORTS = (61100, 61199)
 ROUNDS = 5
 SETTLE_TIMEOUT = 5.0  # bounded wait for a duplicate link to be retired
 

@@ -11,7 +11,7 @@ import time
 
 from harness import DEFAULT_TIMEOUT, check, check_broadcast, check_exactly_once, poll, run_tests
 
-PORTS = (51900, 51999)
+PORTS = (61900, 61999)
 MAX_DEGREE = 8
 
 

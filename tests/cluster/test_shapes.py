@@ -9,7 +9,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 from harness import check, check_broadcast, check_exactly_once, run_tests
 
-PORTS = (51500, 51599)
+PORTS = (61500, 61599)
 N = 5
 
 

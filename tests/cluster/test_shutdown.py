@@ -11,7 +11,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 from harness import check, check_broadcast, check_exactly_once, run_tests, wait_links
 
-PORTS = (51300, 51399)
+PORTS = (61300, 61399)
 
 
 def check_goodbye(leaver, neighbours, others=()):

@@ -12,7 +12,7 @@ import time
 from harness import check, run_tests
 from test_overlay import start, wait_rules
 
-PORTS = (52000, 52099)
+PORTS = (62000, 62099)
 
 
 def snapshot(node, path):

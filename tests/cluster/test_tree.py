@@ -15,7 +15,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from harness import check, check_in_order, poll, run_tests  # noqa: E402
 from test_overlay import start, wait_rules  # noqa: E402
 
-PORTS = (52400, 52499)
+PORTS = (62400, 62499)
 
 
 def delivered_from(node, origin, payloads=None):

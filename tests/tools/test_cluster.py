@@ -1,7 +1,7 @@
 """Smoke test of tools/cluster.py with real lanmesh nodes on 127.0.0.1.
 
 Three nodes in a cluster of their own (discovery port 47301, TCP ports
-51700-51799) must link by discovery; then stop/cont, kill, restart and down
+61700-61799) must link by discovery; then stop/cont, kill, restart and down
 are checked through /proc, the nodes' jsonl streams and /peers.
 
 This process makes itself the child subreaper, so the nodes (which
@@ -21,7 +21,7 @@ from tooltest import (Env, check, check_ok, check_png, require_matplotlib, run_t
                       wait_until)
 
 DISCOVERY_PORT = 47301
-PORTS = (51700, 51799)
+PORTS = (61700, 61799)
 PR_SET_CHILD_SUBREAPER = 36
 
 exits = {}  # pid -> wait status of the nodes this process reaped
