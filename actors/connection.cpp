@@ -1,6 +1,7 @@
 #include "actors/connection.hpp"
 
 #include "actors/logging.hpp"
+#include "actors/proto/beat_grid.hpp"
 #include "actors/proto/liveness.hpp"
 #include "actors/text_escape.hpp"
 
@@ -530,7 +531,11 @@ caf::behavior connection(caf::event_based_actor* self, connection_args args) {
         p.links_out = rec.links_out.load();
         p.capacity = rec.capacity.load();
         send_frame(make(wire::encode_ping(p)));
-        self->delayed_send(self, st->args.settings->heartbeat, tick_atom::value);
+        // On the node's beat grid: all its links' heartbeats in one wake-up.
+        auto& cfg = *st->args.settings;
+        auto now = clock::now();
+        self->delayed_send(self, next_beat<clock>(now, cfg.heartbeat, cfg.self) - now,
+                           tick_atom::value);
       },
       [=](probe_atom) {
         st->check_at = clock::time_point::max();

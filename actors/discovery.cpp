@@ -199,6 +199,10 @@ caf::behavior discovery(caf::event_based_actor* self, discovery_params params,
         st->logic.set_load(link_load{in, out, capacity}, clock::now());
         arm();
       },
+      [=](cluster_size_atom, std::uint64_t n) {
+        st->logic.set_cluster_size(static_cast<std::size_t>(n), clock::now());
+        arm();
+      },
       [=](forget_atom, node_id id) {
         st->logic.forget(id);
         if (st->window_reported)

@@ -60,6 +60,9 @@ using wire_atom = caf::atom_constant<caf::atom("wire")>;
 using datagram_atom = caf::atom_constant<caf::atom("datagram")>;
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using candidates_atom = caf::atom_constant<caf::atom("candidates")>;
+/// supervisor -> discovery: how many members are alive (announcements and
+/// answers thin out in a big cluster).
+using cluster_size_atom = caf::atom_constant<caf::atom("csize")>;
 using forget_atom = caf::atom_constant<caf::atom("forget")>;
 using members_atom = caf::atom_constant<caf::atom("members")>;
 using sync_atom = caf::atom_constant<caf::atom("sync")>;

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "actors/logging.hpp"
+#include "actors/proto/beat_grid.hpp"
 
 namespace lanmesh {
 
@@ -88,6 +89,7 @@ struct state {
   router_actor router;
   console_actor console;
   caf::actor discovery;
+  std::size_t reported_size = 0; // members alive, as discovery last heard it
   link_table table;
   overlay_policy policy;
   membership members;
@@ -358,6 +360,11 @@ struct state {
   void maintain() {
     if (stopping)
       return;
+    if (discovery && members.alive() + 1 != reported_size) {
+      reported_size = members.alive() + 1; // and this node
+      self->send(discovery, cluster_size_atom::value,
+                 static_cast<std::uint64_t>(reported_size));
+    }
     auto links = link_views();
     auto actions = policy.decide(links, pending(), dropping_peers(), members.members(),
                                  clock::now());
@@ -785,7 +792,13 @@ caf::behavior supervisor(caf::event_based_actor* self, supervisor_settings setti
       },
       [=](maintain_atom) {
         st->maintain();
-        self->delayed_send(self, st->settings.maintain_interval, maintain_atom::value);
+        // On the node's beat grid (the links' heartbeats share it).
+        auto now = clock::now();
+        self->delayed_send(self,
+                           next_beat<clock>(now, st->settings.maintain_interval,
+                                            st->settings.link->self) -
+                               now,
+                           maintain_atom::value);
       },
       [=](topology_atom) {
         // Ask every node over the overlay; answers come back along the

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -39,26 +40,35 @@ namespace lanmesh {
 namespace {
 
 // Reads stdin lines and hands them to the console. EOF ends the reading, not
-// the node, so `lanmesh </dev/null &` runs as a daemon. Polls so that it can be
-// joined at shutdown.
+// the node, so `lanmesh </dev/null &` runs as a daemon. It waits for stdin or
+// for its eventfd, which the destructor signals, so that it can be joined at
+// shutdown without waking up while the node idles.
 class stdin_reader {
 public:
   stdin_reader(console_actor console, std::size_t max_line)
-      : console_(std::move(console)), max_line_(max_line), thread_([this] { run(); }) {}
+      : console_(std::move(console)), max_line_(max_line), wake_(eventfd(0, EFD_CLOEXEC)),
+        thread_([this] { run(); }) {}
   ~stdin_reader() {
     stop_ = true;
+    if (wake_ >= 0) {
+      std::uint64_t one = 1;
+      [[maybe_unused]] auto w = write(wake_, &one, sizeof(one));
+    }
     thread_.join();
+    if (wake_ >= 0)
+      close(wake_);
   }
 
 private:
   void run() {
     std::string line;
-    bool overlong = false;
     char buf[65536];
     while (!stop_) {
-      pollfd p{STDIN_FILENO, POLLIN, 0};
-      int r = poll(&p, 1, 100);
-      if (r <= 0)
+      pollfd p[2] = {{STDIN_FILENO, POLLIN, 0}, {wake_, POLLIN, 0}};
+      // Without an eventfd (never seen), poll a few times a second instead.
+      int r = poll(p, wake_ >= 0 ? 2 : 1, wake_ >= 0 ? -1 : 250);
+      if (r <= 0 || stop_ ||
+          (p[0].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) == 0)
         continue;
       auto n = read(STDIN_FILENO, buf, sizeof(buf));
       if (n <= 0)
@@ -69,16 +79,12 @@ private:
         if (buf[i] == '\n') {
           lines.push_back(std::move(line));
           line.clear();
-          overlong = false;
         } else if (line.size() <= max_line_) {
           // One byte past the limit is kept so the console can refuse the line
           // with its real cause; the rest is not buffered.
           line.push_back(buf[i]);
-        } else {
-          overlong = true;
         }
       }
-      (void)overlong;
       if (!lines.empty())
         caf::anon_send(console_, line_atom::value, std::move(lines));
     }
@@ -87,6 +93,7 @@ private:
   console_actor console_;
   std::size_t max_line_;
   std::atomic<bool> stop_{false};
+  int wake_;
   std::thread thread_;
 };
 
@@ -370,6 +377,15 @@ int run_node(const node_config& cfg_in) {
   ss.probes.seed = seed + 2;
   ss.probe_socket = probe_socket;
   ss.manage = cfg.overlay_manage;
+  // The maintenance beats on the heartbeats' grid, a whole fraction of the
+  // heartbeat no longer than 600 ms: an idle node wakes once per beat for
+  // both (actors/proto/beat_grid.hpp).
+  {
+    auto hb = link->heartbeat.count();
+    auto parts = std::max<std::int64_t>(1, (hb + 599) / 600);
+    ss.maintain_interval =
+        std::chrono::milliseconds(std::max<std::int64_t>(1, hb / parts));
+  }
   ss.self_addr = (cfg.listen != "0.0.0.0" ? cfg.listen : iface_addr) + ":" +
                  std::to_string(listener->port());
   auto supervisor_a = sys.spawn(supervisor, ss, &io.context(), router_a, console_a);

@@ -103,7 +103,13 @@ void tcp_session::do_read() {
           return;
         }
         self->last_read_ = std::chrono::steady_clock::now();
-        if (self->on_silent_ && !self->watch_armed_)
+        // The watch is pushed out by the reads that come before it would
+        // fire (the heartbeats of an idle link): the read's wake-up moves it,
+        // instead of a wake-up of its own that finds the link fine. At most
+        // one move per half silence, however fast the bytes come.
+        if (self->on_silent_ &&
+            (!self->watch_armed_ ||
+             self->watch_timer_.expiry() < self->last_read_ + self->watch_silence_ / 2))
           self->arm_watch();
         self->take(n);
         if (!self->finished_)

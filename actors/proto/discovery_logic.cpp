@@ -63,7 +63,7 @@ discovery_logic::verdict discovery_logic::on_datagram(const std::uint8_t* data,
               c.load() != a->links_in + a->links_out || c.ip != ip || c.port != a->port;
   c = candidate{a->node, ip, a->port, a->links_in, a->links_out, a->capacity, now};
   changed_ = changed_ || news;
-  if (a->kind == wire::announce_kind::query) {
+  if (a->kind == wire::announce_kind::query && takes_query()) {
     if (load_.capacity > 0) {
       std::uniform_int_distribution<std::int64_t> d(0, p_.answer_jitter.count());
       answer(ip, udp_port, now + std::chrono::milliseconds(d(rng_)), now);
@@ -74,6 +74,31 @@ discovery_logic::verdict discovery_logic::on_datagram(const std::uint8_t* data,
       next_announce_ = std::min(next_announce_, now + interval_);
   }
   return verdict::taken;
+}
+
+void discovery_logic::set_cluster_size(std::size_t n, clock::time_point now) {
+  cluster_size_ = std::max<std::size_t>(n, 1);
+  auto ceiling = announce_ceiling();
+  interval_ = std::min(interval_, ceiling);
+  // The cluster shrank: an announcement planned for the old ceiling comes
+  // no later than the new one.
+  if (next_announce_ != clock::time_point::max())
+    next_announce_ = std::min(next_announce_, std::max(now, window_end_) + ceiling);
+}
+
+std::chrono::milliseconds discovery_logic::announce_ceiling() const {
+  if (p_.announcers == 0 || cluster_size_ <= p_.announcers)
+    return p_.announce_max;
+  return std::chrono::milliseconds(p_.announce_max.count() *
+                                   static_cast<std::int64_t>(cluster_size_) /
+                                   static_cast<std::int64_t>(p_.announcers));
+}
+
+bool discovery_logic::takes_query() {
+  if (p_.announcers == 0 || cluster_size_ <= p_.announcers)
+    return true;
+  std::uniform_int_distribution<std::size_t> d(0, cluster_size_ - 1);
+  return d(rng_) < p_.announcers;
 }
 
 void discovery_logic::answer(const std::string& ip, std::uint16_t port,
@@ -120,7 +145,7 @@ std::vector<discovery_logic::command> discovery_logic::on_timer(clock::time_poin
     out.push_back(
         send_group{encode(wire::announce_kind::announce), wire::announce_kind::announce});
     next_announce_ = now + interval_;
-    interval_ = std::min(interval_ * 2, p_.announce_max);
+    interval_ = std::min(interval_ * 2, announce_ceiling());
   }
   return out;
 }
@@ -133,8 +158,13 @@ discovery_logic::clock::time_point discovery_logic::next_wakeup() const {
 }
 
 void discovery_logic::expire(clock::time_point now) {
+  // Announcements come less often in a big cluster: keep candidates as many
+  // ceilings long as a small cluster does.
+  auto max_age = p_.candidate_max_age;
+  if (auto c = announce_ceiling(); c > p_.announce_max)
+    max_age = max_age * c.count() / p_.announce_max.count();
   for (auto it = table_.begin(); it != table_.end();) {
-    if (now - it->second.seen > p_.candidate_max_age) {
+    if (now - it->second.seen > max_age) {
       it = table_.erase(it);
       changed_ = true;
     } else {

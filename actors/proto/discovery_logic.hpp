@@ -11,6 +11,14 @@
 // - While it has capacity a node ANNOUNCEs to the group, with an interval that
 //   doubles up to a ceiling while nothing changes, and restarts short when
 //   capacity frees or a query arrives. A full node is silent.
+// - The cluster's cost stays flat per node as it grows: every datagram sent
+//   to the group reaches every node, so in a cluster of n > announcers
+//   members the ceiling is announce_max * n / announcers (about `announcers`
+//   announcements per announce_max in the whole cluster, whatever n), and a
+//   QUERY is answered (and restarts the short interval) by each node with
+//   probability announcers / n: a newcomer still hears about `announcers`
+//   answers at once. memberlist scales its gossip and probe intervals with
+//   the cluster the same way.
 // - Every announcement, query and answer of the same cluster refreshes a
 //   bounded, expiring table of candidates with their load.
 // - A datagram carrying this node's id that this node did not send (another
@@ -47,6 +55,9 @@ struct discovery_params {
   std::chrono::milliseconds announce_max{30000};
   std::chrono::milliseconds candidate_max_age{90000};
   std::size_t max_candidates = 256;
+  /// About this many nodes announce per announce_max, and answer a query, in
+  /// a cluster of any size (see set_cluster_size).
+  std::size_t announcers = 16;
   /// Answers are bounded, so forged or reflected queries cannot make this
   /// node a traffic amplifier: at most this many a second, at most this many
   /// waiting, and one waiting answer per querier address.
@@ -117,6 +128,14 @@ public:
   /// This node's links changed. Announces again soon if capacity freed up.
   void set_load(link_load load, clock::time_point now);
 
+  /// How many members the cluster has (this node's membership's count of
+  /// alive members, itself included). Stretches the announcement ceiling
+  /// and thins the answers to a query once it exceeds `announcers`.
+  void set_cluster_size(std::size_t n, clock::time_point now);
+
+  /// The announcement interval's ceiling at the current cluster size.
+  std::chrono::milliseconds announce_ceiling() const;
+
   /// Runs what is due at `now`: answers and announcements.
   std::vector<command> on_timer(clock::time_point now);
 
@@ -146,6 +165,9 @@ private:
   void answer(const std::string& ip, std::uint16_t port, clock::time_point at,
               clock::time_point now);
   void expire(clock::time_point now);
+  /// True for a node that should answer this query (all of them in a small
+  /// cluster, about `announcers` of them in a big one).
+  bool takes_query();
 
   discovery_params p_;
   std::mt19937_64 rng_;
@@ -153,6 +175,7 @@ private:
   clock::time_point window_end_{};
   clock::time_point next_announce_{clock::time_point::max()};
   std::chrono::milliseconds interval_;
+  std::size_t cluster_size_ = 1;
   std::unordered_map<node_id, candidate> table_;
   struct pending_answer {
     std::string ip;

@@ -186,6 +186,76 @@ TEST(discovery_logic, announcements_back_off_to_the_ceiling_and_restart_on_query
   EXPECT_EQ(d.announce_interval(), 1000ms);
 }
 
+// In a cluster bigger than `announcers` the ceiling stretches with the
+// cluster, so the group hears about `announcers` announcements per
+// announce_max whatever its size.
+TEST(discovery_logic, the_ceiling_grows_with_the_cluster) {
+  auto p = params(1);
+  p.announcers = 16;
+  discovery_logic d(p);
+  auto t0 = clock::now();
+  d.start(t0);
+  d.set_load({0, 0, 8}, t0);
+  d.set_cluster_size(16, t0);
+  EXPECT_EQ(d.announce_ceiling(), 8000ms);
+  d.set_cluster_size(160, t0);
+  EXPECT_EQ(d.announce_ceiling(), 80000ms);
+  std::vector<clock::time_point> sent;
+  for (auto t = t0; t < t0 + 400s; t += 100ms) {
+    if (count_kind(d.on_timer(t), wire::announce_kind::announce) > 0)
+      sent.push_back(t);
+  }
+  ASSERT_GE(sent.size(), 6u);
+  auto last_gap = sent.back() - sent[sent.size() - 2];
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(last_gap), 80000ms);
+  // The cluster shrinks back: the next announcement is no later than the
+  // small cluster's ceiling.
+  auto ts = sent.back() + 1s;
+  d.set_cluster_size(10, ts);
+  EXPECT_EQ(d.announce_ceiling(), 8000ms);
+  EXPECT_LE(d.next_wakeup(), ts + 8000ms);
+}
+
+// A candidate lives as many ceilings as in a small cluster: in a big one the
+// announcements that refresh it come less often.
+TEST(discovery_logic, candidates_live_longer_in_a_big_cluster) {
+  auto p = params(1);
+  p.announcers = 16;
+  discovery_logic d(p);
+  auto t0 = clock::now();
+  d.start(t0);
+  d.set_cluster_size(160, t0); // ceiling 80 s, 10x: candidates live 300 s
+  feed(d, datagram(wire::announce_kind::announce, 2, 0, 1, 7), t0);
+  EXPECT_EQ(d.candidates(t0 + 200s).size(), 1u);
+  EXPECT_EQ(d.candidates(t0 + 301s).size(), 0u);
+}
+
+// A query in a cluster of n > announcers members is answered by about
+// announcers / n of the nodes that hear it; in a small one by all.
+TEST(discovery_logic, a_big_cluster_answers_a_query_with_about_announcers_nodes) {
+  auto t0 = clock::now();
+  auto answers_of = [&](std::size_t cluster_size, std::size_t nodes) {
+    std::size_t answered = 0;
+    for (std::size_t i = 0; i < nodes; ++i) {
+      auto p = params(static_cast<node_id>(1000 + i));
+      p.announcers = 16;
+      p.seed = 7 + i;
+      discovery_logic d(p);
+      d.start(t0);
+      d.set_load({1, 1, 6}, t0);
+      d.set_cluster_size(cluster_size, t0);
+      feed(d, datagram(wire::announce_kind::query, 9, 0, 0, 8), t0 + 1s, 41234);
+      for (auto& c : d.on_timer(t0 + 2s))
+        answered += std::holds_alternative<discovery_logic::send_to>(c) ? 1 : 0;
+    }
+    return answered;
+  };
+  EXPECT_EQ(answers_of(16, 16), 16u);
+  auto big = answers_of(1000, 1000); // expected 16, binomial(1000, 0.016)
+  EXPECT_GE(big, 4u);
+  EXPECT_LE(big, 36u);
+}
+
 TEST(discovery_logic, freed_capacity_restarts_announcing) {
   discovery_logic d(params(1));
   auto t0 = clock::now();
