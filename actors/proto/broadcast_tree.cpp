@@ -54,6 +54,24 @@ broadcast_tree::stream& broadcast_tree::get(const stream_key& k, time_point now)
   return it->second;
 }
 
+// A tree is not a property of its root: the eager links of a settled stream
+// span the overlay, from any origin. A stream's first message takes them (new
+// links are eager in every stream anyway) instead of going out on every link,
+// flooding and pruning — the prunes of many new streams at once raced into
+// IHAVE/GRAFT repairs. Taken at the first message, not when the stream is
+// created: STREAMS makes streams long before their first message.
+void broadcast_tree::adopt_template(stream& s) {
+  if (!s.fresh)
+    return;
+  s.fresh = false;
+  if (!p_.tree || !template_ || *template_ == s.key)
+    return;
+  if (auto* t = find(*template_))
+    s.lazy = t->lazy;
+  else
+    template_.reset(); // dropped: the next stream with two messages
+}
+
 bool broadcast_tree::start(stream& s, std::uint64_t seq_seen, std::uint64_t peer_has) {
   if (s.started)
     return false;
@@ -110,6 +128,8 @@ void broadcast_tree::deliver_ready(stream& s, std::vector<std::uint8_t>& frames,
     --s.waiting;
     ++s.next;
   }
+  if (s.next > 2 && (!template_ || s.key < *template_))
+    template_ = s.key;
 }
 
 void broadcast_tree::received(stream& s, std::uint64_t seq, time_point now) {
@@ -599,6 +619,7 @@ void broadcast_tree::inbound(node_id from, const std::uint8_t* data, std::size_t
   if (!news.empty()) {
     for (auto& m : news) {
       received(*m.s, m.seq, now);
+      adopt_template(*m.s);
       if (p_.tree) {
         m.s->parent = from;
         set_lazy(*m.s, from, false);
@@ -660,6 +681,7 @@ std::uint64_t broadcast_tree::publish(const std::vector<std::string>& payloads,
   auto first = own_seq_ + 1;
   if (payloads.empty())
     return first;
+  adopt_template(s); // this node's first words go along the settled tree
   auto chunk = std::make_shared<std::vector<std::uint8_t>>();
   std::vector<std::pair<std::uint32_t, std::uint32_t>> at;
   for (auto& p : payloads) {

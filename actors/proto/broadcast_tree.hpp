@@ -44,6 +44,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -162,6 +163,9 @@ private:
     bool operator==(const stream_key& o) const {
       return origin == o.origin && epoch == o.epoch;
     }
+    bool operator<(const stream_key& o) const {
+      return origin != o.origin ? origin < o.origin : epoch < o.epoch;
+    }
   };
   struct key_hash {
     std::size_t operator()(const stream_key& k) const {
@@ -194,6 +198,7 @@ private:
     std::deque<held> msgs;  // history and waiting messages, by seq - base
     std::size_t waiting = 0;
     std::vector<node_id> lazy;
+    bool fresh = true; // no message yet: the first takes template_'s links
     node_id parent = 0;
     std::vector<want> wants;
     time_point active{};
@@ -211,6 +216,8 @@ private:
   stream* find(const stream_key& k);
   stream& get(const stream_key& k, time_point now);
   bool start(stream& s, std::uint64_t seq_seen, std::uint64_t peer_has);
+  /// A stream's first message: its lazy links become template_'s (if any).
+  void adopt_template(stream& s);
   bool has(const stream& s, std::uint64_t seq) const;
   void hold(stream& s, std::uint64_t seq, frames_ptr chunk, std::uint32_t offset,
             std::uint32_t size, time_point now);
@@ -239,6 +246,10 @@ private:
   tree_params p_;
   std::uint64_t own_seq_ = 0;
   std::unordered_map<stream_key, stream, key_hash> streams_;
+  /// The stream whose links a new origin's stream starts from: the lowest
+  /// key among streams with two messages or more (every node that heard
+  /// them picks the same one, so their eager links agree at both ends).
+  std::optional<stream_key> template_;
   std::vector<link> links_;
   // Every held message in arrival order, for expiry by age and bytes.
   std::deque<std::pair<stream_key, std::uint64_t>> order_;
