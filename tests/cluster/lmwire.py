@@ -21,6 +21,37 @@ HELLO_REVERSE, HELLO_CALLBACK, HELLO_TREE = 1, 2, 4
 ALIVE, UNREACHABLE, DEAD, LEFT = 0, 1, 2, 3
 CLOSE_TIMEOUT = 5.0  # a bad client must be dropped within this
 
+# Discovery datagrams (net/announce.hpp): magic "LMSD", version 1.
+ANNOUNCE_MAGIC = 0x4C4D5344
+ANNOUNCE, QUERY, ANSWER = 1, 2, 3
+GROUP = "239.255.77.77"
+
+
+def announcement(cluster, node, port, kind=ANNOUNCE, capacity=5, links_in=0, links_out=0):
+    """One unsealed discovery datagram."""
+    c = cluster.encode() if isinstance(cluster, str) else cluster
+    return (struct.pack(">IBBB", ANNOUNCE_MAGIC, 1, kind, len(c)) + c
+            + struct.pack(">QHHHH", node, port, links_in, links_out, capacity))
+
+
+def multicast_socket():
+    """A UDP socket that multicasts on the loopback interface only."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+    return s
+
+
+def multicast(port, datagrams):
+    """Sends each datagram to the group, on the loopback interface only."""
+    s = multicast_socket()
+    try:
+        for d in datagrams:
+            s.sendto(d, (GROUP, port))
+    finally:
+        s.close()
+
 
 def frame(ftype, body=b""):
     return struct.pack(">IB", 1 + len(body), ftype) + body

@@ -5,15 +5,13 @@ first node dials nobody; clusters sharing a group and port stay apart; bad
 datagrams are counted and ignored. Each test has its own multicast port."""
 
 import re
-import socket
-import struct
 import sys
 import time
 
 from harness import DEFAULT_TIMEOUT, check, check_broadcast, check_exactly_once, poll, run_tests
+from lmwire import announcement, multicast
 
 PORTS = (61600, 61699)
-GROUP = "239.255.77.77"
 
 
 def discovery_args(mport, cluster=None):
@@ -132,17 +130,6 @@ def test_two_clusters_on_one_group_stay_apart(h):
     h.stop_all()
 
 
-def send_datagrams(port, datagrams):
-    """Multicasts each datagram to the group on the loopback interface only."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
-        for d in datagrams:
-            s.sendto(d, (GROUP, port))
-    finally:
-        s.close()
 
 
 def test_bad_datagrams_are_counted_and_ignored(h):
@@ -150,15 +137,14 @@ def test_bad_datagrams_are_counted_and_ignored(h):
     nodes = start(h, 3, mport)
     wait_connected(nodes)
     before = [n.stats() for n in nodes]
-    good = (struct.pack(">IBBB", 0x4C4D5344, 1, 1, len(h.cluster_name)) + h.cluster_name.encode()
-            + struct.pack(">QHHHH", 0x1234, 9, 0, 0, 5))
+    good = announcement(h.cluster_name, 0x1234, 9)
     bad = [
         b"GET / HTTP/1.1\r\n\r\n",        # garbage
         good[:10],                        # truncated
         good + b"x" * 2000,               # oversized
         good[:4] + b"\x09" + good[5:],    # other version
     ]
-    send_datagrams(mport, bad)
+    multicast(mport, bad)
     for n, b in zip(nodes, before):
         poll(lambda n=n, b=b: (n.stats()["discovery_bad"] >= b["discovery_bad"] + len(bad), None),
              "%s counting the bad datagrams" % n.name, interval=0.1)

@@ -14,16 +14,14 @@ driven by a raw client that speaks the wire format:
 import os
 import resource
 import select
-import socket
-import struct
 import sys
 import time
 
 from harness import DEFAULT_TIMEOUT, check, check_broadcast, poll, run_tests
-from lmwire import BROADCAST, HELLO, WELCOME, Frames, broadcast_body, fake_id, frame, hello_body
+from lmwire import (BROADCAST, GROUP, HELLO, QUERY, WELCOME, Frames, announcement, broadcast_body,
+                    fake_id, frame, hello_body, multicast_socket)
 
 PORTS = (63600, 63699)
-GROUP = "239.255.77.77"
 
 
 def wait_stat(node, key, at_least, timeout=DEFAULT_TIMEOUT):
@@ -102,16 +100,13 @@ def test_a_query_flood_gets_bounded_answers(h):
         # 200 queriers, each on its own port (one waiting answer per querier
         # address is the other bound).
         for i in range(200):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s = multicast_socket()
             socks.append(s)
             s.bind(("127.0.0.1", 0))
-            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
-            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
         base = n.stats()
         start = time.monotonic()
         for s in socks:
-            q = (struct.pack(">IBBB", 0x4C4D5344, 1, 2, len(c)) + c
-                 + struct.pack(">QHHHH", fake_id(), PORTS[1], 0, 0, 5))
+            q = announcement(c, fake_id(), PORTS[1], kind=QUERY)
             s.sendto(q, (GROUP, mport))
         st = wait_stat(n, "discovery_answers_limited", base["discovery_answers_limited"] + 1)
         # Collect the answers for a bounded while; they come within a second.

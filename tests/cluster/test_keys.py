@@ -28,10 +28,9 @@ import time
 
 from harness import (DEFAULT_TIMEOUT, check, check_broadcast, check_exactly_once,
                      check_in_order, poll, run_tests)
-from lmwire import HELLO, Frames, fake_id, frame, hello_body
+from lmwire import HELLO, Frames, announcement, fake_id, frame, hello_body, multicast
 
 PORTS = (63500, 63599)
-GROUP = "239.255.77.77"
 AUTH1_PREFIX = b"\x00\x00\x00\x35LMSA"  # length 53, magic "LMSA"
 
 
@@ -58,23 +57,6 @@ def seal(datagram, key, time_us=None):
     return signed + mac
 
 
-def announcement(cluster, node, port, kind=1, capacity=5):
-    c = cluster.encode()
-    return (struct.pack(">IBBB", 0x4C4D5344, 1, kind, len(c)) + c
-            + struct.pack(">QHHHH", node, port, 0, 0, capacity))
-
-
-def multicast(port, datagrams):
-    """Sends each datagram to the group, on the loopback interface only."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
-        for d in datagrams:
-            s.sendto(d, (GROUP, port))
-    finally:
-        s.close()
 
 
 # -- helpers over nodes -----------------------------------------------------
