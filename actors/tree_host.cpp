@@ -1,6 +1,5 @@
 #include "actors/tree_host.hpp"
 
-
 namespace lanmesh {
 
 tree_host::tree_host(node_id self, std::uint64_t epoch, tree_params p, deliver_fn deliver,
@@ -18,13 +17,15 @@ void tree_host::carry_out(time_point now) {
   for (auto& g : out_.gaps)
     gap_(g.range);
   out_.clear();
+  // The timer is moved only when the tree wants to wake earlier: a later
+  // wake-up is left to the tick the armed timer brings (re-arming costs a
+  // cancelled wait and its handler, and the tree's next wake-up changes with
+  // nearly every frame under load).
   auto at = tree_.next_wakeup();
-  if (at != armed_ && at != time_point::max()) {
+  if (at < armed_) {
     armed_ = at;
     if (arm_)
       arm_(at < now ? now : at);
-  } else if (at == time_point::max()) {
-    armed_ = at;
   }
   auto& t = tree_.stats();
   plane_stats now_stats;
@@ -91,7 +92,20 @@ void tree_host::rtt(node_id peer, std::chrono::microseconds rtt) {
 }
 
 void tree_host::tick(time_point now) {
+  auto planned = armed_;
   armed_ = time_point::max();
+  // Late by more than a few ms: this process was not running (2 cores, many
+  // nodes). What the tree waits for may already sit unread in the sockets;
+  // its timers (a graft for a copy that is only late) run after the I/O
+  // thread has read it, once.
+  if (!deferred_ && planned != time_point::max() && now - planned > late_tick) {
+    deferred_ = true;
+    armed_ = now + late_tick_retry;
+    if (arm_)
+      arm_(armed_);
+    return;
+  }
+  deferred_ = false;
   tree_.tick(now, out_);
   carry_out(now);
 }

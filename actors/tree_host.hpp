@@ -56,17 +56,23 @@ private:
   gap_fn gap_;
   arm_fn arm_;
   time_point armed_ = time_point::max();
+  bool deferred_ = false; // this tick was late and waits for the reads once
+  static constexpr std::chrono::milliseconds late_tick{3};
+  static constexpr std::chrono::milliseconds late_tick_retry{1};
   // stats() runs on the router's thread: the counters are mirrored into
   // atomics, one per field of plane_stats.
   using field = std::uint64_t plane_stats::*;
   static constexpr std::array<field, 20> fields{
-      &plane_stats::payloads_in,  &plane_stats::delivered,        &plane_stats::duplicates,
-      &plane_stats::forwarded,    &plane_stats::links,            &plane_stats::ihave_out,
-      &plane_stats::ihave_in,     &plane_stats::grafts_out,       &plane_stats::grafts_in,
-      &plane_stats::prunes_out,   &plane_stats::prunes_in,        &plane_stats::iwants_out,
-      &plane_stats::iwants_in,    &plane_stats::fetched,          &plane_stats::gaps,
-      &plane_stats::gap_messages, &plane_stats::history_bytes,    &plane_stats::history_messages,
-      &plane_stats::waiting,      &plane_stats::streams};
+      &plane_stats::payloads_in,   &plane_stats::delivered,
+      &plane_stats::duplicates,    &plane_stats::forwarded,
+      &plane_stats::links,         &plane_stats::ihave_out,
+      &plane_stats::ihave_in,      &plane_stats::grafts_out,
+      &plane_stats::grafts_in,     &plane_stats::prunes_out,
+      &plane_stats::prunes_in,     &plane_stats::iwants_out,
+      &plane_stats::iwants_in,     &plane_stats::fetched,
+      &plane_stats::gaps,          &plane_stats::gap_messages,
+      &plane_stats::history_bytes, &plane_stats::history_messages,
+      &plane_stats::waiting,       &plane_stats::streams};
   std::array<std::atomic<std::uint64_t>, fields.size()> cells_{};
 };
 

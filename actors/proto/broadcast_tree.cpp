@@ -387,6 +387,22 @@ void broadcast_tree::run_wants(stream& s, time_point now, outbox& out) {
     // Drop candidates that are no longer linked.
     while (w.tried < w.from.size() && !link_of(w.from[w.tried]))
       ++w.tried;
+    // An announced message is late on the tree, but the path is alive: the
+    // parent keeps bringing the stream's other messages, so the copy is
+    // queued, not lost. Grafting now would only bring it twice (and the
+    // prune after it): under load that churn made the trees change all the
+    // time. Wait while the parent is busy, up to graft_max.
+    if (p_.tree && w.graft && w.tried == 0 && s.parent != 0 &&
+        now - w.created < p_.graft_max) {
+      if (auto* pl = link_of(s.parent)) {
+        auto alive_until = s.parent_rx + graft_wait(*pl);
+        if (alive_until > now) {
+          w.due = std::min(alive_until, w.created + p_.graft_max);
+          ++i;
+          continue;
+        }
+      }
+    }
     if (w.tried < w.from.size()) {
       auto peer = w.from[w.tried++];
       wire::stream_range r{s.key.origin, s.key.epoch, std::max(w.first, s.next), w.last};
@@ -622,6 +638,7 @@ void broadcast_tree::inbound(node_id from, const std::uint8_t* data, std::size_t
       adopt_template(*m.s);
       if (p_.tree) {
         m.s->parent = from;
+        m.s->parent_rx = now;
         set_lazy(*m.s, from, false);
       }
       if (m.seq > m.hole_first)

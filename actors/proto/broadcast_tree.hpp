@@ -200,6 +200,7 @@ private:
     std::vector<node_id> lazy;
     bool fresh = true; // no message yet: the first takes template_'s links
     node_id parent = 0;
+    time_point parent_rx{}; // when the parent last brought a new message
     std::vector<want> wants;
     time_point active{};
   };
