@@ -391,9 +391,12 @@ void broadcast_tree::run_wants(stream& s, time_point now, outbox& out) {
     // parent keeps bringing the stream's other messages, so the copy is
     // queued, not lost. Grafting now would only bring it twice (and the
     // prune after it): under load that churn made the trees change all the
-    // time. Wait while the parent is busy, up to graft_max.
-    if (p_.tree && w.graft && w.tried == 0 && s.parent != 0 &&
-        now - w.created < p_.graft_max) {
+    // time. Wait while the parent is busy, up to graft_max — only while
+    // nothing after the wanted messages has come (then they are a hole,
+    // fetched at once) and the parent is still eager for the stream.
+    std::uint64_t top = s.msgs.empty() ? s.next - 1 : s.base + s.msgs.size() - 1;
+    if (p_.tree && w.graft && w.tried == 0 && s.parent != 0 && top < w.first &&
+        !lazy(s, s.parent) && now - w.created < p_.graft_max) {
       if (auto* pl = link_of(s.parent)) {
         auto alive_until = s.parent_rx + graft_wait(*pl);
         if (alive_until > now) {
