@@ -131,36 +131,88 @@ void membership::push_table(node_id to, bool sync, commands& out) {
     emit();
 }
 
+namespace {
+// The forgotten filter: 2^17 bits a generation, 4 probes, a new generation
+// every 8 192 records (false positives below 0.3 % per generation there).
+constexpr std::size_t forget_words = (std::size_t{1} << 17) / 64;
+constexpr std::size_t forget_capacity = 8192;
+constexpr int forget_probes = 4;
+
+bool filter_has(const std::vector<std::uint64_t>& bits, std::uint64_t fp) {
+  if (bits.empty())
+    return false;
+  for (int i = 0; i < forget_probes; ++i) {
+    auto bit = mix(fp + static_cast<std::uint64_t>(i)) % (forget_words * 64);
+    if (!(bits[bit / 64] >> (bit % 64) & 1))
+      return false;
+  }
+  return true;
+}
+} // namespace
+
+std::uint64_t membership::fingerprint(const member_record& r) {
+  // Not the version: a load change of a member not held is not news here.
+  return mix(r.node ^ mix(r.incarnation ^
+                          (std::uint64_t{static_cast<std::uint8_t>(r.state)} << 56)));
+}
+
+void membership::forget(const member_record& r) {
+  if (forgot_now_.empty() || forgot_count_ >= forget_capacity) {
+    forgot_before_ = std::move(forgot_now_);
+    forgot_now_.assign(forget_words, 0);
+    forgot_count_ = 0;
+  }
+  auto fp = fingerprint(r);
+  for (int i = 0; i < forget_probes; ++i) {
+    auto bit = mix(fp + static_cast<std::uint64_t>(i)) % (forget_words * 64);
+    forgot_now_[bit / 64] |= std::uint64_t{1} << (bit % 64);
+  }
+  ++forgot_count_;
+}
+
+bool membership::forgotten(const member_record& r) const {
+  auto fp = fingerprint(r);
+  return filter_has(forgot_now_, fp) || filter_has(forgot_before_, fp);
+}
+
 bool membership::make_room() {
   if (members_.size() < p_.max_members)
     return true;
-  // Tombstones first (soonest to expire), then the alive member heard of
+  // Tombstones first (soonest to expire), then the alive members heard of
   // longest ago; never a neighbour, so records cannot push live links out.
-  auto victim = members_.end();
-  for (auto it = members_.begin(); it != members_.end(); ++it) {
-    auto& m = it->second;
-    if (m.linked)
-      continue;
-    if (victim == members_.end()) {
-      victim = it;
-      continue;
-    }
-    auto& v = victim->second;
-    if (m.alive() != v.alive()) {
-      if (!m.alive())
-        victim = it;
-    } else if (m.alive() ? m.changed < v.changed : m.expires < v.expires) {
-      victim = it;
-    }
-  }
-  if (victim == members_.end())
+  // A sixteenth of the table at once: a scan per record made a cluster
+  // larger than the table cost O(table) per record it heard.
+  using entry = std::unordered_map<node_id, member>::iterator;
+  std::vector<entry> evictable;
+  evictable.reserve(members_.size());
+  for (auto it = members_.begin(); it != members_.end(); ++it)
+    if (!it->second.linked)
+      evictable.push_back(it);
+  if (evictable.empty())
     return false;
-  digest_ ^= contribution(victim->second.rec);
-  if (victim->second.alive())
-    --alive_count_;
-  duties_.erase(victim->first);
-  members_.erase(victim);
-  stats_.evicted += 1;
+  auto first_out = [](const entry& a, const entry& b) {
+    auto &x = a->second, &y = b->second;
+    if (x.alive() != y.alive())
+      return !x.alive();
+    if (!x.alive() && x.expires != y.expires)
+      return x.expires < y.expires;
+    if (x.alive() && x.changed != y.changed)
+      return x.changed < y.changed;
+    return a->first < b->first; // the same order on every run
+  };
+  auto batch = std::min(evictable.size(), std::max<std::size_t>(1, p_.max_members / 16));
+  std::nth_element(evictable.begin(), evictable.begin() + static_cast<long>(batch - 1),
+                   evictable.end(), first_out);
+  for (std::size_t i = 0; i < batch; ++i) {
+    auto victim = evictable[i];
+    digest_ ^= contribution(victim->second.rec);
+    if (victim->second.alive())
+      --alive_count_;
+    forget(victim->second.rec);
+    duties_.erase(victim->first);
+    members_.erase(victim);
+    stats_.evicted += 1;
+  }
   return true;
 }
 
@@ -235,6 +287,13 @@ membership::taken membership::take(member_record rec, node_id from, time_point n
     }
   }
   auto it = members_.find(rec.node);
+  // Near full: within one eviction batch of the bound (right after a batch
+  // there is room, and the records just evicted would come straight back).
+  if (it == members_.end() && members_.size() + p_.max_members / 16 >= p_.max_members &&
+      forgotten(rec)) {
+    stats_.forgotten_heard += 1; // evicted here: not news again (see the header)
+    return taken::stale;
+  }
   if (it == members_.end()) {
     // A tombstone of a member never known is kept only if there is room.
     if (rec.state != member_state::alive && members_.size() >= p_.max_members)
