@@ -36,7 +36,7 @@
 //   dropped and counted; an alive member's address changes only by its own
 //   record (over its own link) or a new incarnation; a full table evicts
 //   tombstones first, then the member heard of longest ago, never a
-//   neighbour (a sixteenth of the table at a time, so that a cluster larger
+//   neighbour (from queues in the order news came, so that a cluster larger
 //   than the table does not cost a scan of it per record); claims that a
 //   live neighbour is gone are not believed but handed to that neighbour,
 //   which refutes them.
@@ -50,6 +50,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <random>
 #include <string>
@@ -233,6 +234,7 @@ private:
   void declare(node_id id, member_state state, time_point now, commands& out);
   void set_record(member& m, const member_record& rec, time_point now, commands& out);
   bool make_room();
+  void note_age(const member& m);
   static std::uint64_t fingerprint(const member_record& r);
   void forget(const member_record& r);
   bool forgotten(const member_record& r) const;
@@ -248,6 +250,9 @@ private:
   membership_params p_;
   std::mt19937_64 rng_;
   std::unordered_map<node_id, member> members_;
+  // (member, its `changed`) in the order news came, alive and gone apart:
+  // make_room's order. Entries whose member changed since are skipped.
+  std::deque<std::pair<node_id, time_point>> by_age_alive_, by_age_gone_;
   std::unordered_map<node_id, neighbour> neighbours_;
   std::unordered_map<node_id, duty> duties_;
   // News waiting to go out: subject -> the neighbour it came from (0: none).
