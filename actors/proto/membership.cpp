@@ -449,6 +449,17 @@ membership::commands membership::sync_received(node_id from, const wire::sync& s
   stats_.syncs_received += 1;
   if (s.digest == digest_ || !neighbours_.count(from))
     return out;
+  // Both tables full with a cluster larger than them (this one has evicted):
+  // two parts of a cluster never have the same digest, and pushing one's
+  // part at every sync cost 68 records per node per second in an idle
+  // 3 000-node simulated cluster with 1 024-member tables, to teach the
+  // other members it had mostly evicted already. A newcomer (a small
+  // table) still gets this one; joins and deaths travel as news.
+  auto near_full = p_.max_members - p_.max_members / 16;
+  if (!forgot_now_.empty() && members_.size() >= near_full && s.count >= near_full) {
+    stats_.sync_skipped_partial += 1;
+    return out;
+  }
   stats_.sync_pushes += 1;
   push_table(from, true, out);
   if (s.flags & wire::sync_answer) {

@@ -46,7 +46,9 @@
 //   full table remembers what it evicted (id, incarnation, state; two
 //   generations of a Bloom filter, 32 KiB, made on the first eviction) and
 //   takes such a record as stale: only a new incarnation or a new state of
-//   a member it does not hold is news to it.
+//   a member it does not hold is news to it. Two such tables never have
+//   the same digest: a SYNC between them pushes nothing (a newcomer, whose
+//   table is small, is still sent the table).
 
 #include <chrono>
 #include <cstdint>
@@ -116,7 +118,9 @@ struct membership_stats {
   std::uint64_t rejected_record = 0;   // id 0, or an address change not from its owner
   std::uint64_t syncs_sent = 0;
   std::uint64_t syncs_received = 0;
-  std::uint64_t sync_pushes = 0;   // digests differed: table pushed
+  std::uint64_t sync_pushes = 0; // digests differed: table pushed
+  std::uint64_t sync_skipped_partial =
+      0;                           // differed, but both tables hold part of the cluster
   std::uint64_t refutations = 0;   // this node was said to be gone
   std::uint64_t declared_dead = 0; // by this node: its port refused
   std::uint64_t declared_unreachable = 0;

@@ -383,6 +383,36 @@ TEST(membership, an_evicted_record_heard_again_is_not_news_again) {
   EXPECT_EQ(sent_to(m.tick(t0 + 6s), 3).size(), 1u);
 }
 
+// Two full tables of a larger cluster: a SYNC between them pushes nothing
+// (their digests cannot match); a newcomer's small table still gets a push.
+TEST(membership, full_tables_of_a_larger_cluster_do_not_push_on_sync) {
+  membership_params p;
+  p.max_members = 64;
+  auto m = make(1, p);
+  m.link_up(rec(2), true, false, t0);
+  std::vector<member_record> fakes;
+  for (node_id id = 1000; id < 1200; ++id)
+    fakes.push_back(rec(id));
+  for (std::size_t i = 0; i < fakes.size(); i += 64)
+    m.received(2,
+               std::vector<member_record>(
+                   fakes.begin() + static_cast<long>(i),
+                   fakes.begin() + static_cast<long>(std::min(i + 64, fakes.size()))),
+               false, t0 + 1ms);
+  m.tick(t0 + 1s);
+  ASSERT_GT(m.stats().evicted, 0u);
+  auto pushed = [](const commands& c) {
+    std::size_t n = 0;
+    for (auto& x : c)
+      if (auto* r = std::get_if<membership::send_records>(&x))
+        n += r->sync ? r->records.size() : 0;
+    return n;
+  };
+  EXPECT_EQ(pushed(m.sync_received(2, {12345, 64, wire::sync_answer}, t0 + 2s)), 0u);
+  EXPECT_EQ(m.stats().sync_skipped_partial, 1u);
+  EXPECT_GE(pushed(m.sync_received(2, {12345, 3, wire::sync_answer}, t0 + 3s)), 60u);
+}
+
 TEST(membership, load_changes_are_news_only_when_they_matter) {
   auto m = make(1);
   m.link_up(rec(2), true, false, t0);
