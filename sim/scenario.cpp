@@ -42,6 +42,7 @@ scenario parse_scenario(const std::string& text, const std::string& name) {
     get(j, "mode", s.mode);
     get(j, "payload_bytes", s.payload_bytes);
     get(j, "broadcast_lines", s.broadcast_lines);
+    get(j, "link_lines", s.link_lines);
     get(j, "settle_s", s.settle_s);
     get(j, "reach_window_s", s.reach_window_s);
     get(j, "max_members", s.max_members);

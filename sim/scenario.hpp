@@ -37,6 +37,7 @@ struct scenario {
   std::string mode = "tree"; // or "flood"
   std::size_t payload_bytes = 32;
   bool broadcast_lines = false; // one JSON line per broadcast
+  bool link_lines = false;      // at the end, one JSON line per running node: its links
   /// A node is expected to deliver a broadcast if it started this long
   /// before it and still runs at the end.
   double settle_s = 2;

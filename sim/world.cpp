@@ -698,6 +698,26 @@ void world::summary(std::ostream& out, time_point now) {
     }
   }
   auto up = up_nodes();
+  if (sc_.link_lines) {
+    // As the node's /peers shows them (peer and direction), for the rule
+    // checks the fidelity test runs on both the simulator and real nodes.
+    for (auto i : up) {
+      std::vector<std::pair<std::uint32_t, std::string>> peers;
+      for (auto& [peer, e] : slots_[i].node->links().links()) {
+        auto it = by_id_.find(peer);
+        if (it != by_id_.end())
+          peers.emplace_back(it->second, to_string(e.dir));
+      }
+      std::sort(peers.begin(), peers.end());
+      ojson l;
+      l["type"] = "links";
+      l["node"] = i;
+      l["peers"] = ojson::array();
+      for (auto& [p, dir] : peers)
+        l["peers"].push_back({{"peer", p}, {"dir", dir}});
+      out << l.dump() << "\n";
+    }
+  }
   double members_sum = 0;
   double streams_sum = 0, history_sum = 0;
   for (auto i : up) {

@@ -49,52 +49,70 @@ def plt():
 
 
 def failure(sim, n):
+    """Two crash models: `reset` (the process dies, its kernel resets its
+    links: peers learn it within one latency) and `silent` (the host
+    vanishes: peers learn it only from silence, overlay.dead-after)."""
     fractions = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
-    first, recover = [], []
-    for f in fractions:
-        lines = run(sim, "failure.json", {"nodes": n, "events": [
-            {"at_s": 25, "what": "broadcast", "count": 10, "over_s": 2, "senders": "one"},
-            {"at_s": 30, "what": "crash", "fraction": f},
-            {"at_s": 30.001, "what": "broadcast", "count": 100, "over_s": 20,
-             "senders": "all"}]}, f"crash-{int(f * 100)}", "failure")
-        after = [l for l in lines if l["type"] == "broadcast" and l["t_s"] >= 30]
-        fr = [l["reached_within_window"] / l["expected"] if l["expected"] else 1.0
-              for l in after]
-        first.append(sum(fr[:10]) / max(1, len(fr[:10])))
-        # Time from the crash to the first broadcast from which on every
-        # survivor was reached within the window.
-        t = None
-        for i in range(len(after)):
-            if all(x >= 1.0 for x in fr[i:]):
-                t = after[i]["t_s"] - 30
-                break
-        recover.append(t if t is not None else float("nan"))
+    res = {}
+    for silent in (False, True):
+        first, recover = [], []
+        kind = "silent" if silent else "reset"
+        for f in fractions:
+            sets = {"nodes": n, "max_members": 1024} if n > 1024 else {"nodes": n}
+            lines = run(sim, "failure.json", dict(sets, events=[
+                {"at_s": 25, "what": "broadcast", "count": 10, "over_s": 2, "senders": "one"},
+                {"at_s": 30, "what": "crash", "fraction": f, "silent": silent},
+                {"at_s": 30.001, "what": "broadcast", "count": 100, "over_s": 20,
+                 "senders": "all"}]), f"crash-{kind}-{int(f * 100)}-{n}", "failure")
+            after = [l for l in lines if l["type"] == "broadcast" and l["t_s"] >= 30]
+            fr = [l["reached_within_window"] / l["expected"] if l["expected"] else 1.0
+                  for l in after]
+            first.append(sum(fr[:10]) / max(1, len(fr[:10])))
+            # Time from the crash to the first broadcast from which on every
+            # survivor was reached within the window.
+            t = None
+            for i in range(len(after)):
+                if all(x >= 1.0 for x in fr[i:]):
+                    t = after[i]["t_s"] - 30
+                    break
+            recover.append(t if t is not None else float("nan"))
+        res[kind] = dict(zip(fractions, zip(first, recover)))
     p = plt()
     fig, ax = p.subplots(1, 2, figsize=(10, 4))
-    ax[0].plot([f * 100 for f in fractions], [x * 100 for x in first], "o-")
+    for kind in ("reset", "silent"):
+        ax[0].plot([f * 100 for f in fractions], [res[kind][f][0] * 100 for f in fractions],
+                   "o-", label=f"crash: {kind}")
+        ax[1].plot([f * 100 for f in fractions], [res[kind][f][1] for f in fractions], "o-",
+                   label=f"crash: {kind}")
     ax[0].set_xlabel("nodes crashed at once (%)")
-    ax[0].set_ylabel("survivors reached (%), first 10 broadcasts")
+    ax[0].set_ylabel("survivors reached within 1 s (%),\nfirst 10 broadcasts after the crash")
     ax[0].set_ylim(0, 105)
-    ax[0].grid(True)
-    ax[1].plot([f * 100 for f in fractions], recover, "o-")
     ax[1].set_xlabel("nodes crashed at once (%)")
-    ax[1].set_ylabel("s until every survivor is reached")
-    ax[1].grid(True)
-    fig.suptitle(f"lanmesh-sim: reliability after massive failure, {n} nodes")
+    ax[1].set_ylabel("s after the crash until every survivor\nis reached (within 1 s) again")
+    for a in ax:
+        a.grid(True)
+        a.legend()
+    fig.suptitle(f"lanmesh-sim: reliability after massive failure, {n} nodes "
+                 "(a broadcast every 0.2 s from a random survivor)")
     fig.tight_layout()
-    fig.savefig(os.path.join(DOCS, "sim-failure.png"), dpi=100)
-    return dict(zip(fractions, zip(first, recover)))
+    fig.savefig(os.path.join(DOCS, f"sim-failure-{n}.png"), dpi=100)
+    return res
 
 
 def tree_vs_flood(sim, n):
     rows = {}
+    tag = "" if n == 1000 else f"-{n}"
     for mode in ("tree", "flood"):
         for senders in ("one", "all"):
-            lines = run(sim, "tree-vs-flood.json", {"nodes": n, "mode": mode, "events": [
+            sets = {"nodes": n, "mode": mode, "events": [
                 {"at_s": 25, "what": "broadcast", "count": 100, "over_s": 10,
-                 "senders": senders}]}, f"{mode}-{senders}", "tree_vs_flood")
+                 "senders": senders}]}
+            if n > 1024:
+                sets["max_members"] = 1024
+            lines = run(sim, "tree-vs-flood.json", sets, f"{mode}-{senders}-{n}",
+                        "tree_vs_flood")
             s = lines[-1]
-            rows[(mode, senders)] = (s["rmr"], s["ldh_avg"], s["missed"])
+            rows[(mode, senders)] = (s["rmr"], s["ldh_avg"], s["ldh_max"], s["missed"])
     p = plt()
     fig, ax = p.subplots(1, 2, figsize=(10, 4))
     labels = ["one sender", "many senders"]
@@ -111,15 +129,77 @@ def tree_vs_flood(sim, n):
         a.grid(True, axis="y")
     fig.suptitle(f"lanmesh-sim: tree vs flood, {n} nodes, 100 broadcasts")
     fig.tight_layout()
-    fig.savefig(os.path.join(DOCS, "sim-tree-vs-flood.png"), dpi=100)
+    fig.savefig(os.path.join(DOCS, f"sim-tree-vs-flood{tag}.png"), dpi=100)
     return rows
+
+
+def membership(sim, n):
+    """Membership frames and records per node per second, idle (60-120 s)
+    and with 1 % of the nodes replaced per minute (from 40 s on), for N up to
+    `n` (the sizes of the list below that do not exceed it)."""
+    sizes = [x for x in (100, 300, 1000, 3000, 10000) if x <= n]
+    rows = {}
+    for mode in ("idle", "churn"):
+        for size in sizes:
+            sets = {"nodes": size}
+            if size > 1024:
+                sets["max_members"] = 1024  # the node's default table
+            if mode == "churn":
+                sets["events"] = [{"at_s": 40, "what": "churn", "fraction": 0.01,
+                                   "until_s": 120}]
+            lines = run(sim, "membership-cost.json", sets, f"{mode}-{size}", "membership")
+            iv = [l for l in lines if l["type"] == "interval" and l["t_s"] > 60]
+            f = lambda k: sum(l["frames_per_node_s"][k] for l in iv) / max(1, len(iv))
+            rows[(mode, size)] = {"records": f("member_records"),
+                                  "frames": f("members") + f("sync")}
+    p = plt()
+    fig, ax = p.subplots(1, 2, figsize=(10, 4))
+    for mode in ("idle", "churn"):
+        ax[0].plot(sizes, [rows[(mode, x)]["records"] for x in sizes], "o-", label=mode)
+        ax[1].plot(sizes, [rows[(mode, x)]["frames"] for x in sizes], "o-", label=mode)
+    for a, t in zip(ax, ("member records received / node / s",
+                         "MEMBERS + SYNC frames / node / s")):
+        a.set_xscale("log")
+        a.set_xlabel("nodes")
+        a.set_title(t)
+        a.grid(True)
+        a.legend()
+    fig.suptitle("lanmesh-sim: membership cost, idle and 1 %/min churn (60-120 s)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(DOCS, "sim-membership.png"), dpi=100)
+    return rows
+
+
+def partition(sim, n):
+    """Two halves from 35 s to 50 s, then the heal: components per second and
+    the time from the heal until one overlay again."""
+    sets = {"nodes": n}
+    if n > 1024:
+        sets["max_members"] = 1024
+    lines = run(sim, "partition.json", sets, f"partition-{n}", "partition")
+    iv = [l for l in lines if l["type"] == "interval"]
+    healed = next((l["t_s"] - 50 for l in iv if l["t_s"] >= 50 and l["components"] == 1
+                   and l["largest_component"] == l["up"]), float("nan"))
+    p = plt()
+    fig, ax = p.subplots(figsize=(6, 4))
+    ax.plot([l["t_s"] for l in iv], [l["components"] for l in iv], "-")
+    ax.axvspan(35, 50, alpha=0.2, label="partition")
+    ax.set_xlabel("s")
+    ax.set_ylabel("overlay components")
+    ax.set_title(f"lanmesh-sim: partition of {n} nodes in two and heal\n"
+                 f"one overlay again {healed:.0f} s after the heal (1 s samples)")
+    ax.grid(True)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(DOCS, "sim-partition.png"), dpi=100)
+    return healed
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sim", default=os.path.join(ROOT, "build", "lanmesh-sim"))
     ap.add_argument("--nodes", type=int, default=1000)
-    ap.add_argument("--only", default="failure,tree_vs_flood")
+    ap.add_argument("--only", default="failure,tree_vs_flood,membership,partition")
     a = ap.parse_args()
     for e in a.only.split(","):
         print(e, globals()[e](a.sim, a.nodes))

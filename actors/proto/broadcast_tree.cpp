@@ -40,14 +40,32 @@ broadcast_tree::stream& broadcast_tree::get(const stream_key& k, time_point now)
             (victim == streams_.end() || i->second.active < victim->second.active))
           victim = i;
       if (victim != streams_.end()) {
-        for (auto& h : victim->second.msgs)
+        auto& v = victim->second;
+        for (auto& h : v.msgs)
           if (h.chunk)
             history_bytes_ -= h.size;
+        if (v.busy_listed)
+          busy_.erase(std::find(busy_.begin(), busy_.end(), &v));
+        if (v.started) {
+          // Heard of again, it goes on from here rather than start over.
+          if (dropped_.size() >= p_.max_streams) {
+            dropped_.erase(dropped_order_.front());
+            dropped_order_.pop_front();
+          }
+          if (dropped_.emplace(v.key, v.next).second)
+            dropped_order_.push_back(v.key);
+        }
         streams_.erase(victim);
       }
     }
     it = streams_.emplace(k, stream{}).first;
     it->second.key = k;
+    if (auto d = dropped_.find(k); d != dropped_.end()) {
+      it->second.started = true;
+      it->second.next = it->second.base = d->second;
+      dropped_order_.erase(std::find(dropped_order_.begin(), dropped_order_.end(), k));
+      dropped_.erase(d);
+    }
     stats_.streams = streams_.size();
   }
   it->second.active = now;
@@ -72,18 +90,43 @@ void broadcast_tree::adopt_template(stream& s) {
     template_.reset(); // dropped: the next stream with two messages
 }
 
-bool broadcast_tree::start(stream& s, std::uint64_t seq_seen, std::uint64_t peer_has) {
+bool broadcast_tree::start(stream& s, std::uint64_t seq_seen, std::uint64_t peer_has,
+                           time_point now) {
   if (s.started)
     return false;
   s.started = true;
-  if (s.key.epoch > epoch_)
-    s.next = 1; // its origin started after this node: everything it sent
+  // A node that joined a while ago was there when this stream's messages
+  // were sent (its join's STREAMS did not list it): it wants all of them.
+  bool was_there = joined_at_ != time_point::max() && now - joined_at_ >= p_.join_grace;
+  if (s.key.epoch > epoch_ || was_there)
+    s.next = 1; // everything its origin sent (history permitting)
   else if (peer_has > 0)
-    s.next = peer_has + 1; // what is sent from now on
+    s.next = peer_has + 1; // a newcomer: what is sent from now on
   else
     s.next = std::max<std::uint64_t>(seq_seen, 1);
   s.base = s.next;
   return true;
+}
+
+void broadcast_tree::mark_busy(stream& s) {
+  if (!s.busy_listed && (s.waiting > 0 || !s.wants.empty())) {
+    s.busy_listed = true;
+    busy_.push_back(&s);
+  }
+}
+
+template <class F> void broadcast_tree::for_each_busy(F&& f) {
+  // By index: f may list more streams (they are visited too).
+  for (std::size_t i = 0; i < busy_.size(); ++i)
+    f(*busy_[i]);
+  std::size_t kept = 0;
+  for (auto* s : busy_) {
+    if (s->waiting > 0 || !s->wants.empty())
+      busy_[kept++] = s;
+    else
+      s->busy_listed = false;
+  }
+  busy_.resize(kept);
 }
 
 bool broadcast_tree::has(const stream& s, std::uint64_t seq) const {
@@ -110,8 +153,10 @@ void broadcast_tree::hold(stream& s, std::uint64_t seq, frames_ptr chunk,
   h.at = now;
   order_.emplace_back(s.key, seq);
   history_bytes_ += size;
-  if (seq >= s.next)
+  if (seq >= s.next) {
     ++s.waiting;
+    mark_busy(s);
+  }
 }
 
 void broadcast_tree::deliver_ready(stream& s, std::vector<std::uint8_t>& frames,
@@ -202,6 +247,7 @@ void broadcast_tree::add_want(stream& s, std::uint64_t first, std::uint64_t last
     w.created = now;
     s.wants.push_back(std::move(w));
   }
+  mark_busy(s);
 }
 
 broadcast_tree::link* broadcast_tree::link_of(node_id peer) {
@@ -457,7 +503,7 @@ void broadcast_tree::run_wants(stream& s, time_point now, outbox& out) {
 void broadcast_tree::send_streams(node_id to, outbox& out) {
   std::vector<wire::stream_range> all;
   for (auto& [k, s] : streams_)
-    if (s.started)
+    if (s.started && s.next > 1) // something delivered (see the header)
       all.push_back({k.origin, k.epoch, 0, s.next - 1});
   if (all.empty())
     return;
@@ -469,6 +515,8 @@ void broadcast_tree::send_streams(node_id to, outbox& out) {
 }
 
 void broadcast_tree::link_up(node_id peer, time_point now, outbox& out) {
+  if (joined_at_ == time_point::max())
+    joined_at_ = now;
   if (!link_of(peer)) {
     link l;
     l.peer = peer;
@@ -479,7 +527,6 @@ void broadcast_tree::link_up(node_id peer, time_point now, outbox& out) {
     set_lazy(s, peer, false);
   send_streams(peer, out);
   recompute_wakeup();
-  (void)now;
 }
 
 void broadcast_tree::link_down(node_id peer, time_point now, outbox& out) {
@@ -544,7 +591,7 @@ void broadcast_tree::inbound(node_id from, const std::uint8_t* data, std::size_t
           auto v = wire::view_broadcast(f, n - 4);
           ++stats_.payloads_in;
           auto& s = get({v.origin, v.epoch}, now);
-          start(s, v.seq, 0);
+          start(s, v.seq, 0, now);
           if (v.origin == self_ || v.seq < s.next || has(s, v.seq)) {
             ++stats_.duplicates;
             // A second copy on an eager link that is not this node's path to
@@ -584,7 +631,7 @@ void broadcast_tree::inbound(node_id from, const std::uint8_t* data, std::size_t
             if (r.origin == self_ || r.last < r.first)
               return;
             auto& s = get({r.origin, r.epoch}, now);
-            start(s, r.first, 0);
+            start(s, r.first, 0, now);
             if (from_link)
               add_want(s, r.first, r.last, from, true, now + graft_wait(*from_link), now);
             return;
@@ -623,7 +670,7 @@ void broadcast_tree::inbound(node_id from, const std::uint8_t* data, std::size_t
             if (r.origin == self_)
               return;
             auto& s = get({r.origin, r.epoch}, now);
-            start(s, 0, r.last);
+            start(s, 0, r.last, now);
             if (r.last >= s.next)
               add_want(s, s.next, r.last, from, false, now, now);
             return;
@@ -676,15 +723,17 @@ void broadcast_tree::inbound(node_id from, const std::uint8_t* data, std::size_t
   }
   // Wants may be due at once (STREAMS, a graft's NOTHAVE), and what is
   // given up frees waiting messages, as new ones may.
-  for (auto& [_, s] : streams_)
-    if (!s.wants.empty())
-      run_wants(s, now, out);
   {
     std::vector<std::uint8_t> frames;
     std::size_t count = 0;
-    for (auto& [_, s] : streams_)
+    for_each_busy([&](stream& s) {
+      if (!s.wants.empty())
+        run_wants(s, now, out);
+    });
+    for_each_busy([&](stream& s) {
       if (s.waiting > 0)
         deliver_ready(s, frames, count, out);
+    });
     if (count > 0) {
       stats_.delivered += count;
       out.deliveries.push_back(
@@ -739,7 +788,10 @@ void broadcast_tree::expire(time_point now, outbox&) {
       continue;
     }
     auto& h = s->msgs[seq - s->base];
-    bool old = now - h.at > p_.history_age;
+    // At the wakeup recompute_wakeup set (at + history_age), not after it:
+    // with `>` a tick at exactly that time expired nothing and asked to be
+    // run again at the same time (the simulator's clock stood still there).
+    bool old = now - h.at >= p_.history_age;
     if (!old && history_bytes_ <= p_.history_bytes)
       break;
     if (seq >= s->next)
@@ -760,14 +812,16 @@ void broadcast_tree::expire(time_point now, outbox&) {
 
 void broadcast_tree::tick(time_point now, outbox& out) {
   flush_links(now, out, false);
-  for (auto& [_, s] : streams_)
+  for_each_busy([&](stream& s) {
     if (!s.wants.empty())
       run_wants(s, now, out);
+  });
   std::vector<std::uint8_t> frames;
   std::size_t count = 0;
-  for (auto& [_, s] : streams_)
+  for_each_busy([&](stream& s) {
     if (s.waiting > 0)
       deliver_ready(s, frames, count, out);
+  });
   if (count > 0) {
     stats_.delivered += count;
     out.deliveries.push_back(
@@ -782,10 +836,10 @@ void broadcast_tree::recompute_wakeup() {
   for (auto& l : links_)
     t = std::min(t, l.ihave_due);
   std::uint64_t waiting = 0;
-  for (auto& [_, s] : streams_) {
-    for (auto& w : s.wants)
+  for (auto* s : busy_) { // streams not listed have no wants and wait for nothing
+    for (auto& w : s->wants)
       t = std::min(t, w.due);
-    waiting += s.waiting;
+    waiting += s->waiting;
   }
   if (!order_.empty()) {
     auto [k, seq] = order_.front();

@@ -34,11 +34,18 @@
 // there, and NOTHAVE for what is gone. When a link comes up both ends send
 // STREAMS (per stream, the highest sequence number up to which they have
 // every message), and each fetches what the other has and it lacks: a node
-// cut off for a while catches up on reconnection. A newcomer starts a
-// stream whose origin was running before it after what its first
-// neighbour has (it gets what is sent after it joined); a stream whose
-// origin started later, it takes from the first message (so lines typed
-// before a node's first link reach the cluster it joins).
+// cut off for a while catches up on reconnection. Only streams with
+// something delivered are listed: an empty one tells the peer nothing to
+// fetch, and listing them spread a stream per node to every node (and the
+// tree's work with them). Where a node starts a stream it first hears of:
+// one whose origin started later, from the first message (so lines typed
+// before a node's first link reach the cluster it joins); one whose origin
+// ran before it, after what its neighbours have if the node is a newcomer
+// (its first link came up less than `join_grace` ago: it gets what is sent
+// after it joined), and from the first message if the node was already
+// there (its neighbours' STREAMS at its join did not list the stream, so
+// the stream's messages came after that: a node stopped or cut off before
+// it heard from the origin fetches what it missed).
 
 #include <chrono>
 #include <cstdint>
@@ -73,8 +80,17 @@ struct tree_params {
   std::chrono::milliseconds give_up_after{10000};
   /// Most messages of one stream waiting for a missing one.
   std::size_t max_waiting = 65536;
-  /// Most streams known (the oldest idle ones are dropped beyond).
+  /// Most streams known (the oldest idle ones are dropped beyond; where a
+  /// dropped stream was is remembered, as many again, so that it does not
+  /// start over if heard of again).
   std::size_t max_streams = 4096;
+  /// Links that come up within this long of a node's first link are its
+  /// join: streams they list are older than the node (see the top). Shorter
+  /// than overlay.dead-after (1.8 s): a node stopped long enough to lose its
+  /// links relinks later than that after its first link, and must count as
+  /// one that was there (2 s was too long: cluster.tree's SIGSTOP test
+  /// relinked 1.9 s after the first link).
+  std::chrono::milliseconds join_grace{1000};
   /// false: flooding with order and repair (every link eager, no IHAVE).
   bool tree = true;
 };
@@ -203,6 +219,7 @@ private:
     time_point parent_rx{}; // when the parent last brought a new message
     std::vector<want> wants;
     time_point active{};
+    bool busy_listed = false; // in busy_ (has wants or waiting messages)
   };
   struct link {
     node_id peer = 0;
@@ -216,9 +233,11 @@ private:
 
   stream* find(const stream_key& k);
   stream& get(const stream_key& k, time_point now);
-  bool start(stream& s, std::uint64_t seq_seen, std::uint64_t peer_has);
   /// A stream's first message: its lazy links become template_'s (if any).
   void adopt_template(stream& s);
+  bool start(stream& s, std::uint64_t seq_seen, std::uint64_t peer_has, time_point now);
+  void mark_busy(stream& s);
+  template <class F> void for_each_busy(F&& f);
   bool has(const stream& s, std::uint64_t seq) const;
   void hold(stream& s, std::uint64_t seq, frames_ptr chunk, std::uint32_t offset,
             std::uint32_t size, time_point now);
@@ -251,6 +270,15 @@ private:
   /// key among streams with two messages or more (every node that heard
   /// them picks the same one, so their eager links agree at both ends).
   std::optional<stream_key> template_;
+  // Streams with wants or waiting messages: the per-frame and per-tick work
+  // runs over these, not over every stream (pointers into streams_ stay
+  // valid until erased; a dropped stream is taken out first).
+  std::vector<stream*> busy_;
+  // Dropped streams: key -> next to deliver (bounded by max_streams).
+  std::unordered_map<stream_key, std::uint64_t, key_hash> dropped_;
+  std::deque<stream_key> dropped_order_;
+  // The first link's time (the node's join); max: no link yet.
+  time_point joined_at_ = time_point::max();
   std::vector<link> links_;
   // Every held message in arrival order, for expiry by age and bytes.
   std::deque<std::pair<stream_key, std::uint64_t>> order_;

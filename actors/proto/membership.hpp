@@ -36,11 +36,23 @@
 //   dropped and counted; an alive member's address changes only by its own
 //   record (over its own link) or a new incarnation; a full table evicts
 //   tombstones first, then the member heard of longest ago, never a
-//   neighbour; claims that a live neighbour is gone are not believed but
-//   handed to that neighbour, which refutes them.
+//   neighbour (from queues in the order news came, so that a cluster larger
+//   than the table does not cost a scan of it per record); claims that a
+//   live neighbour is gone are not believed but handed to that neighbour,
+//   which refutes them.
+// - A table full with a cluster larger than it: an evicted member's record
+//   heard again (a neighbour's table push, its news coming round) would be
+//   news again, evict another, be passed on, and so on without end. So a
+//   full table remembers what it evicted (id, incarnation, state; two
+//   generations of a Bloom filter, 32 KiB, made on the first eviction) and
+//   takes such a record as stale: only a new incarnation or a new state of
+//   a member it does not hold is news to it. Two such tables never have
+//   the same digest: a SYNC between them pushes nothing (a newcomer, whose
+//   table is small, is still sent the table).
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <random>
 #include <string>
@@ -106,12 +118,15 @@ struct membership_stats {
   std::uint64_t rejected_record = 0;   // id 0, or an address change not from its owner
   std::uint64_t syncs_sent = 0;
   std::uint64_t syncs_received = 0;
-  std::uint64_t sync_pushes = 0;   // digests differed: table pushed
+  std::uint64_t sync_pushes = 0; // digests differed: table pushed
+  std::uint64_t sync_skipped_partial =
+      0;                           // differed, but both tables hold part of the cluster
   std::uint64_t refutations = 0;   // this node was said to be gone
   std::uint64_t declared_dead = 0; // by this node: its port refused
   std::uint64_t declared_unreachable = 0;
-  std::uint64_t evicted = 0;    // members dropped for room
-  std::uint64_t reconnects = 0; // re-dials of unreachable members
+  std::uint64_t evicted = 0;         // members dropped for room
+  std::uint64_t forgotten_heard = 0; // records of evicted members, not news again
+  std::uint64_t reconnects = 0;      // re-dials of unreachable members
 };
 
 /// Whether an IPv4 address (host order) can be a member's address at all:
@@ -223,6 +238,10 @@ private:
   void declare(node_id id, member_state state, time_point now, commands& out);
   void set_record(member& m, const member_record& rec, time_point now, commands& out);
   bool make_room();
+  void note_age(const member& m);
+  static std::uint64_t fingerprint(const member_record& r);
+  void forget(const member_record& r);
+  bool forgotten(const member_record& r) const;
   void queue(node_id subject, node_id from, time_point now);
   void flush(commands& out);
   void push_table(node_id to, bool sync, commands& out);
@@ -235,6 +254,9 @@ private:
   membership_params p_;
   std::mt19937_64 rng_;
   std::unordered_map<node_id, member> members_;
+  // (member, its `changed`) in the order news came, alive and gone apart:
+  // make_room's order. Entries whose member changed since are skipped.
+  std::deque<std::pair<node_id, time_point>> by_age_alive_, by_age_gone_;
   std::unordered_map<node_id, neighbour> neighbours_;
   std::unordered_map<node_id, duty> duties_;
   // News waiting to go out: subject -> the neighbour it came from (0: none).
@@ -247,6 +269,11 @@ private:
   bool told_full_ = false, told_short_ = false;
   std::uint64_t digest_ = 0;
   std::size_t alive_count_ = 0;
+  // Evicted records (see the top): bits of the current and the previous
+  // generation; the current one is cleared into the previous when it has
+  // taken forget_capacity records. Empty until the first eviction.
+  std::vector<std::uint64_t> forgot_now_, forgot_before_;
+  std::size_t forgot_count_ = 0;
   membership_stats stats_;
 };
 

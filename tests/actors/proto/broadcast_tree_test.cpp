@@ -557,3 +557,54 @@ TEST(broadcast_tree, a_node_without_links_waits_for_one_instead_of_giving_up) {
 
 } // namespace
 } // namespace lanmesh
+
+namespace lanmesh {
+namespace {
+
+// What the empty streams in STREAMS used to tell: a node that was there
+// before an older origin sent anything, and was cut off before it heard
+// from it, fetches everything it missed (cluster.tree's SIGSTOP test) —
+// now without a stream per node travelling in STREAMS.
+TEST(broadcast_tree, a_node_there_before_the_first_message_fetches_all_after_a_cut) {
+  net g;
+  g.add(1, 100); // the origin started first
+  g.add(2, 200);
+  g.add(3, 300);
+  g.link(1, 2);
+  g.link(2, 3);
+  g.settle();
+  g.advance(5s); // 3 has been linked a while: not a newcomer
+  g.unlink(2, 3);
+  for (int i = 0; i < 5; ++i)
+    g.publish(1, "while cut " + std::to_string(i));
+  g.settle();
+  ASSERT_EQ(g.got(2).size(), 5u);
+  EXPECT_TRUE(g.got(3).empty());
+  g.link(2, 3); // 2's STREAMS lists 1's stream at 5
+  g.settle();
+  ASSERT_EQ(g.got(3).size(), 5u);
+  EXPECT_EQ(g.got(3)[0].payload, "while cut 0");
+  EXPECT_TRUE(g.gaps(3).empty());
+}
+
+// Only streams with something in them travel: with one speaker, links
+// made and remade, no node comes to hold a stream per node.
+TEST(broadcast_tree, empty_streams_do_not_spread) {
+  net g;
+  random_graph(g, 30, 7);
+  for (int i = 0; i < 10; ++i)
+    g.publish(1, "x");
+  g.settle();
+  for (node_id a = 1; a <= 30; ++a) {
+    node_id b = a % 30 + 1;
+    g.unlink(a, b);
+    g.link(a, b);
+  }
+  g.settle();
+  EXPECT_TRUE(g.exactly_once_in_order());
+  for (node_id id = 1; id <= 30; ++id)
+    EXPECT_LE(g.at(id).stats().streams, 2u) << id; // its own and the speaker's
+}
+
+} // namespace
+} // namespace lanmesh

@@ -341,6 +341,78 @@ TEST(membership, the_table_is_bounded_and_never_evicts_a_neighbour) {
   EXPECT_GE(m.stats().evicted, 1900u);
 }
 
+// A cluster larger than the table: records of evicted members come back in
+// table pushes and as news going round; they must not be news again (each
+// would evict another and be passed on, without end). A new incarnation of
+// an evicted member still is.
+TEST(membership, an_evicted_record_heard_again_is_not_news_again) {
+  membership_params p;
+  p.max_members = 64;
+  auto m = make(1, p);
+  m.link_up(rec(2), true, false, t0);
+  m.link_up(rec(3), true, false, t0);
+  std::vector<member_record> fakes;
+  for (node_id id = 1000; id < 1640; ++id)
+    fakes.push_back(rec(id));
+  auto feed = [&](std::chrono::milliseconds at) {
+    for (std::size_t i = 0; i < fakes.size(); i += 64)
+      m.received(2,
+                 std::vector<member_record>(
+                     fakes.begin() + static_cast<long>(i),
+                     fakes.begin() + static_cast<long>(std::min(i + 64, fakes.size()))),
+                 true, t0 + at);
+  };
+  feed(1ms);
+  m.tick(t0 + 1s);
+  auto news = m.stats().news;
+  EXPECT_GE(m.stats().evicted, 500u);
+  // The same records again, twice, as pushes from a neighbour.
+  feed(2s);
+  feed(3s);
+  auto out = m.tick(t0 + 4s);
+  // Only what the table still held or had just made room for can be taken:
+  // at most one eviction batch, never the 640 again.
+  EXPECT_LE(m.stats().news - news, p.max_members / 16) << m.stats().news - news;
+  EXPECT_GE(m.stats().forgotten_heard, 1000u);
+  EXPECT_LE(sent_to(out, 3).size(), p.max_members / 16);
+  EXPECT_LE(m.members().size(), 64u);
+  // A restart of an evicted member (new incarnation) is news.
+  news = m.stats().news;
+  m.received(2, {rec(1000, 200)}, false, t0 + 5s);
+  EXPECT_EQ(m.stats().news, news + 1);
+  EXPECT_EQ(sent_to(m.tick(t0 + 6s), 3).size(), 1u);
+}
+
+// Two full tables of a larger cluster: a SYNC between them pushes nothing
+// (their digests cannot match); a newcomer's small table still gets a push.
+TEST(membership, full_tables_of_a_larger_cluster_do_not_push_on_sync) {
+  membership_params p;
+  p.max_members = 64;
+  auto m = make(1, p);
+  m.link_up(rec(2), true, false, t0);
+  std::vector<member_record> fakes;
+  for (node_id id = 1000; id < 1200; ++id)
+    fakes.push_back(rec(id));
+  for (std::size_t i = 0; i < fakes.size(); i += 64)
+    m.received(2,
+               std::vector<member_record>(
+                   fakes.begin() + static_cast<long>(i),
+                   fakes.begin() + static_cast<long>(std::min(i + 64, fakes.size()))),
+               false, t0 + 1ms);
+  m.tick(t0 + 1s);
+  ASSERT_GT(m.stats().evicted, 0u);
+  auto pushed = [](const commands& c) {
+    std::size_t n = 0;
+    for (auto& x : c)
+      if (auto* r = std::get_if<membership::send_records>(&x))
+        n += r->sync ? r->records.size() : 0;
+    return n;
+  };
+  EXPECT_EQ(pushed(m.sync_received(2, {12345, 64, wire::sync_answer}, t0 + 2s)), 0u);
+  EXPECT_EQ(m.stats().sync_skipped_partial, 1u);
+  EXPECT_GE(pushed(m.sync_received(2, {12345, 3, wire::sync_answer}, t0 + 3s)), 60u);
+}
+
 TEST(membership, load_changes_are_news_only_when_they_matter) {
   auto m = make(1);
   m.link_up(rec(2), true, false, t0);
