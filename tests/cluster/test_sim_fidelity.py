@@ -24,7 +24,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 from harness import check, check_in_order, poll, run_tests  # noqa: E402
 
-PORTS = (54600, 54699)
+PORTS = (63700, 63799)  # above the ephemeral range, as the other tests
 MULTICAST_PORT = 47601
 MAX_DEGREE = 8  # overlay.max-degree's default, which the simulator's nodes use too
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
