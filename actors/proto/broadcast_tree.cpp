@@ -82,7 +82,7 @@ void broadcast_tree::adopt_template(stream& s) {
   if (!s.fresh)
     return;
   s.fresh = false;
-  if (!p_.tree || !template_ || *template_ == s.key)
+  if (!p_.tree || !p_.start_on_template || !template_ || *template_ == s.key)
     return;
   if (auto* t = find(*template_))
     s.lazy = t->lazy;

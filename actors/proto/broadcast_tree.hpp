@@ -91,6 +91,11 @@ struct tree_params {
   /// one that was there (2 s was too long: cluster.tree's SIGSTOP test
   /// relinked 1.9 s after the first link).
   std::chrono::milliseconds join_grace{1000};
+  /// A stream's first message takes a settled stream's lazy links. Off: it
+  /// cut the first messages' copies (RMR 0.27 -> 0.04 in sim.ci1000) but the
+  /// settled tree is another origin's, so paths got longer (last-delivery
+  /// hop 13 -> 23, over the CI gate).
+  bool start_on_template = false;
   /// false: flooding with order and repair (every link eager, no IHAVE).
   bool tree = true;
 };

@@ -293,7 +293,9 @@ TEST(broadcast_tree, one_sender_settles_to_one_copy_per_node) {
 // pruning (those prunes, racing, sent the next messages through IHAVE and
 // GRAFT: the latency's tail in bench/).
 TEST(broadcast_tree, a_new_origin_starts_on_the_settled_tree) {
-  net g;
+  tree_params p;
+  p.start_on_template = true;
+  net g(p);
   random_graph(g, 20, 3);
   for (int i = 0; i < 20; ++i) {
     g.publish(1, "warm " + std::to_string(i));
