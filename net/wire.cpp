@@ -46,7 +46,8 @@ const char* to_string(member_state s) {
 bool member_record::operator==(const member_record& o) const {
   return node == o.node && incarnation == o.incarnation && version == o.version &&
          state == o.state && ip == o.ip && port == o.port && probe_port == o.probe_port &&
-         links_in == o.links_in && links_out == o.links_out && capacity == o.capacity;
+         links_in == o.links_in && links_out == o.links_out && capacity == o.capacity &&
+         hops == o.hops;
 }
 
 namespace {
@@ -205,8 +206,9 @@ decode_result decode(frame_type type, const std::uint8_t* body, std::size_t size
     for (auto& rec : m.records) {
       std::uint8_t state = 0;
       if (!r.u64(rec.node) || !r.u64(rec.incarnation) || !r.u32(rec.version) ||
-          !r.u8(state) || !r.u32(rec.ip) || !r.u16(rec.port) || !r.u16(rec.probe_port) ||
-          !r.u16(rec.links_in) || !r.u16(rec.links_out) || !r.u16(rec.capacity))
+          !r.u8(state) || !r.u8(rec.hops) || !r.u32(rec.ip) || !r.u16(rec.port) ||
+          !r.u16(rec.probe_port) || !r.u16(rec.links_in) || !r.u16(rec.links_out) ||
+          !r.u16(rec.capacity))
         return truncated("member record");
       if (state > static_cast<std::uint8_t>(member_state::left))
         return err(error_code::bad_value, "member state " + std::to_string(state));
@@ -542,7 +544,8 @@ std::vector<std::uint8_t> encode_members(const members& m) {
     w.u64(r.node)
         .u64(r.incarnation)
         .u32(r.version)
-        .u8(static_cast<std::uint8_t>(r.state));
+        .u8(static_cast<std::uint8_t>(r.state))
+        .u8(r.hops);
     w.u32(r.ip).u16(r.port).u16(r.probe_port);
     w.u16(r.links_in).u16(r.links_out).u16(r.capacity);
   }

@@ -38,7 +38,7 @@
 namespace lanmesh::wire {
 
 constexpr std::uint32_t magic = 0x4c4d5348; // "LMSH"
-constexpr std::uint16_t version = 3;
+constexpr std::uint16_t version = 4;
 constexpr std::size_t header_size = 5;      // u32 length + u8 type
 constexpr std::size_t max_cluster_len = 64; // bytes of the cluster name
 constexpr std::size_t max_reason_len = 256; // bytes of a refuse/goodbye reason
@@ -190,11 +190,14 @@ struct member_record {
   std::uint16_t links_in = 0;
   std::uint16_t links_out = 0;
   std::uint16_t capacity = 0;
+  /// Times this record was passed on as news (membership: a table that
+  /// holds part of the cluster takes a newcomer only within a reach).
+  std::uint8_t hops = 0;
   bool operator==(const member_record& o) const;
 };
 
 /// Encoded size of one member record.
-constexpr std::size_t member_record_size = 8 + 8 + 4 + 1 + 4 + 2 + 2 + 2 + 2 + 2;
+constexpr std::size_t member_record_size = 8 + 8 + 4 + 1 + 1 + 4 + 2 + 2 + 2 + 2 + 2;
 /// Most records in one MEMBERS frame.
 constexpr std::size_t max_member_records = 64;
 /// MEMBERS flag: an anti-entropy push (the answer to a SYNC), not a rumour.

@@ -50,6 +50,7 @@ scenario parse_scenario(const std::string& text, const std::string& name) {
     get(j, "target_degree", s.target_degree);
     get(j, "max_degree", s.max_degree);
     get(j, "sync_interval_s", s.sync_interval_s);
+    get(j, "partial_reach", s.partial_reach);
     get(j, "discovery_sample", s.discovery_sample);
     get(j, "discovery_candidates", s.discovery_candidates);
     if (j.contains("latency")) {

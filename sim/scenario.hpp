@@ -49,6 +49,7 @@ struct scenario {
   std::size_t target_degree = 3;
   std::size_t max_degree = 8;
   double sync_interval_s = 30;
+  int partial_reach = -1; // -1: the node's default (membership_params)
   /// Members of the multicast group a group datagram reaches (0: all): a
   /// 10 000-node LAN's multicast costs N^2 deliveries, so large runs sample.
   std::size_t discovery_sample = 0;

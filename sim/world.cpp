@@ -76,6 +76,8 @@ world::world(const scenario& sc)
   settings_.membership.sync_interval =
       std::chrono::milliseconds(static_cast<long>(sc.sync_interval_s * 1000));
   settings_.membership.seed = sc.seed;
+  if (sc.partial_reach >= 0)
+    settings_.membership.partial_reach = static_cast<std::uint8_t>(sc.partial_reach);
   settings_.live.dead_after = 1800ms; // overlay.dead-after
   settings_.tree.history_age =
       std::chrono::milliseconds(static_cast<long>(sc.history_age_s * 1000));
@@ -720,8 +722,16 @@ void world::summary(std::ostream& out, time_point now) {
   }
   double members_sum = 0;
   double streams_sum = 0, history_sum = 0;
+  membership_stats ms;
   for (auto i : up) {
     members_sum += double(slots_[i].node->members().alive() + 1);
+    auto& st = slots_[i].node->members().stats();
+    ms.records_received += st.records_received;
+    ms.news += st.news;
+    ms.sync_pushes += st.sync_pushes;
+    ms.evicted += st.evicted;
+    ms.forgotten_heard += st.forgotten_heard;
+    ms.beyond_reach += st.beyond_reach;
     auto p = slots_[i].node->plane();
     streams_sum += double(p.streams);
     history_sum += double(p.history_bytes);
@@ -766,6 +776,11 @@ void world::summary(std::ostream& out, time_point now) {
   j["history_bytes_avg"] = up.empty() ? 0.0 : r3(history_sum / double(up.size()));
   j["components"] = comps;
   j["largest_component"] = largest;
+  // Totals over the nodes up at the end: where membership's records went.
+  j["membership"] = {
+      {"records_received", ms.records_received}, {"news", ms.news},
+      {"sync_pushes", ms.sync_pushes},           {"evicted", ms.evicted},
+      {"forgotten_heard", ms.forgotten_heard},   {"beyond_reach", ms.beyond_reach}};
   j["events"] = net_.processed();
   out << j.dump() << "\n";
 }

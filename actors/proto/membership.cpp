@@ -80,6 +80,12 @@ void membership::queue(node_id subject, node_id from, time_point now) {
     flush_at_ = now + p_.rumour_delay;
 }
 
+namespace {
+std::uint8_t passed_on(std::uint8_t hops) {
+  return hops == 255 ? hops : static_cast<std::uint8_t>(hops + 1);
+}
+} // namespace
+
 void membership::flush(commands& out) {
   for (auto& [peer, n] : neighbours_) {
     std::vector<member_record> recs;
@@ -95,6 +101,7 @@ void membership::flush(commands& out) {
       if (!r || (!n.loopback && loopback_ip(r->ip)))
         continue;
       recs.push_back(*r);
+      recs.back().hops = passed_on(r->hops);
       if (recs.size() == wire::max_member_records) {
         stats_.records_sent += recs.size();
         out.push_back(send_records{peer, std::move(recs), false});
@@ -115,6 +122,7 @@ void membership::push_table(node_id to, bool sync, commands& out) {
   if (n == neighbours_.end())
     return;
   std::vector<member_record> recs{self_};
+  auto beyond = passed_on(p_.partial_reach);
   auto emit = [&] {
     stats_.records_sent += recs.size();
     out.push_back(send_records{to, std::move(recs), sync});
@@ -124,6 +132,9 @@ void membership::push_table(node_id to, bool sync, commands& out) {
     if (!n->second.loopback && loopback_ip(m.rec.ip))
       continue;
     recs.push_back(m.rec);
+    // A table is not news: a table that holds part of the cluster takes
+    // from it only changes of members it holds (partial_reach).
+    recs.back().hops = std::max(passed_on(m.rec.hops), beyond);
     if (recs.size() == wire::max_member_records)
       emit();
   }
@@ -173,6 +184,10 @@ void membership::forget(const member_record& r) {
 bool membership::forgotten(const member_record& r) const {
   auto fp = fingerprint(r);
   return filter_has(forgot_now_, fp) || filter_has(forgot_before_, fp);
+}
+
+bool membership::partial() const {
+  return !forgot_now_.empty() && members_.size() + p_.max_members / 16 >= p_.max_members;
 }
 
 bool membership::make_room() {
@@ -303,6 +318,10 @@ membership::taken membership::take(member_record rec, node_id from, time_point n
     stats_.forgotten_heard += 1; // evicted here: not news again (see the header)
     return taken::stale;
   }
+  if (it == members_.end() && rec.hops > p_.partial_reach && partial()) {
+    stats_.beyond_reach += 1; // a join far away: its own part of the cluster
+    return taken::stale;
+  }
   if (it == members_.end()) {
     // A tombstone of a member never known is kept only if there is room.
     if (rec.state != member_state::alive && members_.size() >= p_.max_members)
@@ -329,6 +348,13 @@ membership::taken membership::take(member_record rec, node_id from, time_point n
       m.rec.links_out = rec.links_out;
       m.rec.capacity = rec.capacity;
     }
+    return taken::stale;
+  }
+  if (rec.incarnation == m.rec.incarnation && rec.state == m.rec.state &&
+      rec.hops > p_.partial_reach && partial()) {
+    // Only its load changed, far away: it matters to the nodes near it,
+    // which may link to it (partial_reach).
+    stats_.beyond_reach += 1;
     return taken::stale;
   }
   if (rec.state != member_state::alive && m.linked && !from_owner) {
@@ -360,6 +386,7 @@ void membership::declare(node_id id, member_state state, time_point now, command
     return;
   auto rec = it->second.rec;
   rec.state = state;
+  rec.hops = 0; // this node's news
   set_record(it->second, rec, now, out);
   if (state == member_state::dead)
     stats_.declared_dead += 1;

@@ -46,7 +46,12 @@
 //   full table remembers what it evicted (id, incarnation, state; two
 //   generations of a Bloom filter, 32 KiB, made on the first eviction) and
 //   takes such a record as stale: only a new incarnation or a new state of
-//   a member it does not hold is news to it. Two such tables never have
+//   a member it does not hold is news to it. Such a table also takes a
+//   member it does not hold only from news passed on at most
+//   `partial_reach` times (each record counts its hops): otherwise every
+//   join would be news to every node, and joining n nodes would cost n²
+//   (the simulator's 10 000-node join did not end in 6 minutes). Two such
+//   tables never have
 //   the same digest: a SYNC between them pushes nothing (a newcomer, whose
 //   table is small, is still sent the table).
 
@@ -82,6 +87,13 @@ struct membership_params {
   /// go silent, and its tombstone stays as long.
   std::chrono::milliseconds reconnect_for{120000};
   std::chrono::milliseconds reconnect_interval{1000};
+  /// A table that holds part of the cluster (it has evicted) takes a
+  /// member it does not hold only from news passed on at most this many
+  /// times: a join then reaches the nodes within about this many links of
+  /// the newcomer (with 4 links a node, about a table's worth), not the
+  /// whole cluster. So does a held member's load change; its other changes
+  /// (a new incarnation or state) reach every node that holds it.
+  std::uint8_t partial_reach = 4;
   /// Most members re-dialed at once.
   std::size_t max_reconnects = 16;
   std::uint64_t seed = 1;
@@ -126,6 +138,7 @@ struct membership_stats {
   std::uint64_t declared_unreachable = 0;
   std::uint64_t evicted = 0;         // members dropped for room
   std::uint64_t forgotten_heard = 0; // records of evicted members, not news again
+  std::uint64_t beyond_reach = 0;    // newcomers heard of too far away (partial_reach)
   std::uint64_t reconnects = 0;      // re-dials of unreachable members
 };
 
@@ -242,6 +255,8 @@ private:
   static std::uint64_t fingerprint(const member_record& r);
   void forget(const member_record& r);
   bool forgotten(const member_record& r) const;
+  /// The table holds part of the cluster: it has evicted and is near full.
+  bool partial() const;
   void queue(node_id subject, node_id from, time_point now);
   void flush(commands& out);
   void push_table(node_id to, bool sync, commands& out);

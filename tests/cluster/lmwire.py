@@ -1,4 +1,4 @@
-"""lanmesh's wire format (version 2) for tests that speak it with a raw socket.
+"""lanmesh's wire format (version 4) for tests that speak it with a raw socket.
 
 Encoders for the frames a hostile or broken peer sends, a bounded frame
 reader, and decoders for what a node answers. Mirrors net/wire.hpp; the
@@ -12,7 +12,7 @@ import time
 from harness import DEFAULT_TIMEOUT, TestFailure
 
 MAGIC = 0x4C4D5348
-VERSION = 3
+VERSION = 4
 (HELLO, WELCOME, REFUSE, BROADCAST, PING, GOODBYE, MEMBERS, REVERSE, REDIRECT,
  TOPO_QUERY, TOPO_REPLY, SYNC, PROBE_REQ, PROBE_ACK) = (1, 2, 3, 4, 5, 7, 8, 9, 10, 11,
                                                         12, 13, 14, 15)
@@ -76,9 +76,9 @@ def ip_of(text):
 
 
 def record(node, ip="127.0.0.1", port=1, incarnation=1, version=0, state=ALIVE,
-           probe_port=0, links_in=0, links_out=0, capacity=8):
-    """One member record (35 bytes)."""
-    return struct.pack(">QQIBIHHHHH", node, incarnation, version, state,
+           probe_port=0, links_in=0, links_out=0, capacity=8, hops=0):
+    """One member record (36 bytes)."""
+    return struct.pack(">QQIBBIHHHHH", node, incarnation, version, state, hops,
                        ip_of(ip) if isinstance(ip, str) else ip, port, probe_port,
                        links_in, links_out, capacity)
 
@@ -91,10 +91,10 @@ def decode_members(body):
     flags, count = struct.unpack(">BB", body[:2])
     out = []
     for i in range(count):
-        f = struct.unpack(">QQIBIHHHHH", body[2 + 35 * i:2 + 35 * (i + 1)])
-        out.append(dict(node=f[0], incarnation=f[1], version=f[2], state=f[3],
-                        ip=socket.inet_ntoa(struct.pack(">I", f[4])), port=f[5],
-                        probe_port=f[6], links_in=f[7], links_out=f[8], capacity=f[9]))
+        f = struct.unpack(">QQIBBIHHHHH", body[2 + 36 * i:2 + 36 * (i + 1)])
+        out.append(dict(node=f[0], incarnation=f[1], version=f[2], state=f[3], hops=f[4],
+                        ip=socket.inet_ntoa(struct.pack(">I", f[5])), port=f[6],
+                        probe_port=f[7], links_in=f[8], links_out=f[9], capacity=f[10]))
     return flags, out
 
 

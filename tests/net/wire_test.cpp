@@ -367,7 +367,7 @@ TEST(WireLayout, Hello) {
   h.links_in = 1;
   h.links_out = 2;
   h.capacity = 0x0304;
-  bytes expected{0,    0,    0,    41,   1,    0x4c, 0x4d, 0x53, 0x48, 0,    3,    2,
+  bytes expected{0,    0,    0,    41,   1,    0x4c, 0x4d, 0x53, 0x48, 0,    4,    2,
                  'a',  'b',  0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 1,    2,
                  3,    4,    5,    6,    7,    8,    0x0a, 0x0b, 0x0c, 0x0d, 0x12, 0x34,
                  0x56, 0x78, 3,    0,    1,    0,    2,    3,    4};
@@ -804,11 +804,11 @@ TEST(WireOverlay, MembersRoundTripEveryField) {
   members m;
   m.flags = members_sync;
   m.records.push_back(
-      {0x1111, 0x2222, 3, member_state::alive, 0x7f000001, 50001, 40001, 2, 1, 5});
+      {0x1111, 0x2222, 3, member_state::alive, 0x7f000001, 50001, 40001, 2, 1, 5, 7});
   m.records.push_back({0x3333, 0x4444, 0, member_state::left, 0, 0, 0, 0, 0, 0});
   m.records.push_back({UINT64_MAX, UINT64_MAX, UINT32_MAX, member_state::unreachable,
                        UINT32_MAX, UINT16_MAX, UINT16_MAX, UINT16_MAX, UINT16_MAX,
-                       UINT16_MAX});
+                       UINT16_MAX, UINT8_MAX});
   auto wire = encode_members(m);
   EXPECT_EQ(wire.size(), header_size + 2 + 3 * member_record_size);
   auto f = decode_one(wire, big_max_frame);
@@ -818,6 +818,16 @@ TEST(WireOverlay, MembersRoundTripEveryField) {
   ASSERT_EQ(got.records.size(), 3u);
   for (std::size_t i = 0; i < 3; ++i)
     EXPECT_TRUE(got.records[i] == m.records[i]) << i;
+}
+
+TEST(WireLayout, MemberRecordCountsItsHopsAfterTheState) {
+  members m;
+  m.records.push_back({1, 2, 3, member_state::dead, 0x7f000001, 4, 5, 6, 7, 8, 9});
+  bytes expected{0,    0, 0, 39, 8, 0, 1, // header, flags, count
+                 0,    0, 0, 0,  0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, // node, incarnation
+                 0,    0, 0, 3,  2, 9, // version, state, hops
+                 0x7f, 0, 0, 1,  0, 4, 0, 5, 0, 6, 0, 7, 0, 8};
+  EXPECT_EQ(encode_members(m), expected);
 }
 
 TEST(WireOverlay, MembersCountStateAndSizeAreChecked) {

@@ -413,6 +413,76 @@ TEST(membership, full_tables_of_a_larger_cluster_do_not_push_on_sync) {
   EXPECT_GE(pushed(m.sync_received(2, {12345, 3, wire::sync_answer}, t0 + 3s)), 60u);
 }
 
+// A table that holds part of the cluster takes newcomers, and load changes
+// of members it holds, only from news passed on at most partial_reach
+// times; otherwise every join is news to every node (n² to join n nodes).
+// A new state of a member it holds is news from any distance, a table that
+// holds the whole cluster takes news from any distance, and a table push
+// is never counted as near news.
+TEST(membership, a_partial_table_takes_joins_and_load_changes_only_from_near) {
+  membership_params p;
+  p.max_members = 64;
+  auto far = [&](member_record r, int hops) {
+    r.hops = static_cast<std::uint8_t>(hops);
+    return r;
+  };
+  // The whole cluster fits: news from far away is news.
+  auto whole = make(1, p);
+  whole.link_up(rec(2), true, false, t0);
+  whole.received(2, {far(rec(5000), p.partial_reach + 3)}, false, t0 + 1ms);
+  EXPECT_NE(whole.find(5000), nullptr);
+  EXPECT_EQ(whole.stats().beyond_reach, 0u);
+
+  auto m = make(1, p);
+  m.link_up(rec(2), true, false, t0);
+  m.link_up(rec(3), true, false, t0);
+  for (node_id id = 1000; id < 1200; id += 50) {
+    std::vector<member_record> batch;
+    for (node_id k = id; k < id + 50; ++k)
+      batch.push_back(rec(k));
+    m.received(2, batch, false, t0 + 1ms);
+  }
+  m.tick(t0 + 1s);
+  ASSERT_GT(m.stats().evicted, 0u);
+
+  m.received(2, {far(rec(6000), p.partial_reach + 1)}, false, t0 + 2s);
+  EXPECT_EQ(m.find(6000), nullptr);
+  EXPECT_EQ(m.stats().beyond_reach, 1u);
+  m.received(2, {far(rec(6001), p.partial_reach)}, false, t0 + 2s);
+  ASSERT_NE(m.find(6001), nullptr);
+  // Passed on counting one more hop.
+  auto told = sent_to(m.tick(t0 + 3s), 3);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].node, 6001u);
+  EXPECT_EQ(told[0].hops, p.partial_reach + 1);
+
+  // A member it holds: a load change from far is not taken, a new state is.
+  node_id held = 0;
+  for (auto& [id, mem] : m.members())
+    if (id >= 1000 && id < 1200 && !mem.linked)
+      held = id;
+  ASSERT_NE(held, 0u);
+  auto load = rec(held, 100, lo, member_state::alive, 1);
+  load.links_in = 3;
+  m.received(2, {far(load, p.partial_reach + 1)}, false, t0 + 4s);
+  EXPECT_EQ(m.find(held)->rec.version, 0u);
+  EXPECT_EQ(m.stats().beyond_reach, 2u);
+  m.received(2, {far(load, p.partial_reach)}, false, t0 + 4s);
+  EXPECT_EQ(m.find(held)->rec.version, 1u);
+  m.received(2, {far(rec(held, 100, lo, member_state::left, 2), 200)}, false, t0 + 5s);
+  EXPECT_EQ(m.find(held)->rec.state, member_state::left);
+
+  // A table pushed to a newcomer is not near news to it.
+  auto pushed = m.sync_received(3, {12345, 3, wire::sync_answer}, t0 + 6s);
+  auto recs = sent_to(pushed, 3);
+  ASSERT_GT(recs.size(), 10u);
+  for (auto& r : recs) {
+    if (r.node != 1) {
+      EXPECT_GT(r.hops, p.partial_reach) << r.node;
+    }
+  }
+}
+
 TEST(membership, load_changes_are_news_only_when_they_matter) {
   auto m = make(1);
   m.link_up(rec(2), true, false, t0);
