@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Runs lanmesh-sim experiments and draws their PNGs in docs/ (docs/simulator.md).
 
-  tools/sim_plots.py [--sim build/lanmesh-sim] [--nodes N] [--only failure,tree_vs_flood]
+  tools/sim_plots.py [--sim build/lanmesh-sim] [--nodes N] [--jobs J]
+                     [--only failure,tree_vs_flood,membership,partition]
+                     [--fractions 0.1,0.3,...]
 
 Experiments (issue 17):
   failure        HyParView (Leitao et al. 2007) reliability after massive
@@ -22,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCEN = os.path.join(ROOT, "sim", "scenarios")
@@ -41,6 +44,17 @@ def run(sim, base, sets, tag, exp):
     return [json.loads(l) for l in out.splitlines()]
 
 
+JOBS = 1
+FRACTIONS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+
+
+def run_all(sim, base, specs, exp):
+    """Runs (sets, tag) specs, JOBS at a time (each run is one process, one
+    core); returns their lines in the order given."""
+    with ThreadPoolExecutor(max_workers=JOBS) as pool:
+        return list(pool.map(lambda st: run(sim, base, st[0], st[1], exp), specs))
+
+
 def plt():
     import matplotlib
     matplotlib.use("Agg")
@@ -52,18 +66,24 @@ def failure(sim, n):
     """Two crash models: `reset` (the process dies, its kernel resets its
     links: peers learn it within one latency) and `silent` (the host
     vanishes: peers learn it only from silence, overlay.dead-after)."""
-    fractions = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+    fractions = FRACTIONS
+    base = {"nodes": n, "max_members": 1024} if n > 1024 else {"nodes": n}
+    specs = []
+    for silent in (False, True):
+        kind = "silent" if silent else "reset"
+        for f in fractions:
+            specs.append((dict(base, events=[
+                {"at_s": 25, "what": "broadcast", "count": 10, "over_s": 2, "senders": "one"},
+                {"at_s": 30, "what": "crash", "fraction": f, "silent": silent},
+                {"at_s": 30.001, "what": "broadcast", "count": 100, "over_s": 20,
+                 "senders": "all"}]), f"crash-{kind}-{int(f * 100)}-{n}"))
+    outs = iter(run_all(sim, "failure.json", specs, "failure"))
     res = {}
     for silent in (False, True):
         first, recover = [], []
         kind = "silent" if silent else "reset"
         for f in fractions:
-            sets = {"nodes": n, "max_members": 1024} if n > 1024 else {"nodes": n}
-            lines = run(sim, "failure.json", dict(sets, events=[
-                {"at_s": 25, "what": "broadcast", "count": 10, "over_s": 2, "senders": "one"},
-                {"at_s": 30, "what": "crash", "fraction": f, "silent": silent},
-                {"at_s": 30.001, "what": "broadcast", "count": 100, "over_s": 20,
-                 "senders": "all"}]), f"crash-{kind}-{int(f * 100)}-{n}", "failure")
+            lines = next(outs)
             after = [l for l in lines if l["type"] == "broadcast" and l["t_s"] >= 30]
             fr = [l["reached_within_window"] / l["expected"] if l["expected"] else 1.0
                   for l in after]
@@ -102,6 +122,7 @@ def failure(sim, n):
 def tree_vs_flood(sim, n):
     rows = {}
     tag = "" if n == 1000 else f"-{n}"
+    specs, keys = [], []
     for mode in ("tree", "flood"):
         for senders in ("one", "all"):
             sets = {"nodes": n, "mode": mode, "events": [
@@ -109,10 +130,11 @@ def tree_vs_flood(sim, n):
                  "senders": senders}]}
             if n > 1024:
                 sets["max_members"] = 1024
-            lines = run(sim, "tree-vs-flood.json", sets, f"{mode}-{senders}-{n}",
-                        "tree_vs_flood")
-            s = lines[-1]
-            rows[(mode, senders)] = (s["rmr"], s["ldh_avg"], s["ldh_max"], s["missed"])
+            specs.append((sets, f"{mode}-{senders}-{n}"))
+            keys.append((mode, senders))
+    for key, lines in zip(keys, run_all(sim, "tree-vs-flood.json", specs, "tree_vs_flood")):
+        s = lines[-1]
+        rows[key] = (s["rmr"], s["ldh_avg"], s["ldh_max"], s["missed"])
     p = plt()
     fig, ax = p.subplots(1, 2, figsize=(10, 4))
     labels = ["one sender", "many senders"]
@@ -139,6 +161,7 @@ def membership(sim, n):
     `n` (the sizes of the list below that do not exceed it)."""
     sizes = [x for x in (100, 300, 1000, 3000, 10000) if x <= n]
     rows = {}
+    specs, keys = [], []
     for mode in ("idle", "churn"):
         for size in sizes:
             sets = {"nodes": size}
@@ -147,11 +170,12 @@ def membership(sim, n):
             if mode == "churn":
                 sets["events"] = [{"at_s": 40, "what": "churn", "fraction": 0.01,
                                    "until_s": 120}]
-            lines = run(sim, "membership-cost.json", sets, f"{mode}-{size}", "membership")
-            iv = [l for l in lines if l["type"] == "interval" and l["t_s"] > 60]
-            f = lambda k: sum(l["frames_per_node_s"][k] for l in iv) / max(1, len(iv))
-            rows[(mode, size)] = {"records": f("member_records"),
-                                  "frames": f("members") + f("sync")}
+            specs.append((sets, f"{mode}-{size}"))
+            keys.append((mode, size))
+    for key, lines in zip(keys, run_all(sim, "membership-cost.json", specs, "membership")):
+        iv = [l for l in lines if l["type"] == "interval" and l["t_s"] > 60]
+        f = lambda k: sum(l["frames_per_node_s"][k] for l in iv) / max(1, len(iv))
+        rows[key] = {"records": f("member_records"), "frames": f("members") + f("sync")}
     p = plt()
     fig, ax = p.subplots(1, 2, figsize=(10, 4))
     for mode in ("idle", "churn"):
@@ -200,7 +224,13 @@ def main():
     ap.add_argument("--sim", default=os.path.join(ROOT, "build", "lanmesh-sim"))
     ap.add_argument("--nodes", type=int, default=1000)
     ap.add_argument("--only", default="failure,tree_vs_flood,membership,partition")
+    ap.add_argument("--jobs", type=int, default=1, help="runs at once (one core each)")
+    ap.add_argument("--fractions", help="crash fractions of `failure`, e.g. 0.1,0.5,0.9")
     a = ap.parse_args()
+    global JOBS, FRACTIONS
+    JOBS = a.jobs
+    if a.fractions:
+        FRACTIONS = [float(x) for x in a.fractions.split(",")]
     for e in a.only.split(","):
         print(e, globals()[e](a.sim, a.nodes))
 

@@ -163,6 +163,9 @@ private:
                                          clock::time_point now) const;
   std::size_t wanted_degree(const members_t& members, clock::time_point now) const;
   void expire(const members_t& members, clock::time_point now);
+  /// `c` with its address: candidates() leaves a member's empty (building
+  /// "ip:port" for every member at every round cost more than the choice).
+  static dial_candidate with_addr(dial_candidate c, const members_t& members);
   bool may_dial(node_id id, clock::time_point now) const;
 
   node_id self_;
@@ -172,6 +175,7 @@ private:
   std::unordered_map<node_id, backoff> backoff_;
   std::unordered_map<node_id, clock::time_point> asked_reverse_;
   clock::time_point next_ask_{};
+  clock::time_point next_sweep_{}; // expire() sweeps at most once a second
 };
 
 } // namespace lanmesh
