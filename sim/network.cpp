@@ -72,26 +72,27 @@ std::uint64_t network::open_conn(std::uint32_t dialer, std::uint32_t acceptor) {
   c.a = dialer;
   c.b = acceptor;
   c.last_ab = c.last_ba = now_;
-  conns_.emplace(id, c);
+  c.live = true;
+  if (conns_.size() <= id)
+    conns_.resize(id + 1);
+  conns_[id] = c;
   return id;
 }
 
 network::conn_state* network::conn(std::uint64_t id) {
-  auto it = conns_.find(id);
-  return it == conns_.end() ? nullptr : &it->second;
+  return id < conns_.size() && conns_[id].live ? &conns_[id] : nullptr;
 }
 
 void network::close_end(std::uint64_t id, std::uint32_t node) {
-  auto it = conns_.find(id);
-  if (it == conns_.end())
+  auto* c = conn(id);
+  if (!c)
     return;
-  auto& c = it->second;
-  if (node == c.a)
-    c.a_open = false;
-  if (node == c.b)
-    c.b_open = false;
-  if (!c.a_open && !c.b_open)
-    conns_.erase(it);
+  if (node == c->a)
+    c->a_open = false;
+  if (node == c->b)
+    c->b_open = false;
+  if (!c->a_open && !c->b_open)
+    c->live = false;
 }
 
 void network::send(std::uint64_t id, std::uint32_t from, msg_ptr m, duration extra) {

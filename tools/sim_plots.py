@@ -215,7 +215,8 @@ def partition(sim, n):
     ax.grid(True)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(DOCS, "sim-partition.png"), dpi=100)
+    fig.savefig(os.path.join(DOCS, "sim-partition.png" if n == 1000 else f"sim-partition-{n}.png"),
+                dpi=100)
     return healed
 
 

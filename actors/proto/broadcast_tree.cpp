@@ -24,11 +24,20 @@ broadcast_tree::broadcast_tree(node_id self, std::uint64_t epoch, tree_params p)
 }
 
 broadcast_tree::stream* broadcast_tree::find(const stream_key& k) {
+  if (last_ && last_->key == k)
+    return last_;
   auto it = streams_.find(k);
-  return it == streams_.end() ? nullptr : &it->second;
+  if (it == streams_.end())
+    return nullptr;
+  last_ = &it->second;
+  return last_;
 }
 
 broadcast_tree::stream& broadcast_tree::get(const stream_key& k, time_point now) {
+  if (last_ && last_->key == k) {
+    last_->active = now;
+    return *last_;
+  }
   auto it = streams_.find(k);
   if (it == streams_.end()) {
     if (streams_.size() >= p_.max_streams) {
@@ -55,6 +64,8 @@ broadcast_tree::stream& broadcast_tree::get(const stream_key& k, time_point now)
           if (dropped_.emplace(v.key, v.next).second)
             dropped_order_.push_back(v.key);
         }
+        if (last_ == &v)
+          last_ = nullptr;
         streams_.erase(victim);
       }
     }
@@ -69,6 +80,7 @@ broadcast_tree::stream& broadcast_tree::get(const stream_key& k, time_point now)
     stats_.streams = streams_.size();
   }
   it->second.active = now;
+  last_ = &it->second;
   return it->second;
 }
 
