@@ -6,6 +6,7 @@
 // scenario asks, and a summary. `--set` changes a top-level key of the
 // scenario (the value is read as JSON, else as a string), e.g.
 // `--set nodes=2000 --set mode=flood --set seed=7`. Progress goes to stderr.
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -15,8 +16,30 @@
 #include "sim/scenario.hpp"
 #include "sim/world.hpp"
 
+#include <unistd.h>
+
+namespace {
+
+// A large run is bound by memory latency: every event touches another
+// node's tables, spread over gigabytes, and most of the cost was TLB
+// misses. glibc backs malloc with transparent huge pages when its tunable
+// says so, and tunables are read only at start: so the simulator starts
+// itself again with it, once, unless GLIBC_TUNABLES is set already.
+// 2 000 nodes, 1 000 broadcasts: 44 s -> 32 s here (THP "madvise").
+// Without huge pages (THP "never") the setting does nothing.
+void use_huge_pages(char** argv) {
+  if (std::getenv("GLIBC_TUNABLES") != nullptr)
+    return;
+  setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1);
+  execv("/proc/self/exe", argv);
+  // If that failed, go on as we are.
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
   using namespace lanmesh::sim;
+  use_huge_pages(argv);
   std::string path;
   std::vector<std::string> sets;
   bool quiet = false;
