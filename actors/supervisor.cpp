@@ -26,6 +26,9 @@ struct dial_info {
   std::uint8_t flags = 0;
   std::string reason;
   bool callback() const { return (flags & wire::hello_callback) != 0; }
+  /// Membership's re-dial of an unreachable member: not an overlay link in
+  /// the making (see link_views).
+  bool reconnect = false;
 };
 
 struct conn_record {
@@ -147,8 +150,16 @@ struct state {
     std::vector<link_view> out;
     for (auto& [peer, e] : table.links())
       out.push_back({peer, e.dir});
+    // A dial in flight counts as an outbound link, so that the policy does
+    // not dial for the same slot twice; membership's re-dials of unreachable
+    // members do not: they go on for overlay.reconnect-for (120 s), one a
+    // second, and a node whose neighbours all vanished silently counted
+    // them as its links and dialed nobody alive for as long (the
+    // simulator's silent crash of half the nodes left the overlay in
+    // pieces). If such a member comes back, its link is one more, and the
+    // policy trims.
     for (auto& [_, d] : dialing)
-      if (d.expected != 0 && !d.callback() && !table.linked(d.expected))
+      if (d.expected != 0 && !d.callback() && !d.reconnect && !table.linked(d.expected))
         out.push_back({d.expected, direction::out});
     return out;
   }
@@ -223,7 +234,7 @@ struct state {
         if (!table.linked(rc->id) && !stopping)
           dial(addr_of(rc->ip, rc->port),
                dial_info{rc->id, -1, 0,
-                         "reconnecting: " + to_hex(rc->id) + " went silent"},
+                         "reconnecting: " + to_hex(rc->id) + " went silent", true},
                std::chrono::milliseconds(1000));
       } else if (auto* ch = std::get_if<membership::changed>(&c)) {
         if (ch->state == member_state::alive) {

@@ -125,8 +125,8 @@ std::vector<link_view> sim_node::link_views() const {
   std::vector<link_view> out;
   for (auto& [peer, e] : table_.links())
     out.push_back({peer, e.dir});
-  for (auto& [_, d] : dialing_)
-    if (d.expected != 0 && !d.callback() && !table_.linked(d.expected))
+  for (auto& [_, d] : dialing_) // as actors/supervisor.cpp: re-dials do not count
+    if (d.expected != 0 && !d.callback() && !d.reconnect && !table_.linked(d.expected))
       out.push_back({d.expected, direction::out});
   return out;
 }
@@ -242,7 +242,8 @@ void sim_node::run(const membership::commands& cmds, time_point now) {
     } else if (auto* rc = std::get_if<membership::reconnect>(&c)) {
       if (!table_.linked(rc->id) && !stopping_)
         dial(ip_text(rc->ip) + ":" + std::to_string(rc->port),
-             dial_info{rc->id, 0, "reconnecting"}, now, std::chrono::milliseconds(1000));
+             dial_info{rc->id, 0, "reconnecting", true}, now,
+             std::chrono::milliseconds(1000));
     } else if (auto* ch = std::get_if<membership::changed>(&c)) {
       if (ch->state != member_state::alive) {
         policy_.forget(ch->id);

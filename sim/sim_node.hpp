@@ -93,6 +93,7 @@ private:
     std::uint8_t flags = 0;
     std::string reason;
     bool callback() const { return (flags & wire::hello_callback) != 0; }
+    bool reconnect = false; // membership's re-dial: not an overlay link (supervisor)
   };
   struct conn_rec {
     std::uint32_t peer_idx = 0;
