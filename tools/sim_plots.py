@@ -34,6 +34,10 @@ DOCS = os.path.join(ROOT, "docs")
 def run(sim, base, sets, tag, exp):
     out_dir = os.path.join(DOCS, "sim-data", exp)
     os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, tag + ".jsonl")
+    if REUSE and os.path.exists(path):
+        with open(path) as f:
+            return [json.loads(l) for l in f.read().splitlines()]
     cmd = [sim, os.path.join(SCEN, base), "--quiet"]
     for k, v in sets.items():
         cmd += ["--set", f"{k}={json.dumps(v)}"]
@@ -45,6 +49,7 @@ def run(sim, base, sets, tag, exp):
 
 
 JOBS = 1
+REUSE = False  # --reuse: take a run's lines from docs/sim-data/ if there
 FRACTIONS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
 
 
@@ -123,8 +128,9 @@ def tree_vs_flood(sim, n):
     rows = {}
     tag = "" if n == 1000 else f"-{n}"
     specs, keys = [], []
+    senders_all = ("one", 10, "all")
     for mode in ("tree", "flood"):
-        for senders in ("one", "all"):
+        for senders in senders_all:
             sets = {"nodes": n, "mode": mode, "events": [
                 {"at_s": 25, "what": "broadcast", "count": 100, "over_s": 10,
                  "senders": senders}]}
@@ -137,14 +143,14 @@ def tree_vs_flood(sim, n):
         rows[key] = (s["rmr"], s["ldh_avg"], s["ldh_max"], s["missed"])
     p = plt()
     fig, ax = p.subplots(1, 2, figsize=(10, 4))
-    labels = ["one sender", "many senders"]
+    labels = ["one sender", "10 senders", "a random sender\nper message"]
     for i, mode in enumerate(("tree", "flood")):
-        ax[0].bar([x + i * 0.4 for x in range(2)],
-                  [rows[(mode, s)][0] for s in ("one", "all")], 0.4, label=mode)
-        ax[1].bar([x + i * 0.4 for x in range(2)],
-                  [rows[(mode, s)][1] for s in ("one", "all")], 0.4, label=mode)
+        ax[0].bar([x + i * 0.4 for x in range(3)],
+                  [rows[(mode, s)][0] for s in senders_all], 0.4, label=mode)
+        ax[1].bar([x + i * 0.4 for x in range(3)],
+                  [rows[(mode, s)][1] for s in senders_all], 0.4, label=mode)
     for a, t in zip(ax, ("RMR", "last-delivery hop (avg)")):
-        a.set_xticks([0.2, 1.2])
+        a.set_xticks([0.2, 1.2, 2.2])
         a.set_xticklabels(labels)
         a.set_title(t)
         a.legend()
@@ -183,6 +189,8 @@ def membership(sim, n):
         ax[1].plot(sizes, [rows[(mode, x)]["frames"] for x in sizes], "o-", label=mode)
     for a, t in zip(ax, ("member records received / node / s",
                          "MEMBERS + SYNC frames / node / s")):
+        a.axvline(1024, color="grey", linestyle=":",
+                  label="1 024: the table holds part\nof the cluster above")
         a.set_xscale("log")
         a.set_xlabel("nodes")
         a.set_title(t)
@@ -226,10 +234,13 @@ def main():
     ap.add_argument("--nodes", type=int, default=1000)
     ap.add_argument("--only", default="failure,tree_vs_flood,membership,partition")
     ap.add_argument("--jobs", type=int, default=1, help="runs at once (one core each)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="take runs already in docs/sim-data/ instead of running them")
     ap.add_argument("--fractions", help="crash fractions of `failure`, e.g. 0.1,0.5,0.9")
     a = ap.parse_args()
-    global JOBS, FRACTIONS
+    global JOBS, FRACTIONS, REUSE
     JOBS = a.jobs
+    REUSE = a.reuse
     if a.fractions:
         FRACTIONS = [float(x) for x in a.fractions.split(",")]
     for e in a.only.split(","):
