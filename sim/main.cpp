@@ -25,7 +25,7 @@ namespace {
 // misses. glibc backs malloc with transparent huge pages when its tunable
 // says so, and tunables are read only at start: so the simulator starts
 // itself again with it, once, unless GLIBC_TUNABLES is set already.
-// 2 000 nodes, 1 000 broadcasts: 44 s -> 32 s here (THP "madvise").
+// 2 000 nodes, 1 000 broadcasts: 44 s -> 28 s here (THP "madvise").
 // Without huge pages (THP "never") the setting does nothing.
 void use_huge_pages(char** argv) {
   if (std::getenv("GLIBC_TUNABLES") != nullptr)

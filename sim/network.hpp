@@ -14,7 +14,6 @@
 #include <queue>
 #include <random>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "actors/proto/broadcast_plane.hpp"

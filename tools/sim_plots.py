@@ -53,6 +53,11 @@ REUSE = False  # --reuse: take a run's lines from docs/sim-data/ if there
 FRACTIONS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
 
 
+def node_sets(n):
+    """N nodes; above 1 024 with the node's default member table (1 024)."""
+    return {"nodes": n, "max_members": 1024} if n > 1024 else {"nodes": n}
+
+
 def run_all(sim, base, specs, exp):
     """Runs (sets, tag) specs, JOBS at a time (each run is one process, one
     core); returns their lines in the order given."""
@@ -72,7 +77,7 @@ def failure(sim, n):
     links: peers learn it within one latency) and `silent` (the host
     vanishes: peers learn it only from silence, overlay.dead-after)."""
     fractions = FRACTIONS
-    base = {"nodes": n, "max_members": 1024} if n > 1024 else {"nodes": n}
+    base = node_sets(n)
     specs = []
     for silent in (False, True):
         kind = "silent" if silent else "reset"
@@ -131,11 +136,9 @@ def tree_vs_flood(sim, n):
     senders_all = ("one", 10, "all")
     for mode in ("tree", "flood"):
         for senders in senders_all:
-            sets = {"nodes": n, "mode": mode, "events": [
+            sets = dict(node_sets(n), mode=mode, events=[
                 {"at_s": 25, "what": "broadcast", "count": 100, "over_s": 10,
-                 "senders": senders}]}
-            if n > 1024:
-                sets["max_members"] = 1024
+                 "senders": senders}])
             specs.append((sets, f"{mode}-{senders}-{n}"))
             keys.append((mode, senders))
     for key, lines in zip(keys, run_all(sim, "tree-vs-flood.json", specs, "tree_vs_flood")):
@@ -170,9 +173,7 @@ def membership(sim, n):
     specs, keys = [], []
     for mode in ("idle", "churn"):
         for size in sizes:
-            sets = {"nodes": size}
-            if size > 1024:
-                sets["max_members"] = 1024  # the node's default table
+            sets = node_sets(size)
             if mode == "churn":
                 sets["events"] = [{"at_s": 40, "what": "churn", "fraction": 0.01,
                                    "until_s": 120}]
@@ -205,9 +206,7 @@ def membership(sim, n):
 def partition(sim, n):
     """Two halves from 35 s to 50 s, then the heal: components per second and
     the time from the heal until one overlay again."""
-    sets = {"nodes": n}
-    if n > 1024:
-        sets["max_members"] = 1024
+    sets = node_sets(n)
     lines = run(sim, "partition.json", sets, f"partition-{n}", "partition")
     iv = [l for l in lines if l["type"] == "interval"]
     healed = next((l["t_s"] - 50 for l in iv if l["t_s"] >= 50 and l["components"] == 1
