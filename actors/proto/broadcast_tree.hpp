@@ -64,12 +64,18 @@ struct tree_params {
   /// Bounds of the history every node keeps (payload frames, all streams).
   std::size_t history_bytes = 64u << 20;
   std::chrono::milliseconds history_age{60000};
-  /// IHAVEs wait this long for more to go in the same frame.
+  /// IHAVEs wait this long for more to go in the same frame. (50 ms, with
+  /// graft_min 50, cut grafts under saturation as much as parent_patience
+  /// and link::quiet do, but every repair around a stalled link took 100 ms:
+  /// sim.ci1000's last delivery 17 -> 90 ms on average.)
   std::chrono::milliseconds ihave_delay{5};
   /// Bounds of the wait after an IHAVE before a GRAFT (the wait grows with
   /// the link's round trip and with how late eager copies have been).
   std::chrono::milliseconds graft_min{10};
   std::chrono::milliseconds graft_max{200};
+  /// How long an announced message may be waited for while the parent
+  /// keeps bringing the stream's earlier messages (see run_wants).
+  std::chrono::milliseconds parent_patience{2000};
   /// A message missing ahead of received ones is fetched after this.
   std::chrono::milliseconds gap_wait{5};
   /// How long a GRAFT or IWANT is given before the next link is asked.
@@ -225,6 +231,9 @@ private:
     std::vector<want> wants;
     time_point active{};
     bool busy_listed = false; // in busy_ (has wants or waiting messages)
+    // The last new message of this stream in the frames being read, if
+    // read_gen is the read's (are they in order, to be delivered in place?).
+    std::uint64_t read_gen = 0, read_last = 0;
   };
   struct link {
     node_id peer = 0;
@@ -232,6 +241,11 @@ private:
     std::vector<wire::stream_range> ihave; // announcements waiting
     std::vector<wire::stream_range> prunes;
     time_point ihave_due = time_point::max();
+    time_point rx{}; // when the link last brought a frame
+    // The longest silence after streaming lately (decaying): how long this
+    // link can be quiet and still be working through a queue.
+    clock::duration quiet = clock::duration::zero();
+    clock::duration last_gap = clock::duration::max(); // between its last two frames
     // Ranges this node asked of the link: copies of them are no reason to prune.
     std::vector<std::pair<wire::stream_range, time_point>> asked;
   };
@@ -246,8 +260,17 @@ private:
   bool has(const stream& s, std::uint64_t seq) const;
   void hold(stream& s, std::uint64_t seq, frames_ptr chunk, std::uint32_t offset,
             std::uint32_t size, time_point now);
-  void deliver_ready(stream& s, std::vector<std::uint8_t>& out_frames, std::size_t& count,
-                     outbox& out);
+  /// Messages delivered now: first..last of a stream.
+  struct ready_run {
+    stream* s;
+    std::uint64_t first, last;
+  };
+  /// Passes what is held in order from s.next; adds the range to `runs`.
+  void deliver_ready(stream& s, std::vector<ready_run>& runs);
+  /// Delivers the runs: `in_place` when it holds exactly them, in order,
+  /// else a copy of their frames.
+  void hand_out(const std::vector<ready_run>& runs, const frames_ptr& in_place,
+                outbox& out);
   void received(stream& s, std::uint64_t seq, time_point now);
   void add_want(stream& s, std::uint64_t first, std::uint64_t last, node_id from,
                 bool graft, time_point due, time_point now);
@@ -294,9 +317,10 @@ private:
   std::size_t history_bytes_ = 0;
   // How late eager copies came after an IHAVE of them (moving average).
   clock::duration lag_ = clock::duration::zero();
-  std::unordered_map<std::uint64_t, time_point>
-      announced_; // hash(stream, seq) -> IHAVE time
   time_point wakeup_ = time_point::max();
+  static constexpr std::chrono::milliseconds streaming_gap{5};
+  std::uint64_t read_gen_ = 0;  // inbound() calls, for stream::read_gen
+  std::vector<ready_run> runs_; // scratch of deliver_ready, kept for its capacity
   tree_stats stats_;
 };
 
