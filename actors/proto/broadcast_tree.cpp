@@ -470,29 +470,16 @@ void broadcast_tree::run_wants(stream& s, time_point now, outbox& out) {
     // parent keeps bringing the stream's other messages, so the copy is
     // queued, not lost. Grafting now would only bring it twice (and the
     // prune after it): under load that churn made the trees change all the
-    // time. Wait while the parent is busy, up to parent_patience — only
-    // while nothing after the wanted messages has come (then they are a
-    // hole, fetched at once) and the parent is still eager for the stream.
-    // A link is FIFO: a parent that keeps bringing the stream's earlier
-    // messages is working through a queue the wanted ones are in. (Capped at
-    // graft_max, 200 ms, queues of a saturated node outlasted the wait: at
-    // 100 000 msg/s each graft fetched a range of thousands that were also
-    // on their way, and RMR rose to 0.4.)
+    // time. Wait while the parent is busy, up to graft_max — only while
+    // nothing after the wanted messages has come (then they are a hole,
+    // fetched at once) and the parent is still eager for the stream.
     std::uint64_t top = s.msgs.empty() ? s.next - 1 : s.base + s.msgs.size() - 1;
     if (p_.tree && w.graft && w.tried == 0 && s.parent != 0 && top < w.first &&
-        !lazy(s, s.parent) && now - w.created < p_.parent_patience) {
+        !lazy(s, s.parent) && now - w.created < p_.graft_max) {
       if (auto* pl = link_of(s.parent)) {
-        // Alive: the parent brought this stream's messages lately, within
-        // twice the longest silence its link had lately after streaming (a
-        // saturated machine leaves processes unscheduled for tens of ms).
-        // Not "its link brought anything": other frames on a link whose
-        // copies of this stream were stalled (a retransmission) held off
-        // the graft that routes around the stall (sim.ci1000: last delivery
-        // 17 -> 29 ms on average).
-        auto alive_until =
-            s.parent_rx + std::max<clock::duration>(graft_wait(*pl), 2 * pl->quiet);
+        auto alive_until = s.parent_rx + graft_wait(*pl);
         if (alive_until > now) {
-          w.due = std::min(alive_until, w.created + p_.parent_patience);
+          w.due = std::min(alive_until, w.created + p_.graft_max);
           ++i;
           continue;
         }
@@ -630,19 +617,6 @@ void broadcast_tree::inbound(node_id from, const std::uint8_t* data, std::size_t
   bool news_out_of_order = false;
   ++read_gen_;
   auto* from_link = link_of(from);
-  if (from_link) {
-    // A silence counts only after the link was streaming (frames less than
-    // streaming_gap apart): that is a busy sender unscheduled, while the gaps
-    // between a few messages a second, or a stall (TCP's retransmission
-    // timeout), are what grafts are for.
-    auto gap = now - from_link->rx;
-    if (from_link->last_gap < streaming_gap)
-      from_link->quiet = std::max<clock::duration>(gap, from_link->quiet - gap / 16);
-    else
-      from_link->quiet -= std::min(from_link->quiet, gap / 16);
-    from_link->last_gap = gap;
-    from_link->rx = now;
-  }
   wire::for_each_frame(
       data, size, [&](std::uint8_t type, const std::uint8_t* f, std::size_t n) {
         auto t = static_cast<ft>(type);

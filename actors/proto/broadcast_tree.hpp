@@ -64,18 +64,12 @@ struct tree_params {
   /// Bounds of the history every node keeps (payload frames, all streams).
   std::size_t history_bytes = 64u << 20;
   std::chrono::milliseconds history_age{60000};
-  /// IHAVEs wait this long for more to go in the same frame. (50 ms, with
-  /// graft_min 50, cut grafts under saturation as much as parent_patience
-  /// and link::quiet do, but every repair around a stalled link took 100 ms:
-  /// sim.ci1000's last delivery 17 -> 90 ms on average.)
+  /// IHAVEs wait this long for more to go in the same frame.
   std::chrono::milliseconds ihave_delay{5};
   /// Bounds of the wait after an IHAVE before a GRAFT (the wait grows with
   /// the link's round trip and with how late eager copies have been).
   std::chrono::milliseconds graft_min{10};
   std::chrono::milliseconds graft_max{200};
-  /// How long an announced message may be waited for while the parent
-  /// keeps bringing the stream's earlier messages (see run_wants).
-  std::chrono::milliseconds parent_patience{2000};
   /// A message missing ahead of received ones is fetched after this.
   std::chrono::milliseconds gap_wait{5};
   /// How long a GRAFT or IWANT is given before the next link is asked.
@@ -241,11 +235,6 @@ private:
     std::vector<wire::stream_range> ihave; // announcements waiting
     std::vector<wire::stream_range> prunes;
     time_point ihave_due = time_point::max();
-    time_point rx{}; // when the link last brought a frame
-    // The longest silence after streaming lately (decaying): how long this
-    // link can be quiet and still be working through a queue.
-    clock::duration quiet = clock::duration::zero();
-    clock::duration last_gap = clock::duration::max(); // between its last two frames
     // Ranges this node asked of the link: copies of them are no reason to prune.
     std::vector<std::pair<wire::stream_range, time_point>> asked;
   };
@@ -318,7 +307,6 @@ private:
   // How late eager copies came after an IHAVE of them (moving average).
   clock::duration lag_ = clock::duration::zero();
   time_point wakeup_ = time_point::max();
-  static constexpr std::chrono::milliseconds streaming_gap{5};
   std::uint64_t read_gen_ = 0;  // inbound() calls, for stream::read_gen
   std::vector<ready_run> runs_; // scratch of deliver_ready, kept for its capacity
   tree_stats stats_;
