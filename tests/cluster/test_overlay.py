@@ -161,7 +161,11 @@ def test_sigstop_then_sigcont(h):
     wait_rules(nodes, "rules after SIGCONT")
     msg = check_broadcast(nodes[0], nodes[1:], "after SIGCONT")
     sent[msg] = (nodes[0], "after SIGCONT")
-    h.wait_quiet(nodes)
+    # Not wait_quiet: the stopped node's links died with frames on them
+    # (sent to it, or by it on waking before it saw them closed), which no
+    # one processes, so its exact accounting never closes (seen once in CI:
+    # 40 forwarded, 38 processed).
+    settle(nodes)
     for m, (snd, payload) in sent.items():
         for n in nodes:
             if n is frozen or n is snd:
