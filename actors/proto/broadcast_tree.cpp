@@ -184,14 +184,26 @@ void broadcast_tree::deliver_ready(stream& s, std::vector<ready_run>& runs) {
     template_ = s.key;
 }
 
-void broadcast_tree::hand_out(const std::vector<ready_run>& runs,
-                              const frames_ptr& in_place, outbox& out) {
-  std::size_t count = 0, bytes = 0;
-  for (auto& r : runs) {
+std::size_t broadcast_tree::run_busy(time_point now, outbox& out) {
+  // Wants may be due at once (STREAMS, a graft's NOTHAVE), and what is
+  // given up frees waiting messages, as new ones may.
+  for_each_busy([&](stream& s) {
+    if (!s.wants.empty())
+      run_wants(s, now, out);
+  });
+  runs_.clear();
+  for_each_busy([&](stream& s) {
+    if (s.waiting > 0)
+      deliver_ready(s, runs_);
+  });
+  std::size_t count = 0;
+  for (auto& r : runs_)
     count += r.last - r.first + 1;
-    for (auto seq = r.first; seq <= r.last; ++seq)
-      bytes += r.s->msgs[seq - r.s->base].size;
-  }
+  return count;
+}
+
+void broadcast_tree::hand_out(std::size_t count, const frames_ptr& in_place,
+                              outbox& out) {
   if (count == 0)
     return;
   stats_.delivered += count;
@@ -199,9 +211,13 @@ void broadcast_tree::hand_out(const std::vector<ready_run>& runs,
     out.deliveries.push_back({in_place, count});
     return;
   }
+  std::size_t bytes = 0;
+  for (auto& r : runs_)
+    for (auto seq = r.first; seq <= r.last; ++seq)
+      bytes += r.s->msgs[seq - r.s->base].size;
   auto frames = std::make_shared<std::vector<std::uint8_t>>();
   frames->reserve(bytes);
-  for (auto& r : runs)
+  for (auto& r : runs_)
     for (auto seq = r.first; seq <= r.last; ++seq) {
       auto& h = r.s->msgs[seq - r.s->base];
       frames->insert(frames->end(), h.chunk->data() + h.offset,
@@ -762,29 +778,14 @@ void broadcast_tree::inbound(node_id from, const std::uint8_t* data, std::size_t
       out.sends.push_back({l.peer, std::move(some)});
     }
   }
-  // Wants may be due at once (STREAMS, a graft's NOTHAVE), and what is
-  // given up frees waiting messages, as new ones may.
-  for_each_busy([&](stream& s) {
-    if (!s.wants.empty())
-      run_wants(s, now, out);
-  });
-  runs_.clear();
-  for_each_busy([&](stream& s) {
-    if (s.waiting > 0)
-      deliver_ready(s, runs_);
-  });
+  auto ready = run_busy(now, out);
   // The common case, messages that come in order: what is delivered is
   // exactly the new messages, in the order they came, so the buffer that
   // holds them is handed out as it is instead of copied.
-  bool in_place = !news.empty() && !runs_.empty();
-  std::size_t ready = 0;
-  for (auto& r : runs_)
-    ready += r.last - r.first + 1;
-  in_place = in_place && ready == news.size();
-  for (std::size_t i = 0; in_place && !news_out_of_order && i < news.size(); ++i)
+  bool in_place = !news_out_of_order && !news.empty() && ready == news.size();
+  for (std::size_t i = 0; in_place && i < news.size(); ++i)
     in_place = news[i].seq < news[i].s->next; // not: still waiting, another delivered
-  in_place = in_place && !news_out_of_order;
-  hand_out(runs_, in_place ? chunk : frames_ptr{}, out);
+  hand_out(ready, in_place ? chunk : frames_ptr{}, out);
   flush_links(now, out, false);
   recompute_wakeup();
 }
@@ -856,16 +857,7 @@ void broadcast_tree::expire(time_point now, outbox&) {
 
 void broadcast_tree::tick(time_point now, outbox& out) {
   flush_links(now, out, false);
-  for_each_busy([&](stream& s) {
-    if (!s.wants.empty())
-      run_wants(s, now, out);
-  });
-  runs_.clear();
-  for_each_busy([&](stream& s) {
-    if (s.waiting > 0)
-      deliver_ready(s, runs_);
-  });
-  hand_out(runs_, nullptr, out);
+  hand_out(run_busy(now, out), nullptr, out);
   expire(now, out);
   recompute_wakeup();
 }

@@ -256,10 +256,12 @@ private:
   };
   /// Passes what is held in order from s.next; adds the range to `runs`.
   void deliver_ready(stream& s, std::vector<ready_run>& runs);
-  /// Delivers the runs: `in_place` when it holds exactly them, in order,
-  /// else a copy of their frames.
-  void hand_out(const std::vector<ready_run>& runs, const frames_ptr& in_place,
-                outbox& out);
+  /// Runs the busy streams' wants, then passes what they hold in order into
+  /// runs_; returns how many messages that is.
+  std::size_t run_busy(time_point now, outbox& out);
+  /// Delivers runs_ (`count` messages): `in_place` when it holds exactly
+  /// them, in order, else a copy of their frames.
+  void hand_out(std::size_t count, const frames_ptr& in_place, outbox& out);
   void received(stream& s, std::uint64_t seq, time_point now);
   void add_want(stream& s, std::uint64_t first, std::uint64_t last, node_id from,
                 bool graft, time_point due, time_point now);
