@@ -22,23 +22,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 import run  # noqa: E402
-
-
-def proc_stat(pid):
-    """CPU seconds (user + system) and context switches of all threads."""
-    with open("/proc/%d/stat" % pid) as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    cpu = (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
-    switches = 0
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
-                for line in f:
-                    if "ctxt_switches" in line:
-                        switches += int(line.split(":")[1])
-        except OSError:
-            pass
-    return cpu, switches
+from profile import cpu_seconds, ctx_switches  # noqa: E402  (bench/profile.py)
 
 
 def rss_bytes(pid):
@@ -73,10 +57,12 @@ def main():
         cl = run.tp_cluster(b, s.n_tp, extra)
         senders = [cl.nodes[0]] if mode == "one" else list(cl.nodes)
         pids = [nd.pid for nd in cl.nodes]
-        st0, rss0 = [proc_stat(p) for p in pids], [rss_bytes(p) for p in pids]
+        st0 = [(cpu_seconds(p), ctx_switches(p)) for p in pids]
+        rss0 = [rss_bytes(p) for p in pids]
         c0 = run.tp_stats(cl.nodes, 10.0)
         r, _ = run.tp_trial(b, cl, senders, rate, 100)
-        st1, rss1 = [proc_stat(p) for p in pids], [rss_bytes(p) for p in pids]
+        st1 = [(cpu_seconds(p), ctx_switches(p)) for p in pids]
+        rss1 = [rss_bytes(p) for p in pids]
         c1 = run.tp_stats(cl.nodes, 10.0)
         d = r.get("delivered") or 0
         if not d:
